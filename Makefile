@@ -1,0 +1,42 @@
+# The two commands the README starts with: `make run` and `make test`.
+# Each sets up .venv/ from requirements.lock when it is missing or the lock changed.
+
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
+STAMP := $(VENV)/.installed-$(LOCK_HASH)
+SAMPLES := data/samples/Megamind.avi data/samples/vtest.avi
+
+.PHONY: run test venv samples lint bench clean-demo
+
+run: venv samples
+	@bash scripts/demo.sh
+
+test: venv samples lint
+	$(PY) -m pytest
+
+venv: $(STAMP)
+
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.lock
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+samples: $(SAMPLES)
+
+$(SAMPLES) &:
+	bash scripts/fetch_samples.sh data/samples
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+bench: venv samples
+	$(PY) bench/extraction.py
+	$(PY) bench/dataset_build.py
+
+clean-demo:
+	rm -rf data/demo

@@ -1,0 +1,1 @@
+"""taskml: learn and recognise the tasks people perform on video."""

@@ -1,0 +1,88 @@
+"""What the management commands share: a progress bar on stderr and one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import threading
+from collections.abc import Callable, Iterator
+
+from django.core.management.base import CommandError
+
+from taskml.pipeline.errors import PipelineError
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, *, unit: str = "step", enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A ``progress(done, total)`` callback drawing a tqdm bar on stderr."""
+    from tqdm import tqdm
+
+    bar = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if not enabled:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@contextlib.contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Pipeline errors become Django's CommandError: one line on stderr, exit status 1."""
+    try:
+        yield
+    except PipelineError as exc:
+        raise CommandError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise CommandError("interrupted; nothing was written") from None
+
+
+# MediaPipe's and TensorFlow Lite's C++ code logs start-up chatter straight to file
+# descriptor 2; the CLI promises one readable line on error, so those lines are dropped.
+_NATIVE_LOG = re.compile(
+    r"^([WIE]\d{4} \d\d:\d\d:\d\d|INFO: Created TensorFlow Lite|WARNING: All log messages before absl)"
+)
+
+
+@contextlib.contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Filter native libraries' log lines out of stderr; everything else passes through."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as reader, os.fdopen(os.dup(saved), "wb", buffering=0) as out:
+            pending = b""
+            while chunk := reader.read1(65536) if hasattr(reader, "read1") else reader.read(65536):
+                pending += chunk
+                *lines, pending = re.split(rb"(?<=[\n\r])", pending)
+                for line in lines:
+                    if not _NATIVE_LOG.match(line.decode("utf-8", "replace")):
+                        out.write(line)
+            if pending and not _NATIVE_LOG.match(pending.decode("utf-8", "replace")):
+                out.write(pending)
+
+    thread = threading.Thread(target=pump, name="taskml-stderr-filter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the pump drains and ends
+        os.close(saved)
+        thread.join(timeout=5)

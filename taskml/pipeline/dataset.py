@@ -1,0 +1,335 @@
+"""Feature files → windowed dataset (X/y npy per split + metadata.json), leakage-safe.
+
+Two passes keep memory at about the size of the output arrays: the first reads only the
+timestamps and labels to place windows and splits, the second fills preallocated arrays.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .errors import InputError
+from .extraction import read_features_metadata
+from .features import FEATURE_GROUPS
+from .files import atomic_dir, sha256_file, write_json
+from .windows import (
+    BALANCE_METHODS,
+    SPLITS,
+    VideoWindows,
+    WindowSpec,
+    apply_scaler,
+    balance_indices,
+    fit_scaler,
+    make_windows,
+    temporal_block_splits,
+    video_level_splits,
+)
+
+DATASET_FORMAT_VERSION = 1
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    window: WindowSpec = field(default_factory=WindowSpec)
+    balance: str = "none"
+    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
+    seed: int = 42
+    groups: tuple[str, ...] = ("pose", "hands", "objects")
+    splits: dict[str, str] | None = None  # explicit video_id → split, overrides the ratios
+
+    def __post_init__(self) -> None:
+        if self.balance not in BALANCE_METHODS:
+            raise InputError(f"balance {self.balance!r} unknown; choose one of {', '.join(BALANCE_METHODS)}")
+        if any(r < 0 for r in self.ratios) or abs(sum(self.ratios) - 1) > 1e-6:
+            raise InputError(f"train/val/test ratios must be non-negative and sum to 1, got {self.ratios}")
+        if self.ratios[0] <= 0:
+            raise InputError("train ratio must be positive")
+        unknown = [g for g in self.groups if g not in FEATURE_GROUPS]
+        if unknown or not self.groups:
+            raise InputError(f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(FEATURE_GROUPS)}")
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c for g in FEATURE_GROUPS if g in self.groups for c in FEATURE_GROUPS[g]]
+
+
+@dataclass(frozen=True)
+class DatasetResult:
+    output: Path
+    metadata: dict
+    seconds: float
+
+
+def read_splits_csv(path: str | os.PathLike) -> dict[str, str]:
+    """``video_id,split`` rows: an explicit assignment of whole videos to train/val/test."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"splits file not found: {path}")
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
+    except UnicodeDecodeError:
+        raise InputError(f"{path.name}: not UTF-8 text") from None
+    if not rows or [h.strip().lower() for h in rows[0]] != ["video_id", "split"]:
+        raise InputError(f"{path.name} line 1: expected the header video_id,split")
+    splits: dict[str, str] = {}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row or not "".join(row).strip():
+            continue
+        if len(row) != 2 or row[1].strip().lower() not in SPLITS:
+            raise InputError(f"{path.name} line {line}: expected video_id,train|val|test")
+        video_id, split = row[0].strip(), row[1].strip().lower()
+        if splits.get(video_id, split) != split:
+            raise InputError(f"{path.name} line {line}: video {video_id!r} assigned to two splits")
+        splits[video_id] = split
+    if not splits:
+        raise InputError(f"{path.name}: no rows")
+    return splits
+
+
+@dataclass
+class _Source:
+    path: Path
+    video_id: str
+    t: np.ndarray
+    order: np.ndarray  # sorted row order of the file
+    label_strings: np.ndarray
+    windows: VideoWindows | None = None
+    split_of_window: np.ndarray | None = None
+
+
+def _open_source(path: Path, feature_names: list[str]) -> _Source:
+    if not path.is_file():
+        raise InputError(f"features file not found: {path}")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError):
+        raise InputError(f"{path.name} is not a Parquet features file") from None
+    missing = [c for c in ("video_id", "t", *feature_names) if c not in schema.names]
+    if missing:
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(f"{path.name} lacks columns {shown}; was it written by extract_features?")
+    if "label" not in schema.names:
+        raise InputError(f"{path.name} has no label column; extract it with --labels")
+    table = pq.read_table(path, columns=["video_id", "t", "label"])
+    if table.num_rows == 0:
+        raise InputError(f"{path.name} has no rows")
+    t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
+    finite = np.isfinite(t)
+    order = np.argsort(np.where(finite, t, np.inf), kind="stable")[: int(finite.sum())]
+    # Duplicate timestamps (a frame written twice) keep their first row.
+    t_sorted = t[order]
+    unique = np.concatenate([[True], np.diff(t_sorted) > 0]) if len(order) else np.zeros(0, bool)
+    order = order[unique]
+    ids = pc.unique(table.column("video_id")).to_pylist()
+    if len(ids) != 1 or not ids[0]:
+        raise InputError(f"{path.name}: expected one video_id, found {ids[:3]}")
+    labels = np.array(table.column("label").to_pylist(), dtype=object)[order]
+    return _Source(path=path, video_id=str(ids[0]), t=t[order], order=order, label_strings=labels)
+
+
+def build_dataset(
+    feature_paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    spec: DatasetSpec | None = None,
+    progress: ProgressCallback | None = None,
+) -> DatasetResult:
+    started = time.perf_counter()
+    spec = spec or DatasetSpec()
+    window = spec.window
+    feature_names = spec.feature_names
+    paths = [Path(p) for p in feature_paths]
+    if not paths:
+        raise InputError("no feature files given")
+    if len(set(map(os.path.realpath, paths))) != len(paths):
+        raise InputError("the same features file is given twice")
+    steps = 2 * len(paths) + 1
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps)
+
+    # Pass 1: timelines and labels only.
+    sources = []
+    for path in paths:
+        sources.append(_open_source(path, feature_names))
+        tick()
+    label_names = sorted({str(v) for s in sources for v in s.label_strings if v is not None})
+    if len(label_names) < 2:
+        raise InputError(
+            f"the labels hold {len(label_names)} class(es) ({', '.join(label_names) or 'none'}); need at least two"
+        )
+    code_of = {name: i for i, name in enumerate(label_names)}
+    for s in sources:
+        codes = np.array([code_of[v] if v is not None else -1 for v in s.label_strings], np.int64)
+        s.windows = make_windows(s.t, codes, len(label_names), window, s.video_id)
+
+    # Splits: explicit, by whole video, or by time blocks when there are too few videos.
+    video_ids = sorted({s.video_id for s in sources})
+    wanted_splits = sum(r > 0 for r in spec.ratios)
+    if spec.splits is not None:
+        strategy = "explicit"
+        missing = [v for v in video_ids if v not in spec.splits]
+        if missing:
+            raise InputError(f"splits file does not assign video(s) {', '.join(missing[:5])}")
+        assignment = {v: spec.splits[v] for v in video_ids}
+    elif len(video_ids) >= wanted_splits:
+        strategy = "video"
+        per_video: dict[str, list[np.ndarray]] = {v: [] for v in video_ids}
+        for s in sources:
+            per_video[s.video_id].append(s.windows.codes)
+        assignment = video_level_splits({v: np.concatenate(c) for v, c in per_video.items()}, spec.ratios, spec.seed)
+    else:
+        strategy = "temporal_blocks"
+        assignment = {}
+    boundary_dropped = 0
+    for s in sources:
+        if strategy == "temporal_blocks":
+            split = temporal_block_splits(s.windows.starts, s.t[0], s.t[-1], window.window_sec, spec.ratios)
+            boundary_dropped += int((split == "").sum())
+        else:
+            split = np.full(len(s.windows.starts), assignment[s.video_id], dtype=object)
+        s.split_of_window = split
+
+    y_by_split = {
+        name: np.concatenate([s.windows.codes[s.split_of_window == name] for s in sources]) for name in SPLITS
+    }
+    for name, ratio in zip(SPLITS, spec.ratios, strict=True):
+        wanted = ratio > 0 if spec.splits is None else name in spec.splits.values()
+        if wanted and len(y_by_split[name]) == 0:
+            raise InputError(
+                f"the {name} split would hold no windows ({strategy} split of {len(video_ids)} video(s), "
+                f"{window.window_sec:g}s windows): add videos, or use shorter windows or other ratios"
+            )
+    train_classes = np.unique(y_by_split["train"])
+    if len(train_classes) < 2:
+        only = ", ".join(label_names[c] for c in train_classes) or "none"
+        raise InputError(f"the train split holds {len(train_classes)} class(es) ({only}); need at least two")
+
+    # Pass 2: fill preallocated arrays, one source at a time.
+    n_features = len(feature_names)
+    arrays = {name: np.empty((len(y_by_split[name]), window.frames, n_features), np.float32) for name in SPLITS}
+    filled = dict.fromkeys(SPLITS, 0)
+    index_rows: dict[str, list[tuple]] = {name: [] for name in SPLITS}
+    sources_meta = []
+    for s in sources:
+        table = pq.read_table(s.path, columns=feature_names)
+        values = np.column_stack(
+            [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in feature_names]
+        )[s.order]
+        del table
+        values[~np.isfinite(values)] = np.nan
+        for name in SPLITS:
+            chosen = np.flatnonzero(s.split_of_window == name)
+            start = filled[name]
+            arrays[name][start : start + len(chosen)] = values[s.windows.rows[chosen]]
+            filled[name] += len(chosen)
+            index_rows[name] += [
+                (s.video_id, s.path.name, round(float(s.windows.starts[i]), 4), label_names[s.windows.codes[i]])
+                for i in chosen
+            ]
+        meta = read_features_metadata(s.path)
+        sources_meta.append(
+            {
+                "name": s.path.name,
+                "path": str(s.path),
+                "sha256": sha256_file(s.path),
+                "video_id": s.video_id,
+                "rows": len(s.t),
+                "fps": meta.get("fps"),
+                "sample_rate": meta.get("sample_rate"),
+                "detector": meta.get("detector"),
+                "windows_kept": len(s.windows.starts),
+                "windows_dropped": s.windows.dropped,
+            }
+        )
+        del values
+        tick()
+
+    mean, scale = fit_scaler(arrays["train"])
+    for name in SPLITS:
+        apply_scaler(arrays[name], mean, scale)
+    before_balance = y_by_split["train"]
+    keep = balance_indices(before_balance, spec.balance, spec.seed)
+    if spec.balance != "none":
+        arrays["train"] = arrays["train"][keep]
+        y_by_split["train"] = before_balance[keep]
+        index_rows["train"] = [index_rows["train"][i] for i in keep]
+
+    def distribution(y: np.ndarray) -> dict[str, int]:
+        return {label_names[c]: int((y == c).sum()) for c in range(len(label_names)) if (y == c).any()}
+
+    dropped = {"gap": 0, "unlabelled": 0, "ambiguous": 0}
+    for s in sources:
+        for key, value in s.windows.dropped.items():
+            dropped[key] += value
+    dropped["split_boundary"] = boundary_dropped
+    split_members: dict[str, list[str]] = {name: [] for name in SPLITS}
+    for s in sources:
+        for name in SPLITS:
+            if (s.split_of_window == name).any() and s.video_id not in split_members[name]:
+                split_members[name].append(s.video_id)
+    metadata = {
+        "format_version": DATASET_FORMAT_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "feature_names": feature_names,
+        "num_features": n_features,
+        "feature_groups": list(spec.groups),
+        "window_sec": window.window_sec,
+        "step_sec": window.step_sec,
+        "fps": window.resample_fps,
+        "window_frames": window.frames,
+        "min_purity": window.min_purity,
+        "scaler_mean": mean,
+        "scaler_scale": scale,
+        "label_to_idx": code_of,
+        "idx_to_label": {str(i): name for i, name in enumerate(label_names)},
+        "train_size": len(y_by_split["train"]),
+        "val_size": len(y_by_split["val"]),
+        "test_size": len(y_by_split["test"]),
+        "train_label_dist": distribution(y_by_split["train"]),
+        "val_label_dist": distribution(y_by_split["val"]),
+        "test_label_dist": distribution(y_by_split["test"]),
+        "train_label_dist_before_balance": distribution(before_balance),
+        "balance_method": spec.balance,
+        "seed": spec.seed,
+        "ratios": dict(zip(SPLITS, spec.ratios, strict=True)),
+        "split_strategy": strategy,
+        "split_note": {
+            "video": "whole videos assigned to splits (seeded)",
+            "explicit": "whole videos assigned to splits by the splits file",
+            "temporal_blocks": "too few videos for a video-level split: each video is cut into contiguous "
+            "train | val | test time blocks separated by a gap of at least one window",
+        }[strategy],
+        "splits": split_members,
+        "dropped_windows": dropped,
+        "sources": sources_meta,
+    }
+
+    output = Path(output)
+    with atomic_dir(output) as tmp:
+        for name in SPLITS:
+            np.save(tmp / f"X_{name}.npy", arrays[name])
+            np.save(tmp / f"y_{name}.npy", y_by_split[name].astype(np.int64))
+            with open(tmp / f"windows_{name}.csv", "w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["video_id", "source", "start_t", "label"])
+                writer.writerows(index_rows[name])
+        write_json(tmp / "metadata.json", metadata)
+    tick()
+    return DatasetResult(output=output, metadata=metadata, seconds=time.perf_counter() - started)

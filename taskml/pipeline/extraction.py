@@ -1,0 +1,288 @@
+"""Video → per-frame features table (Parquet), with the label join and progress reporting."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .detectors import Detector, DetectorConfig, FrameDetections
+from .errors import InputError
+from .features import DetectionArrays, derive_features
+from .files import atomic_path, sha256_file
+from .labels import FrameLabels, read_labels
+
+SCHEMA_VERSION = 1
+METADATA_KEY = b"taskml"
+ProgressCallback = Callable[[int, int], None]
+
+JSON_COLUMNS = (
+    "mp_pose_landmarks",
+    "mp_left_hand_landmarks",
+    "mp_right_hand_landmarks",
+    "yolo_objects",
+    "yolo_boxes",
+    "yolo_confidences",
+)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+
+    @property
+    def duration(self) -> float:
+        return self.frame_count / self.fps if self.fps else 0.0
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    output: Path
+    video_id: str
+    num_frames: int
+    num_labeled: int
+    columns: list[str]
+    detected: dict[str, int] = field(default_factory=dict)  # frames with pose / hands / objects
+    seconds: float = 0.0
+    info: VideoInfo | None = None
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Open a video and decode its first frame; refuse anything OpenCV cannot decode."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"video not found: {path}")
+    if path.stat().st_size == 0:
+        raise InputError(f"video {path.name} is empty (0 bytes)")
+    cap = cv2.VideoCapture(str(path))
+    try:
+        ok, frame = cap.read() if cap.isOpened() else (False, None)
+        if not ok or frame is None:
+            raise InputError(f"{path.name} is not a video that can be decoded")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        height, width = frame.shape[:2]
+    finally:
+        cap.release()
+    if not 0 < fps < 1000:
+        fps = 30.0  # containers without a frame rate: timestamps still come from the decoder
+    return VideoInfo(path=path, fps=float(fps), frame_count=max(count, 1), width=width, height=height)
+
+
+class FrameClock:
+    """Per-frame timestamps in seconds from the decoder, made monotonic.
+
+    OpenCV's position after a read is the current frame's time for some containers and the
+    next frame's for others (AVI). The first frame tells which: frame 0 is at time 0. Values
+    that go backwards (some decoders report 0 at the end) are replaced by index / fps.
+    """
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self._reports_next: bool | None = None
+        self._last = -np.inf
+
+    def time_of(self, index: int, before_ms: float, after_ms: float) -> float:
+        if self._reports_next is None:
+            self._reports_next = after_ms > 0.5 * 1000 / self.fps
+        t = (before_ms if self._reports_next else after_ms) / 1000.0
+        if not np.isfinite(t) or t <= self._last or (index == 0 and t != 0):
+            t = index / self.fps if index / self.fps > self._last else self._last + 1e-3
+        self._last = t
+        return t
+
+
+def iter_frames(info: VideoInfo, *, sample_rate: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(frame_index, t, bgr)`` for every ``sample_rate``-th frame, in order."""
+    cap = cv2.VideoCapture(str(info.path))
+    clock = FrameClock(info.fps)
+    index = 0
+    try:
+        while True:
+            before = cap.get(cv2.CAP_PROP_POS_MSEC)
+            if index % sample_rate:
+                if not cap.grab():
+                    return
+            else:
+                ok, frame = cap.read()
+                if not ok:
+                    return
+                yield index, clock.time_of(index, before, cap.get(cv2.CAP_PROP_POS_MSEC)), frame
+            index += 1
+    finally:
+        cap.release()
+
+
+def _json_points(points: np.ndarray | None) -> str | None:
+    return None if points is None else json.dumps(np.round(points.astype(float), 5).tolist())
+
+
+def stack_detections(t: np.ndarray, detections: list[FrameDetections], width: int, height: int) -> DetectionArrays:
+    n = len(detections)
+
+    def stack(attr: str, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.full((n, *shape), np.nan, np.float32)
+        for i, det in enumerate(detections):
+            value = getattr(det, attr)
+            if value is not None:
+                out[i] = value
+        return out
+
+    return DetectionArrays(
+        t=np.asarray(t, np.float64),
+        pose=stack("pose", (33, 4)),
+        pose_world=stack("pose_world", (33, 3)),
+        left_hand=stack("left_hand", (21, 3)),
+        right_hand=stack("right_hand", (21, 3)),
+        boxes=[d.object_boxes for d in detections],
+        names=[list(d.object_names) for d in detections],
+        width=width,
+        height=height,
+    )
+
+
+def detections_frame(
+    *,
+    video_id: str,
+    frame_index: np.ndarray,
+    t: np.ndarray,
+    detections: list[FrameDetections],
+    width: int,
+    height: int,
+    with_objects: bool,
+) -> pd.DataFrame:
+    """The per-frame table: identifiers, raw detections as JSON text, derived numeric features."""
+    arrays = stack_detections(t, detections, width, height)
+    columns: dict[str, object] = {
+        "video_id": pd.Series([video_id] * len(detections), dtype="string"),
+        "frame_index": np.asarray(frame_index, np.int64),
+        "t": arrays.t,
+        "mp_pose_landmarks": [_json_points(d.pose) for d in detections],
+        "mp_left_hand_landmarks": [_json_points(d.left_hand) for d in detections],
+        "mp_right_hand_landmarks": [_json_points(d.right_hand) for d in detections],
+        "yolo_objects": [json.dumps(list(d.object_names)) if with_objects else None for d in detections],
+        "yolo_boxes": [
+            json.dumps(np.round(d.object_boxes.astype(float), 2).tolist()) if with_objects else None for d in detections
+        ],
+        "yolo_confidences": [
+            json.dumps(np.round(d.object_confidences.astype(float), 4).tolist()) if with_objects else None
+            for d in detections
+        ],
+    }
+    derived = derive_features(arrays)
+    if not with_objects:  # not looked for is not the same as found nothing
+        for name in ("num_objects", "right_hand_obj_dist", "left_hand_obj_dist"):
+            derived[name] = np.full(len(detections), np.nan, np.float32)
+    columns.update(derived)
+    return pd.DataFrame(columns)
+
+
+def extract_features(
+    video: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    config: DetectorConfig | None = None,
+    labels: FrameLabels | str | os.PathLike | None = None,
+    sample_rate: int = 1,
+    video_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExtractionResult:
+    """Run the detectors over a video and write the per-frame features to ``output`` (Parquet)."""
+    started = time.perf_counter()
+    config = config or DetectorConfig()
+    if sample_rate < 1:
+        raise InputError(f"sample rate must be a positive integer, got {sample_rate}")
+    output = Path(output)
+    if output.suffix.lower() != ".parquet":
+        raise InputError(f"output {output.name!r} must end in .parquet")
+    info = probe_video(video)
+    if labels is not None and not isinstance(labels, FrameLabels):
+        labels = read_labels(labels)
+    if labels is not None:
+        labels.check_within(info.frame_count)
+    video_id = video_id or info.path.stem
+
+    total = (info.frame_count + sample_rate - 1) // sample_rate
+    indices: list[int] = []
+    times: list[float] = []
+    detections: list[FrameDetections] = []
+    with Detector(config) as detector:
+        for index, t, det in detector.process_stream(iter_frames(info, sample_rate=sample_rate)):
+            indices.append(index)
+            times.append(t)
+            detections.append(det)
+            if progress is not None:
+                progress(len(indices), max(total, len(indices)))
+    if not detections:
+        raise InputError(f"{info.path.name}: no frame could be decoded")
+    decoded = indices[-1] + 1
+    if labels is not None:
+        labels.check_within(decoded)
+
+    frame = detections_frame(
+        video_id=video_id,
+        frame_index=np.array(indices),
+        t=np.array(times),
+        detections=detections,
+        width=info.width,
+        height=info.height,
+        with_objects=config.uses_yolo,
+    )
+    if labels is not None:
+        frame["label"] = pd.Series(labels.for_frames(frame["frame_index"].to_numpy()), dtype="string")
+    metadata = {
+        "schema_version": SCHEMA_VERSION,
+        "video_id": video_id,
+        "source_name": info.path.name,
+        "source_sha256": sha256_file(info.path),
+        "fps": info.fps,
+        "width": info.width,
+        "height": info.height,
+        "frame_count": decoded,
+        "sample_rate": sample_rate,
+        "detector": config.kind,
+        "yolo_model": config.yolo_model if config.uses_yolo else None,
+        "labels_source": labels.source if labels is not None else None,
+    }
+    write_features(frame, output, metadata)
+    detected = {
+        "pose": int(frame["pose_present"].sum()),
+        "left_hand": int(frame["left_hand_present"].sum()),
+        "right_hand": int(frame["right_hand_present"].sum()),
+        "objects": int((frame["num_objects"] > 0).sum()) if config.uses_yolo else 0,
+    }
+    return ExtractionResult(
+        output=output,
+        video_id=video_id,
+        num_frames=len(frame),
+        num_labeled=int(frame["label"].notna().sum()) if "label" in frame else 0,
+        columns=list(frame.columns),
+        detected=detected,
+        seconds=time.perf_counter() - started,
+        info=info,
+    )
+
+
+def write_features(frame: pd.DataFrame, output: str | os.PathLike, metadata: dict) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
+    with atomic_path(output) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_features_metadata(path: str | os.PathLike) -> dict:
+    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    return json.loads(raw) if raw else {}

@@ -1,0 +1,220 @@
+"""Windowed dataset → trained model artifact + metrics JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .aggregation import aggregate, aggregated_names
+from .artifacts import save_artifact, sidecar_paths
+from .errors import InputError
+from .estimators import LSTMClassifier, ModelParams, canonical_model_type, make_estimator
+from .files import sha256_file, write_json
+from .windows import SPLITS
+
+ProgressCallback = Callable[[int, int], None]
+IMPORTANCE_TOP = 200
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    model_type: str = "lgbm"
+    aggregation: str = "stats"
+    params: ModelParams = field(default_factory=ModelParams)
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    path: Path
+    X: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    metadata: dict
+
+    @property
+    def labels(self) -> list[str]:
+        return [self.metadata["idx_to_label"][str(i)] for i in range(len(self.metadata["idx_to_label"]))]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    metrics_path: Path
+    meta_path: Path
+    sha256: str
+    metrics: dict
+    seconds: float
+
+
+def load_dataset(path: str | os.PathLike) -> LoadedDataset:
+    path = Path(path)
+    meta_file = path / "metadata.json"
+    if not meta_file.is_file():
+        raise InputError(f"{path} is not a dataset directory (no metadata.json); build one with build_task_dataset")
+    try:
+        metadata = json.loads(meta_file.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    X, y = {}, {}
+    for split in SPLITS:
+        for prefix, store in (("X", X), ("y", y)):
+            file = path / f"{prefix}_{split}.npy"
+            if not file.is_file():
+                raise InputError(f"{path.name} lacks {file.name}")
+            try:
+                store[split] = np.load(file, allow_pickle=False, mmap_mode="r")
+            except ValueError as exc:
+                raise InputError(f"{file.name}: not a numeric array ({exc})") from None
+        if len(X[split]) != len(y[split]):
+            raise InputError(f"{path.name}: X_{split} has {len(X[split])} rows but y_{split} has {len(y[split])}")
+    return LoadedDataset(path=path, X=X, y=y, metadata=metadata)
+
+
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+    """Accuracy, F1 (macro, weighted), per-class report and confusion matrix, by label name."""
+    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
+
+    codes = list(range(len(labels)))
+    # Macro F1 over the classes that occur (in truth or prediction), as scikit-learn does by
+    # default: a class absent from this split would otherwise count as an F1 of 0.
+    present = sorted(set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist()))
+    report = classification_report(y_true, y_pred, labels=codes, target_names=labels, output_dict=True, zero_division=0)
+    matrix = confusion_matrix(y_true, y_pred, labels=codes)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
+        "support": len(y_true),
+        "per_class": {
+            name: {
+                "precision": report[name]["precision"],
+                "recall": report[name]["recall"],
+                "f1": report[name]["f1-score"],
+                "support": int(report[name]["support"]),
+            }
+            for name in labels
+        },
+        "classification_report": report,
+        "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
+    }
+
+
+def _importance(estimator, names: list[str]) -> list[dict]:
+    values = getattr(estimator, "feature_importances_", None)
+    if values is None:
+        return []
+    values = np.asarray(values, dtype=np.float64)
+    if values.sum() > 0:
+        values = values / values.sum()
+    order = np.argsort(-values, kind="stable")[:IMPORTANCE_TOP]
+    return [{"feature": names[i], "importance": float(values[i])} for i in order]
+
+
+def train_model(
+    dataset: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    spec: TrainSpec | None = None,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    started = time.perf_counter()
+    spec = spec or TrainSpec()
+    model_type = canonical_model_type(spec.model_type)
+    aggregation = "sequence" if model_type == "lstm" else spec.aggregation
+    if aggregation not in ("stats", "flatten", "sequence") or (aggregation == "sequence" and model_type != "lstm"):
+        raise InputError(f"aggregation {spec.aggregation!r} unknown for {model_type}; use stats or flatten")
+    output = Path(output)
+    metrics_path, meta_path = sidecar_paths(output)
+    data = load_dataset(dataset)
+    labels = data.labels
+    if len(data.y["train"]) == 0:
+        raise InputError(f"{data.path.name} has no training windows")
+    if len(np.unique(data.y["train"])) < 2:
+        raise InputError(f"{data.path.name}: the train split holds one class; need at least two")
+    eval_split = "test" if len(data.y["test"]) else None
+    if eval_split is None:
+        raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
+
+    def report(step: int) -> None:
+        if progress is not None:
+            progress(step, 3)
+
+    features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
+    names = aggregated_names(data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0))
+    estimator = make_estimator(model_type, spec.params, spec.seed)
+    report(1)
+    if isinstance(estimator, LSTMClassifier):
+        estimator.fit(features["train"], data.y["train"], X_val=features["val"], y_val=data.y["val"])
+    else:
+        estimator.fit(features["train"], data.y["train"])
+    report(2)
+
+    results = {}
+    for split in ("val", "test"):
+        if len(data.y[split]):
+            results[split] = evaluate(data.y[split], estimator.predict(features[split]), labels)
+    test = results["test"]
+    metrics = {
+        # Test figures at top level, where existing clients read them.
+        "accuracy": test["accuracy"],
+        "f1_macro": test["f1_macro"],
+        "f1_weighted": test["f1_weighted"],
+        "classification_report": test["classification_report"],
+        "confusion_matrix": test["confusion_matrix"]["matrix"],
+        "labels": labels,
+        "model_type": model_type,
+        "aggregation": aggregation,
+        "params": spec.params.as_dict(),
+        "seed": spec.seed,
+        "train_size": len(data.y["train"]),
+        "val": results.get("val"),
+        "test": test,
+        "feature_importance": _importance(estimator, names),
+        "dataset": str(data.path),
+        "training_seconds": round(time.perf_counter() - started, 3),
+    }
+    if isinstance(estimator, LSTMClassifier):
+        metrics["epochs_run"] = estimator.n_epochs_
+        metrics["history"] = estimator.history_
+
+    dataset_meta = data.metadata
+    bundle = {
+        "estimator": estimator,
+        "model_type": model_type,
+        "aggregation": aggregation,
+        "feature_names": dataset_meta["feature_names"],
+        "feature_groups": dataset_meta.get("feature_groups"),
+        "window": {
+            "window_sec": dataset_meta["window_sec"],
+            "step_sec": dataset_meta["step_sec"],
+            "fps": dataset_meta["fps"],
+            "frames": dataset_meta.get("window_frames"),
+            "min_purity": dataset_meta.get("min_purity"),
+        },
+        "scaler_mean": dataset_meta["scaler_mean"],
+        "scaler_scale": dataset_meta["scaler_scale"],
+        "label_to_idx": dataset_meta["label_to_idx"],
+        "idx_to_label": dataset_meta["idx_to_label"],
+        "params": spec.params.as_dict(),
+        "seed": spec.seed,
+        "dataset": {"path": str(data.path), "metadata_sha256": sha256_file(data.path / "metadata.json")},
+        "metrics": {"accuracy": test["accuracy"], "f1_macro": test["f1_macro"]},
+    }
+    digest, _ = save_artifact(bundle, output)
+    metrics["model_sha256"] = digest
+    write_json(metrics_path, metrics)
+    report(3)
+    return TrainResult(
+        model_path=output,
+        metrics_path=metrics_path,
+        meta_path=meta_path,
+        sha256=digest,
+        metrics=metrics,
+        seconds=time.perf_counter() - started,
+    )
