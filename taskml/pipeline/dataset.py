@@ -56,6 +56,10 @@ class DatasetSpec:
             raise InputError(f"train/val/test ratios must be non-negative and sum to 1, got {self.ratios}")
         if self.ratios[0] <= 0:
             raise InputError("train ratio must be positive")
+        if self.splits is not None:
+            bad = sorted({s for s in self.splits.values() if s not in SPLITS})
+            if bad:
+                raise InputError(f"split names {', '.join(map(repr, bad))} unknown; use train, val or test")
         unknown = [g for g in self.groups if g not in FEATURE_GROUPS]
         if unknown or not self.groups:
             raise InputError(f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(FEATURE_GROUPS)}")

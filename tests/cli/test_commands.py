@@ -77,9 +77,22 @@ def test_extract_build_train_produces_metrics(pipeline_run):
     assert set(meta["label_to_idx"]) == {"holding_glass", "talking"}
     x_train = np.load(out / "dataset" / "X_train.npy")
     assert x_train.dtype == np.float32 and x_train.shape[1:] == (15, meta["num_features"])
-    for model, extra in (("rf", ["--n-estimators", "50", "--max-depth", "6"]), ("lightgbm", []), ("lstm", ["--epochs", "3", "--hidden-dim", "16"])):  # noqa: E501
+    for model, extra in (
+        ("rf", ["--n-estimators", "50", "--max-depth", "6"]),
+        ("lightgbm", []),
+        ("lstm", ["--epochs", "3", "--hidden-dim", "16"]),
+    ):  # noqa: E501
         target = out / f"task_classifier_{model}.pkl"
-        train = manage("train_task_classifier", "--dataset", str(out / "dataset"), "--model", model, "--output", str(target), *extra)  # noqa: E501
+        train = manage(
+            "train_task_classifier",
+            "--dataset",
+            str(out / "dataset"),
+            "--model",
+            model,
+            "--output",
+            str(target),
+            *extra,
+        )  # noqa: E501
         assert train.returncode == 0, train.stderr
         metrics = json.loads((out / f"task_classifier_{model}_metrics.json").read_text())
         assert metrics["model_type"] == {"lightgbm": "lgbm"}.get(model, model)
@@ -150,8 +163,12 @@ def test_empty_feature_file_and_one_class(tmp_path):
 
 
 def test_train_on_a_missing_dataset_and_unknown_model(tmp_path):
-    result = manage("train_task_classifier", "--dataset", str(tmp_path), "--model", "rf", "--output", str(tmp_path / "m.pkl"))  # noqa: E501
+    result = manage(
+        "train_task_classifier", "--dataset", str(tmp_path), "--model", "rf", "--output", str(tmp_path / "m.pkl")
+    )  # noqa: E501
     assert_one_line_error(result, "not a dataset directory")
-    result = manage("train_task_classifier", "--dataset", str(tmp_path), "--model", "svm", "--output", str(tmp_path / "m.pkl"))  # noqa: E501
+    result = manage(
+        "train_task_classifier", "--dataset", str(tmp_path), "--model", "svm", "--output", str(tmp_path / "m.pkl")
+    )  # noqa: E501
     assert_one_line_error(result, "model 'svm' unknown")
     assert not (tmp_path / "m.pkl").exists()

@@ -399,3 +399,12 @@ def test_rebuild_replaces_output_without_leftovers(make_features, tmp_path):
     assert not (out / "stale.txt").exists()
     assert (out / "metadata.json").is_file()
     assert [p.name for p in parent.iterdir()] == ["ds"]
+
+
+def test_explicit_splits_with_an_unknown_split_name(make_features, tmp_path):
+    # A misspelt split must not silently drop the video's windows (here: the whole test split).
+    paths = [make_features(f"v{i}", seed=i) for i in range(3)]
+    with pytest.raises(InputError) as info:
+        build_dataset(paths, tmp_path / "ds", spec=small_spec(splits={"v0": "train", "v1": "val", "v2": "testing"}))
+    assert "testing" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "ds").exists()

@@ -11,9 +11,9 @@ from taskml.pipeline.features import (
     ALL_FEATURE_COLUMNS,
     ANGLE_COLUMNS,
     HAND_COLUMNS,
-    P,
     POSE_COLUMNS,
     DetectionArrays,
+    P,
     derive_features,
     joint_angle,
     point_box_distance,
@@ -273,3 +273,104 @@ def test_hand_speed_nan_around_a_frame_without_hand_or_wrist():
     speed = derive_features(arrays)["right_hand_speed"]
     assert speed[1] == pytest.approx(0.0)
     assert np.isnan(speed[[0, 2, 3]]).all()
+
+
+# --------------------------------------------------------------------------- the per-frame table
+
+
+def detection(pose: bool = False, right_hand: bool = False, objects: tuple = ()):
+    from taskml.pipeline.detectors import FrameDetections
+
+    kwargs = {}
+    if pose:
+        p = np.full((33, 4), 0.5, np.float32)
+        p[P["left_shoulder"], 0], p[P["right_shoulder"], 0] = 0.6, 0.4
+        kwargs["pose"] = p
+        kwargs["pose_world"] = np.random.default_rng(0).normal(size=(33, 3)).astype(np.float32)
+    if right_hand:
+        kwargs["right_hand"] = np.full((21, 3), 0.25, np.float32)
+    if objects:
+        kwargs["object_names"] = tuple(name for name, _ in objects)
+        kwargs["object_boxes"] = np.array([box for _, box in objects], np.float32)
+        kwargs["object_confidences"] = np.full(len(objects), 0.9, np.float32)
+    return FrameDetections(**kwargs)
+
+
+def test_stack_detections_fills_missing_with_nan():
+    from taskml.pipeline.extraction import stack_detections
+
+    arrays = stack_detections(np.array([0.0, 0.1]), [detection(pose=True), detection(right_hand=True)], 640, 480)
+    assert arrays.pose.shape == (2, 33, 4) and arrays.right_hand.shape == (2, 21, 3)
+    assert not np.isnan(arrays.pose[0]).any() and np.isnan(arrays.pose[1]).all()
+    assert np.isnan(arrays.right_hand[0]).all() and arrays.right_hand[1, 0, 0] == pytest.approx(0.25)
+    assert np.isnan(arrays.left_hand).all()
+    assert arrays.boxes[0].shape == (0, 4) and arrays.names == [[], []]
+    assert (arrays.width, arrays.height) == (640, 480)
+
+
+def test_detections_frame_columns_and_objects_not_looked_for_are_nan():
+    import json
+
+    from taskml.pipeline.extraction import detections_frame
+
+    dets = [detection(pose=True, objects=(("cup", (10, 10, 20, 20)),)), detection(right_hand=True)]
+    common = dict(video_id="vid", frame_index=np.array([0, 2]), t=np.array([0.0, 0.2]), detections=dets,
+                  width=640, height=480)  # fmt: skip
+    with_objects = detections_frame(**common, with_objects=True)
+    without = detections_frame(**common, with_objects=False)
+    for frame in (with_objects, without):
+        assert {"video_id", "frame_index", "t", *ALL_FEATURE_COLUMNS} <= set(frame.columns)
+        assert frame["frame_index"].tolist() == [0, 2]
+        assert frame["video_id"].tolist() == ["vid", "vid"]
+    assert with_objects["num_objects"].tolist() == [1.0, 0.0]
+    assert json.loads(with_objects["yolo_objects"][0]) == ["cup"]
+    assert np.isnan(without["num_objects"]).all()  # not looked for is not "found nothing"
+    assert np.isnan(without["right_hand_obj_dist"]).all()
+    assert without["yolo_objects"].isna().all()
+    assert len(json.loads(with_objects["mp_pose_landmarks"][0])) == 33
+    assert with_objects["mp_pose_landmarks"].isna().tolist() == [False, True]
+    assert with_objects["pose_present"].tolist() == [1.0, 0.0]
+
+
+def test_write_features_round_trip(tmp_path):
+    import pandas as pd
+
+    from taskml.pipeline.extraction import detections_frame, read_features_metadata, write_features
+
+    frame = detections_frame(video_id="vid", frame_index=np.array([0, 1]), t=np.array([0.0, 0.1]),
+                             detections=[detection(pose=True), detection()], width=64, height=48,
+                             with_objects=False)  # fmt: skip
+    path = tmp_path / "f.parquet"
+    write_features(frame, path, {"fps": 10.0, "video_id": "vid"})
+    assert read_features_metadata(path) == {"fps": 10.0, "video_id": "vid"}
+    back = pd.read_parquet(path)
+    assert list(back.columns) == list(frame.columns)
+    np.testing.assert_array_equal(back["pose_nose_x"].to_numpy(), frame["pose_nose_x"].to_numpy())
+    assert [p.name for p in tmp_path.iterdir()] == ["f.parquet"]  # no temporary file left
+
+
+def clock_times(fps: float, pairs) -> list[float]:
+    from taskml.pipeline.extraction import FrameClock
+
+    clock = FrameClock(fps)
+    return [clock.time_of(i, before, after) for i, (before, after) in enumerate(pairs)]
+
+
+def test_frame_clock_position_after_read_is_current_frame():
+    ms = 1000 / 25
+    pairs = [(max(i - 1, 0) * ms, i * ms) for i in range(5)]
+    np.testing.assert_allclose(clock_times(25.0, pairs), np.arange(5) / 25)
+
+
+def test_frame_clock_position_after_read_is_next_frame():
+    ms = 1000 / 25
+    pairs = [(i * ms, (i + 1) * ms) for i in range(5)]
+    np.testing.assert_allclose(clock_times(25.0, pairs), np.arange(5) / 25)
+
+
+def test_frame_clock_repairs_backwards_and_missing_times():
+    ms = 1000 / 10
+    pairs = [(0, 0), (0, ms), (ms, 2 * ms), (2 * ms, 0.0), (0.0, float("nan"))]
+    t = clock_times(10.0, pairs)
+    np.testing.assert_allclose(t, [0.0, 0.1, 0.2, 0.3, 0.4])
+    assert np.all(np.diff(t) > 0)

@@ -158,17 +158,18 @@ def test_nearest_rows():
 # --------------------------------------------------------------------------- splits
 
 
-def test_temporal_blocks_ordered_and_separated_by_a_window():
+@pytest.mark.parametrize("t_first", [0.0, 100.0])
+def test_temporal_blocks_ordered_and_separated_by_a_window(t_first):
     window_sec = 2.0
-    starts = np.arange(0, 98.01, 0.5)
-    split = temporal_block_splits(starts, 0.0, 100.0, window_sec, (0.7, 0.15, 0.15))
+    starts = np.arange(0, 98.01, 0.5) + t_first
+    split = temporal_block_splits(starts, t_first, t_first + 100.0, window_sec, (0.7, 0.15, 0.15))
     assert set(split.tolist()) == {"train", "val", "test", ""}
     train, val, test = (starts[split == s] for s in SPLITS)
     assert train.max() + window_sec + window_sec <= val.min() + 1e-9
     assert val.max() + window_sec + window_sec <= test.min() + 1e-9
     # Train and val windows lie inside their blocks: [0, 70] and [70, 85].
-    assert train.max() + window_sec <= 70.0 + 1e-9
-    assert val.max() + window_sec <= 85.0 + 1e-9
+    assert train.max() + window_sec <= t_first + 70.0 + 1e-9
+    assert val.max() + window_sec <= t_first + 85.0 + 1e-9
     # Only gap windows are dropped, and the blocks are not empty.
     assert (split == "").sum() < len(starts) * 0.15
     assert len(train) > len(val) > 0 and len(test) > 0

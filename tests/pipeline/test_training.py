@@ -1,0 +1,222 @@
+"""train_model on a small learnable dataset: metrics, artifacts, determinism, errors."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from taskml.pipeline.aggregation import STATS, aggregate
+from taskml.pipeline.artifacts import load_artifact
+from taskml.pipeline.dataset import build_dataset
+from taskml.pipeline.errors import InputError, IntegrityError
+from taskml.pipeline.estimators import ModelParams
+from taskml.pipeline.training import TrainSpec, train_model
+
+from .conftest import CLASSES, feature_frame, small_spec, write_feature_file
+
+TREE_PARAMS = ModelParams(n_estimators=15, max_depth=6)
+LSTM_PARAMS = ModelParams(epochs=3, hidden_dim=8, batch_size=32, lr=0.01)
+SPECS = {
+    "rf": TrainSpec(model_type="rf", params=TREE_PARAMS, seed=0),
+    "lgbm": TrainSpec(model_type="lgbm", params=TREE_PARAMS, seed=0),
+    "lightgbm": TrainSpec(model_type="lightgbm", params=TREE_PARAMS, seed=0),
+    "lstm": TrainSpec(model_type="lstm", params=LSTM_PARAMS, seed=0),
+}
+CANONICAL = {"rf": "rf", "lgbm": "lgbm", "lightgbm": "lgbm", "lstm": "lstm"}
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("training")
+    paths = [
+        write_feature_file(root / f"v{i}.parquet", feature_frame(f"v{i}", seed=i, segment_sec=4.0 + i))
+        for i in range(5)
+    ]
+    out = root / "dataset"
+    build_dataset(paths, out, spec=small_spec(groups=("pose", "objects")))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(dataset_dir, tmp_path_factory):
+    """Each model type trained once, shared by the read-only checks below."""
+    root = tmp_path_factory.mktemp("models")
+    return {name: train_model(dataset_dir, root / f"{name}.pkl", spec=spec) for name, spec in SPECS.items()}
+
+
+def test_data_is_learnable_and_test_split_is_not_empty(dataset_dir):
+    meta = json.loads((dataset_dir / "metadata.json").read_text())
+    assert meta["test_size"] > 0 and meta["train_size"] > 0
+    assert len(meta["train_label_dist"]) == 3
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_metrics_file_contents(trained, dataset_dir, name):
+    result = trained[name]
+    assert result.metrics_path == result.model_path.with_name(f"{name}_metrics.json")
+    metrics = json.loads(result.metrics_path.read_text())
+    meta = json.loads((dataset_dir / "metadata.json").read_text())
+    for key in ("accuracy", "f1_macro", "f1_weighted"):
+        assert 0.0 <= metrics[key] <= 1.0
+    assert metrics["accuracy"] == metrics["test"]["accuracy"]
+    assert isinstance(metrics["classification_report"], dict)
+    assert set(CLASSES) <= set(metrics["classification_report"])
+    matrix = metrics["confusion_matrix"]
+    assert isinstance(matrix, list) and all(isinstance(row, list) for row in matrix)
+    assert np.array(matrix).shape == (3, 3)
+    assert np.array(matrix).sum() == meta["test_size"]
+    assert metrics["model_type"] == CANONICAL[name]
+    assert metrics["aggregation"] == ("sequence" if name == "lstm" else "stats")
+    assert metrics["params"] == SPECS[name].params.as_dict()
+    assert metrics["val"]["confusion_matrix"]["labels"] == list(CLASSES)
+    assert np.array(metrics["val"]["confusion_matrix"]["matrix"]).sum() == meta["val_size"]
+    assert set(metrics["test"]["per_class"]) == set(CLASSES)
+    assert metrics["test"]["confusion_matrix"]["labels"] == list(CLASSES)
+    assert metrics["test"]["confusion_matrix"]["matrix"] == matrix
+    assert sum(c["support"] for c in metrics["test"]["per_class"].values()) == meta["test_size"]
+    assert metrics["model_sha256"] == result.sha256
+
+
+@pytest.mark.parametrize("name", ["rf", "lgbm"])
+def test_tree_models_report_named_feature_importance(trained, dataset_dir, name):
+    metrics = json.loads(trained[name].metrics_path.read_text())
+    features = json.loads((dataset_dir / "metadata.json").read_text())["feature_names"]
+    importance = metrics["feature_importance"]
+    assert importance
+    pattern = re.compile(rf"^({'|'.join(map(re.escape, features))})__({'|'.join(STATS)})$")
+    for entry in importance:
+        assert pattern.match(entry["feature"]), entry["feature"]
+    values = [e["importance"] for e in importance]
+    assert values == sorted(values, reverse=True)
+    assert values[0] > 0
+
+
+def test_lstm_metrics_have_history_and_no_importance(trained):
+    metrics = json.loads(trained["lstm"].metrics_path.read_text())
+    assert metrics["feature_importance"] == []
+    assert 1 <= metrics["epochs_run"] <= 3
+    assert len(metrics["history"]) == metrics["epochs_run"]
+    assert all("train_loss" in h and "val_loss" in h for h in metrics["history"])
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_model_and_metrics_are_separate_files_and_model_loads(trained, dataset_dir, name):
+    result = trained[name]
+    assert result.model_path.is_file() and result.metrics_path.is_file() and result.meta_path.is_file()
+    assert len({result.model_path, result.metrics_path, result.meta_path}) == 3
+    sidecar = json.loads(result.meta_path.read_text())
+    assert sidecar["sha256"] == result.sha256
+    bundle = load_artifact(result.model_path, expected_sha256=sidecar["sha256"])
+    assert bundle["model_type"] == CANONICAL[name]
+    assert bundle["idx_to_label"] == {str(i): c for i, c in enumerate(CLASSES)}
+    # The stored estimator reproduces the reported test accuracy.
+    X = aggregate(np.load(dataset_dir / "X_test.npy"), bundle["aggregation"])
+    y = np.load(dataset_dir / "y_test.npy")
+    accuracy = float((bundle["estimator"].predict(X) == y).mean())
+    assert accuracy == pytest.approx(result.metrics["accuracy"])
+
+
+@pytest.mark.parametrize("name", ["rf", "lgbm", "lightgbm"])
+def test_tree_models_learn_well_above_chance(trained, name):
+    assert trained[name].metrics["accuracy"] >= 0.8
+    assert trained[name].metrics["f1_macro"] >= 0.75
+
+
+def test_lstm_learns_above_chance(trained):
+    assert trained["lstm"].metrics["accuracy"] >= 0.6  # chance is 1/3
+
+
+@pytest.mark.parametrize("name", ["rf", "lgbm", "lstm"])
+def test_same_seed_same_model(trained, dataset_dir, tmp_path, name):
+    again = train_model(dataset_dir, tmp_path / "again.pkl", spec=SPECS[name])
+    first = trained[name]
+    volatile = {"training_seconds", "model_sha256"}
+    a = {k: v for k, v in json.loads(first.metrics_path.read_text()).items() if k not in volatile}
+    b = {k: v for k, v in json.loads(again.metrics_path.read_text()).items() if k not in volatile}
+    assert a == b
+    one = load_artifact(first.model_path, expected_sha256=first.sha256)
+    two = load_artifact(again.model_path, expected_sha256=again.sha256)
+    X = aggregate(np.load(dataset_dir / "X_test.npy"), one["aggregation"])
+    np.testing.assert_array_equal(one["estimator"].predict_proba(X), two["estimator"].predict_proba(X))
+    np.testing.assert_array_equal(one["estimator"].predict(X), two["estimator"].predict(X))
+
+
+def test_flatten_aggregation(dataset_dir, tmp_path):
+    result = train_model(
+        dataset_dir, tmp_path / "flat.pkl", spec=TrainSpec(model_type="rf", aggregation="flatten", params=TREE_PARAMS)
+    )
+    assert result.metrics["aggregation"] == "flatten"
+    assert all(re.search(r"__t\d\d$", e["feature"]) for e in result.metrics["feature_importance"])
+
+
+def test_load_artifact_refuses_a_tampered_file(trained, tmp_path):
+    result = trained["rf"]
+    copy = tmp_path / "tampered.pkl"
+    data = bytearray(result.model_path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    copy.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError):
+        load_artifact(copy, expected_sha256=result.sha256)
+    with pytest.raises(IntegrityError):
+        load_artifact(result.model_path, expected_sha256="0" * 64)
+
+
+@pytest.mark.parametrize("checksum", ["", None])
+def test_load_artifact_refuses_without_a_checksum(trained, checksum):
+    with pytest.raises(IntegrityError):
+        load_artifact(trained["rf"].model_path, expected_sha256=checksum)
+
+
+def test_load_artifact_missing_file(tmp_path):
+    with pytest.raises(InputError):
+        load_artifact(tmp_path / "nope.pkl", expected_sha256="0" * 64)
+
+
+def test_dataset_dir_without_metadata(tmp_path):
+    folder = tmp_path / "not_a_dataset"
+    folder.mkdir()
+    np.save(folder / "X_train.npy", np.zeros((2, 3, 4), np.float32))
+    with pytest.raises(InputError) as info:
+        train_model(folder, tmp_path / "m.pkl", spec=SPECS["rf"])
+    assert "metadata.json" in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_unknown_model_type(dataset_dir, tmp_path):
+    with pytest.raises(InputError) as info:
+        train_model(dataset_dir, tmp_path / "m.pkl", spec=TrainSpec(model_type="svm"))
+    assert "svm" in str(info.value)
+    assert not (tmp_path / "m.pkl").exists()
+
+
+def test_unknown_aggregation(dataset_dir, tmp_path):
+    with pytest.raises(InputError):
+        train_model(dataset_dir, tmp_path / "m.pkl", spec=TrainSpec(model_type="rf", aggregation="median"))
+
+
+def test_output_that_is_a_directory(dataset_dir, tmp_path):
+    with pytest.raises(InputError):
+        train_model(dataset_dir, tmp_path, spec=SPECS["rf"])
+
+
+def test_invalid_params():
+    with pytest.raises(InputError):
+        ModelParams(n_estimators=0)
+    with pytest.raises(InputError):
+        ModelParams(lr=0)
+
+
+@pytest.mark.parametrize("name", ["rf", "lstm"])
+def test_dataset_without_val_split(tmp_path, name):
+    paths = [
+        write_feature_file(tmp_path / f"v{i}.parquet", feature_frame(f"v{i}", seed=i, seconds=20.0)) for i in range(4)
+    ]
+    build_dataset(paths, tmp_path / "ds", spec=small_spec(groups=("objects",), ratios=(0.75, 0.0, 0.25)))
+    assert len(np.load(tmp_path / "ds" / "y_val.npy")) == 0
+    result = train_model(tmp_path / "ds", tmp_path / "models" / "m.pkl", spec=SPECS[name])
+    assert result.metrics["val"] is None
+    assert result.model_path.is_file()
+    assert np.array(result.metrics["confusion_matrix"]).sum() == len(np.load(tmp_path / "ds" / "y_test.npy"))
