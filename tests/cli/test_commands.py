@@ -17,7 +17,7 @@ from tests.conftest import MEGAMIND_LABELS, ROOT, YOLO_SPEC
 pytestmark = pytest.mark.slow
 
 
-def manage(*args: str, env_dir=None) -> subprocess.CompletedProcess:
+def manage(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args, "--no-progress"],
         cwd=ROOT,
@@ -81,7 +81,7 @@ def test_extract_build_train_produces_metrics(pipeline_run):
         ("rf", ["--n-estimators", "50", "--max-depth", "6"]),
         ("lightgbm", []),
         ("lstm", ["--epochs", "3", "--hidden-dim", "16"]),
-    ):  # noqa: E501
+    ):
         target = out / f"task_classifier_{model}.pkl"
         train = manage(
             "train_task_classifier",
@@ -92,7 +92,7 @@ def test_extract_build_train_produces_metrics(pipeline_run):
             "--output",
             str(target),
             *extra,
-        )  # noqa: E501
+        )
         assert train.returncode == 0, train.stderr
         metrics = json.loads((out / f"task_classifier_{model}_metrics.json").read_text())
         assert metrics["model_type"] == {"lightgbm": "lgbm"}.get(model, model)
@@ -165,10 +165,10 @@ def test_empty_feature_file_and_one_class(tmp_path):
 def test_train_on_a_missing_dataset_and_unknown_model(tmp_path):
     result = manage(
         "train_task_classifier", "--dataset", str(tmp_path), "--model", "rf", "--output", str(tmp_path / "m.pkl")
-    )  # noqa: E501
+    )
     assert_one_line_error(result, "not a dataset directory")
     result = manage(
         "train_task_classifier", "--dataset", str(tmp_path), "--model", "svm", "--output", str(tmp_path / "m.pkl")
-    )  # noqa: E501
+    )
     assert_one_line_error(result, "model 'svm' unknown")
     assert not (tmp_path / "m.pkl").exists()
