@@ -1,11 +1,19 @@
-"""The Celery application; tasks live in each app's tasks.py."""
+"""The Celery application; tasks live in each app's tasks.py, one queue per kind of job."""
 
 import os
 
 from celery import Celery
+from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskml.settings")
 
 app = Celery("taskml")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in ("default", "extraction", "datasets", "training")]
+app.conf.task_routes = {
+    "videos.*": {"queue": "extraction"},
+    "datasets.*": {"queue": "datasets"},
+    "models_app.*": {"queue": "training"},
+}
 app.autodiscover_tasks()
+app.autodiscover_tasks(["jobs"], related_name="worker")

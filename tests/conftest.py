@@ -29,3 +29,54 @@ def megamind(samples_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-cache")
+
+
+# ---------------------------------------------------------------- platform fixtures
+# Jobs run in a real Celery worker process over the real Redis broker, against the real
+# PostgreSQL test database; tests that use it need committed data (transactional_db).
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    from tests.platform import Worker, purge_broker
+
+    with django_db_blocker.unblock():
+        purge_broker()
+        worker = Worker(tmp_path_factory.mktemp("workers"), name="shared")
+    yield worker
+    worker.stop()
+
+
+def _make_user(username: str, *, staff: bool = False):
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user(username, password=f"{username}-password-1", is_staff=staff)
+
+
+@pytest.fixture
+def alice(db):
+    return _make_user("alice")
+
+
+@pytest.fixture
+def bob(db):
+    return _make_user("bob")
+
+
+@pytest.fixture
+def staff_user(db):
+    return _make_user("staffer", staff=True)
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)``: a DRF test client authenticated with the user's token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    def make(user):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        return client
+
+    return make

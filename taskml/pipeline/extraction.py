@@ -105,13 +105,20 @@ class FrameClock:
         return t
 
 
-def iter_frames(info: VideoInfo, *, sample_rate: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield ``(frame_index, t, bgr)`` for every ``sample_rate``-th frame, in order."""
+def iter_frames(
+    info: VideoInfo, *, sample_rate: int = 1, stats: dict | None = None
+) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield ``(frame_index, t, bgr)`` for every ``sample_rate``-th frame, in order.
+
+    ``stats["decoded"]`` (when given) counts every frame read, sampled or skipped.
+    """
     cap = cv2.VideoCapture(str(info.path))
     clock = FrameClock(info.fps)
     index = 0
     try:
         while True:
+            if stats is not None:
+                stats["decoded"] = index
             before = cap.get(cv2.CAP_PROP_POS_MSEC)
             if index % sample_rate:
                 if not cap.grab():
@@ -220,7 +227,8 @@ def extract_features(
     times: list[float] = []
     detections: list[FrameDetections] = []
     with Detector(config) as detector:
-        for index, t, det in detector.process_stream(iter_frames(info, sample_rate=sample_rate)):
+        decode_stats: dict = {}
+        for index, t, det in detector.process_stream(iter_frames(info, sample_rate=sample_rate, stats=decode_stats)):
             indices.append(index)
             times.append(t)
             detections.append(det)
@@ -228,7 +236,7 @@ def extract_features(
                 progress(len(indices), max(total, len(indices)))
     if not detections:
         raise InputError(f"{info.path.name}: no frame could be decoded")
-    decoded = indices[-1] + 1
+    decoded = max(decode_stats.get("decoded", 0), indices[-1] + 1)
     if labels is not None:
         labels.check_within(decoded)
 

@@ -1,0 +1,42 @@
+"""Reading the /backend/ form fields: each problem names its field."""
+
+from __future__ import annotations
+
+import math
+
+from taskml.domain import ValidationFailed
+
+
+def text(data, name: str, default: str | None = None) -> str | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return default
+    if not isinstance(value, str):
+        raise ValidationFailed(name, "must be text")
+    return value.strip()
+
+
+def number(data, name: str, default: float | None) -> float | None:
+    value = text(data, name)
+    if value is None:
+        return default
+    try:
+        result = float(value)
+    except ValueError:
+        raise ValidationFailed(name, f"{value!r} is not a number") from None
+    if not math.isfinite(result):
+        raise ValidationFailed(name, f"{value!r} is not a finite number")
+    return result
+
+
+def integer(data, name: str, default: int | None, *, minimum: int | None = None) -> int | None:
+    value = text(data, name)
+    if value is None or value.lower() in ("none", "null"):
+        return default
+    try:
+        result = int(value)
+    except ValueError:
+        raise ValidationFailed(name, f"{value!r} is not an integer") from None
+    if minimum is not None and result < minimum:
+        raise ValidationFailed(name, f"must be at least {minimum}, got {result}")
+    return result

@@ -1,0 +1,43 @@
+from rest_framework import serializers
+
+from datasets.models import Dataset
+from jobs.serializers import JobSerializer
+from taskml.pipeline.features import FEATURE_GROUPS
+from taskml.pipeline.windows import BALANCE_METHODS
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(read_only=True)
+    feature_files = serializers.SlugRelatedField(source="sources", slug_field="filename", many=True, read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id", "name", "status", "path", "feature_files", "window_sec", "step_sec", "balance_method",
+            "train_ratio", "val_ratio", "test_ratio", "params", "labels", "class_counts", "train_size",
+            "val_size", "test_size", "num_features", "split_strategy", "size_bytes", "created_at", "job",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class DatasetCreateSerializer(serializers.Serializer):
+    feature_files = serializers.ListField(
+        child=serializers.CharField(), allow_empty=False, help_text="names of your feature files"
+    )
+    window_sec = serializers.FloatField(default=2.0)
+    step_sec = serializers.FloatField(default=0.5)
+    balance_method = serializers.ChoiceField(choices=BALANCE_METHODS, default="none")
+    train_ratio = serializers.FloatField(default=0.7)
+    val_ratio = serializers.FloatField(default=0.15)
+    test_ratio = serializers.FloatField(default=0.15)
+    seed = serializers.IntegerField(default=42)
+    groups = serializers.ListField(
+        child=serializers.ChoiceField(choices=list(FEATURE_GROUPS)), required=False, allow_empty=False
+    )
+    splits = serializers.DictField(
+        child=serializers.ChoiceField(choices=["train", "val", "test"]),
+        required=False,
+        help_text="explicit video_id → split assignment (overrides the ratios)",
+    )
+    min_purity = serializers.FloatField(default=0.6)

@@ -1,0 +1,199 @@
+"""Dataset builds: validate the request, run the pipeline in a job, record what it made."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from datasets.models import Dataset, DatasetSource
+from jobs.models import Job
+from jobs.services import job_cancel, job_create
+from taskml import storage
+from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.dataset import DatasetSpec, build_dataset
+from taskml.pipeline.errors import InputError
+from taskml.pipeline.features import FEATURE_GROUPS
+from taskml.pipeline.windows import BALANCE_METHODS, SPLITS, WindowSpec
+from videos.models import FeatureFile
+
+
+def _spec_from(params: dict) -> DatasetSpec:
+    window = WindowSpec(
+        window_sec=params["window_sec"],
+        step_sec=params["step_sec"],
+        resample_fps=params.get("resample_fps", 15.0),
+        min_purity=params.get("min_purity", 0.6),
+    )
+    return DatasetSpec(
+        window=window,
+        balance=params["balance_method"],
+        ratios=tuple(params["ratios"]),
+        seed=params.get("seed", 42),
+        groups=tuple(params.get("groups") or FEATURE_GROUPS),
+        splits=params.get("splits"),
+    )
+
+
+def dataset_params_check(
+    *,
+    window_sec: float,
+    step_sec: float,
+    balance_method: str,
+    ratios: tuple[float, float, float],
+    seed: int = 42,
+    groups: list[str] | None = None,
+    splits: dict[str, str] | None = None,
+    min_purity: float = 0.6,
+    resample_fps: float = 15.0,
+) -> dict:
+    """The build parameters as stored on the row; each problem names its field."""
+    if not window_sec > 0:
+        raise ValidationFailed("window_sec", f"must be positive, got {window_sec}")
+    if not step_sec > 0:
+        raise ValidationFailed("step_sec", f"must be positive, got {step_sec}")
+    if balance_method not in BALANCE_METHODS:
+        raise ValidationFailed(
+            "balance_method", f"{balance_method!r} unknown; choose one of {', '.join(BALANCE_METHODS)}"
+        )
+    for name, ratio in zip(("train_ratio", "val_ratio", "test_ratio"), ratios, strict=True):
+        if not 0 <= ratio <= 1:
+            raise ValidationFailed(name, f"must be between 0 and 1, got {ratio}")
+    if ratios[0] <= 0:
+        raise ValidationFailed("train_ratio", "must be positive")
+    if abs(sum(ratios) - 1) > 1e-3:
+        raise ValidationFailed("train_ratio", f"train/val/test ratios must sum to 1, got {sum(ratios):g}")
+    total = sum(ratios)
+    groups = list(groups or FEATURE_GROUPS)
+    unknown = [g for g in groups if g not in FEATURE_GROUPS]
+    if unknown:
+        raise ValidationFailed("groups", f"{unknown} unknown; choose from {', '.join(FEATURE_GROUPS)}")
+    if splits is not None:
+        bad = sorted({s for s in splits.values() if s not in SPLITS})
+        if bad:
+            raise ValidationFailed("splits", f"split names {bad} unknown; use train, val or test")
+    params = {
+        "window_sec": float(window_sec),
+        "step_sec": float(step_sec),
+        "balance_method": balance_method,
+        "ratios": [r / total for r in ratios],
+        "seed": int(seed),
+        "groups": groups,
+        "splits": splits,
+        "min_purity": float(min_purity),
+        "resample_fps": float(resample_fps),
+    }
+    try:
+        _spec_from(params)
+    except InputError as exc:
+        raise ValidationFailed("params", str(exc)) from None
+    return params
+
+
+def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
+    """A pending dataset and the job that builds it from ready feature files of the owner."""
+    if not feature_files:
+        raise ValidationFailed("feature_files", "name at least one feature file")
+    not_ready = [f.filename for f in feature_files if f.status != "succeeded"]
+    if not_ready:
+        raise ValidationFailed("feature_files", f"not extracted (yet): {', '.join(not_ready)}")
+    unlabelled = [f.filename for f in feature_files if not f.label_distribution]
+    if unlabelled:
+        raise ValidationFailed("feature_files", f"no labelled frames in {', '.join(unlabelled)}")
+    classes = sorted({label for f in feature_files for label in f.label_distribution})
+    if len(classes) < 2:
+        raise ValidationFailed(
+            "feature_files", f"the files hold one class ({', '.join(classes)}); a dataset needs at least two"
+        )
+    with transaction.atomic():
+        dataset = Dataset.objects.create(
+            owner=owner,
+            window_sec=params["window_sec"],
+            step_sec=params["step_sec"],
+            balance_method=params["balance_method"],
+            train_ratio=params["ratios"][0],
+            val_ratio=params["ratios"][1],
+            test_ratio=params["ratios"][2],
+            params=params,
+        )
+        dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
+        dataset.save(update_fields=["path"])
+        DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in feature_files)
+        job_create(
+            owner=owner,
+            kind=Job.Kind.DATASET,
+            inputs={"dataset_id": dataset.pk, "feature_files": [f.filename for f in feature_files], **params},
+            target=dataset,
+        )
+    dataset.refresh_from_db()
+    return dataset
+
+
+def dataset_build(job: Job, reporter) -> dict:
+    """The dataset job: window, normalise, balance and split the sources into npy arrays."""
+    dataset = Dataset.objects.filter(pk=job.inputs["dataset_id"]).first()
+    if dataset is None:
+        raise ValidationFailed("dataset", "was deleted before it could be built")
+    sources = list(dataset.sources.order_by("datasetsource__id"))
+    reporter.stage("building")
+    result = build_dataset(
+        [storage.absolute(f.path) for f in sources],
+        storage.absolute(dataset.path),
+        spec=_spec_from(dataset.params),
+        progress=reporter,
+    )
+    m = result.metadata
+    size = sum(p.stat().st_size for p in result.output.iterdir() if p.is_file())
+    Dataset.objects.filter(pk=dataset.pk).update(
+        labels=[m["idx_to_label"][str(i)] for i in range(len(m["idx_to_label"]))],
+        class_counts={split: m[f"{split}_label_dist"] for split in SPLITS},
+        train_size=m["train_size"],
+        val_size=m["val_size"],
+        test_size=m["test_size"],
+        num_features=m["num_features"],
+        split_strategy=m["split_strategy"],
+        size_bytes=size,
+    )
+    return {
+        "dataset_dir": dataset.name,
+        "dataset_id": dataset.pk,
+        "train_size": m["train_size"],
+        "val_size": m["val_size"],
+        "test_size": m["test_size"],
+        "seconds": round(result.seconds, 3),
+    }
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset, cascade: bool = False) -> None:
+    from models_app.services import trained_model_delete
+
+    models = list(dataset.trained_models.all())
+    if models and not cascade:
+        names = ", ".join(str(m) for m in models[:5])
+        raise Conflict(
+            "dataset", f"{dataset.name} has {len(models)} trained model(s) ({names}); delete them first or cascade"
+        )
+    for model in models:
+        trained_model_delete(trained_model=model)
+    if dataset.job is not None and not dataset.job.is_terminal:
+        job_cancel(job=dataset.job)
+    path = dataset.path
+    transaction.on_commit(lambda: storage.remove(path))
+    dataset.delete()
+
+
+def dataset_rebuild(*, dataset: Dataset, owner) -> Dataset:
+    """Build the same dataset again from its sources (e.g. after relabelling and re-extraction)."""
+    if dataset.job is not None and not dataset.job.is_terminal:
+        raise Conflict("dataset", f"{dataset.name} is being built already")
+    job_create(
+        owner=owner,
+        kind=Job.Kind.DATASET,
+        inputs={
+            "dataset_id": dataset.pk,
+            "feature_files": [f.filename for f in dataset.sources.all()],
+            **dataset.params,
+        },
+        target=dataset,
+    )
+    dataset.refresh_from_db()
+    return dataset

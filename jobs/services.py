@@ -1,0 +1,256 @@
+"""Jobs: create, enqueue on commit, claim, report progress, finish, cancel, retry, recover.
+
+A job's row is the single source of truth. Workers claim a job with one conditional UPDATE,
+so a message delivered twice (late acknowledgement, a re-queue by the reaper) never runs a
+job twice at once: a second delivery finds it running with a fresh heartbeat, or finished,
+and does nothing. A worker killed mid-job stops its heartbeat; after
+``TASKML_JOB_STALE_SECONDS`` any worker's reaper puts the job back on its queue and
+another worker runs it again from the start (every output is written atomically, so a
+half-run leaves nothing visible).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.models import Job
+from taskml.domain import Conflict, ServiceError
+from taskml.pipeline.errors import Cancelled, PipelineError
+
+log = logging.getLogger(__name__)
+
+# kind → (Celery task name, queue). Tasks live in each app's tasks.py and are routed here.
+TASKS = {
+    Job.Kind.EXTRACTION: ("videos.extract_features", "extraction"),
+    Job.Kind.DATASET: ("datasets.build_dataset", "datasets"),
+    Job.Kind.TRAINING: ("models_app.train_model", "training"),
+}
+QUEUES = ("extraction", "datasets", "training")
+
+Handler = Callable[[Job, "JobReporter"], dict]
+
+
+def _set_target_status(job: Job, status: str) -> None:
+    if job.target_type_id and job.target_id:
+        model = job.target_type.model_class()
+        model.objects.filter(pk=job.target_id).update(status=status, job=job)
+
+
+@transaction.atomic
+def job_create(*, owner, kind: str, inputs: dict, target=None, retry_of: Job | None = None) -> Job:
+    """A pending job, sent to its queue once the surrounding transaction commits."""
+    job = Job.objects.create(
+        owner=owner,
+        kind=kind,
+        inputs=inputs,
+        celery_task_id=str(uuid.uuid4()),
+        target_type=ContentType.objects.get_for_model(target) if target is not None else None,
+        target_id=target.pk if target is not None else None,
+        retry_of=retry_of,
+    )
+    _set_target_status(job, Job.Status.PENDING)
+    job_enqueue(job)
+    return job
+
+
+def job_enqueue(job: Job) -> None:
+    name, queue = TASKS[job.kind]
+
+    def send() -> None:
+        from taskml.celery import app
+
+        try:
+            app.send_task(name, args=[job.pk], task_id=job.celery_task_id, queue=queue)
+        except Exception as exc:  # the broker is down: say so on the job, which can be retried
+            log.exception("could not enqueue job %s", job.pk)
+            job.refresh_from_db()
+            _finish(job, Job.Status.FAILED, error=f"could not reach the job queue: {exc}", error_kind="internal")
+
+    transaction.on_commit(send)
+
+
+def job_claim(*, job_id: int, worker: str) -> Job | None:
+    """Mark a job running for this worker, or None when it is not ours to run."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
+    runnable = Q(status=Job.Status.PENDING) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale)
+    with transaction.atomic():
+        claimed = Job.objects.filter(runnable, pk=job_id, cancel_requested=False).select_for_update().first()
+        if claimed is None:
+            return None
+        claimed.status = Job.Status.RUNNING
+        claimed.worker = worker
+        claimed.attempts += 1
+        claimed.started_at = now
+        claimed.heartbeat_at = now
+        claimed.finished_at = None
+        claimed.stage = "starting"
+        claimed.progress = 0.0
+        claimed.error = claimed.error_kind = ""
+        claimed.save()
+        _set_target_status(claimed, Job.Status.RUNNING)
+    return claimed
+
+
+class JobReporter:
+    """The pipeline's ``progress(done, total)`` callback for a job row.
+
+    Writes progress at most every ``interval`` seconds, raises Cancelled once a cancel was
+    requested, and keeps a heartbeat going from a thread while the job runs.
+    """
+
+    def __init__(self, job: Job, *, interval: float = 0.5):
+        self.job = job
+        self.interval = interval
+        self._last = 0.0
+        self._stage = job.stage
+        self._stop = threading.Event()
+
+    def stage(self, name: str, progress: float | None = None) -> None:
+        self._stage = name
+        fields = {"stage": name, "heartbeat_at": timezone.now()}
+        if progress is not None:
+            fields["progress"] = progress
+        self._write(fields)
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval and done < total:
+            return
+        self._last = now
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        self._write({"progress": fraction, "heartbeat_at": timezone.now()})
+
+    def _write(self, fields: dict) -> None:
+        Job.objects.filter(pk=self.job.pk).update(**fields)
+        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+            raise Cancelled("cancelled on request")
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(settings.TASKML_JOB_HEARTBEAT_SECONDS):
+                Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # a lost heartbeat only makes recovery earlier; never kill the job for it
+            log.exception("heartbeat for job %s failed", self.job.pk)
+        finally:
+            connection.close()
+
+    def __enter__(self) -> JobReporter:
+        self._thread = threading.Thread(target=self._beat, name=f"job-{self.job.pk}-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def _finish(job: Job, status: str, *, outputs: dict | None = None, error: str = "", error_kind: str = "") -> None:
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(
+            status=status,
+            outputs=outputs or {},
+            error=error,
+            error_kind=error_kind,
+            finished_at=timezone.now(),
+            progress=1.0 if status == Job.Status.SUCCEEDED else job.progress,
+            stage="done" if status == Job.Status.SUCCEEDED else status,
+        )
+        _set_target_status(job, status)
+
+
+def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
+    """Claim and run one job with ``handler(job, reporter) -> outputs``; record how it ended."""
+    close_old_connections()
+    job = job_claim(job_id=job_id, worker=worker)
+    if job is None:
+        log.info("job %s is not runnable here (finished, cancelled or running elsewhere)", job_id)
+        return None
+    log.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.attempts)
+    try:
+        with JobReporter(job) as reporter:
+            outputs = handler(job, reporter)
+    except Cancelled:
+        _finish(job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled")
+    except SoftTimeLimitExceeded:
+        limit = settings.TASKML_JOB_TIME_LIMITS.get(TASKS[job.kind][1])
+        _finish(job, Job.Status.FAILED, error=f"timed out after {limit} s", error_kind="timeout")
+    except (PipelineError, ServiceError) as exc:
+        _finish(job, Job.Status.FAILED, error=str(exc), error_kind="input")
+    except Exception as exc:
+        log.exception("job %s failed", job.pk)
+        _finish(job, Job.Status.FAILED, error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal")
+    else:
+        _finish(job, Job.Status.SUCCEEDED, outputs=outputs)
+    job.refresh_from_db()
+    log.info("job %s %s", job.pk, job.status)
+    return job
+
+
+def job_cancel(*, job: Job) -> Job:
+    """Pending jobs end at once; running ones stop at their next progress report."""
+    if job.is_terminal:
+        raise Conflict(None, f"job {job.pk} has already {job.status}")
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+        ended = Job.objects.filter(pk=job.pk, status=Job.Status.PENDING).update(
+            status=Job.Status.CANCELLED,
+            error="cancelled on request",
+            error_kind="cancelled",
+            finished_at=timezone.now(),
+            stage="cancelled",
+        )
+        job.refresh_from_db()
+        if ended:
+            _set_target_status(job, Job.Status.CANCELLED)
+    return job
+
+
+def job_retry(*, job: Job) -> Job:
+    """A new job with the same inputs and target; the failed one keeps its error."""
+    if job.status not in (Job.Status.FAILED, Job.Status.CANCELLED):
+        raise Conflict(None, f"only failed or cancelled jobs can be retried; job {job.pk} is {job.status}")
+    if job.target_type_id and job.target is None:
+        raise Conflict(None, f"what job {job.pk} was producing has been deleted; start a new one")
+    return job_create(owner=job.owner, kind=job.kind, inputs=job.inputs, target=job.target, retry_of=job)
+
+
+def job_requeue_stale() -> list[int]:
+    """Put running jobs whose worker went silent back on their queues; returns their ids."""
+    cutoff = timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
+    requeued = []
+    for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff):
+        with transaction.atomic():
+            taken = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+                status=Job.Status.PENDING, stage="requeued after its worker stopped"
+            )
+            if taken:
+                job.refresh_from_db()
+                _set_target_status(job, Job.Status.PENDING)
+                job_enqueue(job)
+                requeued.append(job.pk)
+    if requeued:
+        log.warning("re-queued jobs whose worker stopped: %s", requeued)
+    return requeued
+
+
+def job_wait(*, job: Job, timeout: float, poll: float = 0.2) -> Job:
+    """Wait up to ``timeout`` seconds for a job to finish; returns its latest state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        job.refresh_from_db()
+        if job.is_terminal or time.monotonic() >= deadline:
+            return job
+        time.sleep(min(poll, max(deadline - time.monotonic(), 0.01)))

@@ -1,0 +1,43 @@
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.response import Response
+
+from datasets.selectors import dataset_get
+from models_app.selectors import trained_model_list
+from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
+from models_app.services import trained_model_delete, trained_model_request
+
+PARAM_NAMES = ("n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers")
+
+
+class TrainedModelViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Trained models with their metrics, checksum and version; train one from a dataset."""
+
+    serializer_class = TrainedModelSerializer
+    filterset_fields = {"status": ["exact"], "model_type": ["exact"], "dataset": ["exact"], "accuracy": ["gte"]}
+    search_fields = ["filename"]
+    ordering_fields = ["created_at", "accuracy", "f1_macro", "version"]
+
+    def get_queryset(self):
+        return trained_model_list(user=self.request.user).select_related("job", "job__target_type")
+
+    @extend_schema(request=TrainRequestSerializer, responses={202: TrainedModelSerializer})
+    def create(self, request):
+        form = TrainRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        model = trained_model_request(
+            owner=request.user,
+            dataset=dataset_get(user=request.user, pk=data["dataset"]),
+            model_type=data["model_type"],
+            aggregation=data["aggregation"],
+            params={name: data[name] for name in PARAM_NAMES if name in data},
+            seed=data["seed"],
+        )
+        return Response(self.get_serializer(model).data, status=status.HTTP_202_ACCEPTED)
+
+    def destroy(self, request, pk=None):
+        trained_model_delete(trained_model=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,34 @@
+from rest_framework import serializers
+
+from jobs.serializers import JobSerializer
+from models_app.models import TrainedModel
+from taskml.pipeline.estimators import MODEL_TYPES
+
+
+class TrainedModelSerializer(serializers.ModelSerializer):
+    dataset_dir = serializers.CharField(source="dataset.name", read_only=True)
+    version_label = serializers.CharField(read_only=True)
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = TrainedModel
+        fields = [
+            "id", "filename", "path", "status", "version", "version_label", "dataset", "dataset_dir",
+            "model_type", "aggregation", "params", "sha256", "size_bytes", "accuracy", "f1_macro", "metrics",
+            "created_at", "job",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class TrainRequestSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField(help_text="id of one of your built datasets")
+    model_type = serializers.ChoiceField(choices=[*MODEL_TYPES, "lightgbm"], default="lgbm")
+    aggregation = serializers.ChoiceField(choices=["stats", "flatten"], default="stats")
+    n_estimators = serializers.IntegerField(min_value=1, required=False)
+    max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    learning_rate = serializers.FloatField(min_value=1e-6, required=False)
+    epochs = serializers.IntegerField(min_value=1, required=False)
+    lr = serializers.FloatField(min_value=1e-8, required=False)
+    hidden_dim = serializers.IntegerField(min_value=1, required=False)
+    num_layers = serializers.IntegerField(min_value=1, required=False)
+    seed = serializers.IntegerField(default=42)

@@ -1,0 +1,139 @@
+"""Trained models: request training as a job, record the artifact, load it only when verified."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from datasets.models import Dataset
+from jobs.models import Job
+from jobs.services import job_cancel, job_create
+from models_app.models import TrainedModel
+from taskml import storage
+from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.artifacts import load_artifact, sidecar_paths
+from taskml.pipeline.errors import InputError
+from taskml.pipeline.estimators import ModelParams, canonical_model_type
+from taskml.pipeline.training import TrainSpec, train_model
+
+AGGREGATIONS = ("stats", "flatten")
+
+
+def training_params_check(*, model_type: str, aggregation: str, params: dict[str, Any]) -> tuple[str, str, dict]:
+    try:
+        model_type = canonical_model_type(model_type or "")
+    except InputError as exc:
+        raise ValidationFailed("model_type", str(exc)) from None
+    if model_type == "lstm":
+        aggregation = "sequence"
+    elif aggregation not in AGGREGATIONS:
+        raise ValidationFailed("aggregation", f"{aggregation!r} unknown; choose one of {', '.join(AGGREGATIONS)}")
+    clean = {k: v for k, v in params.items() if v is not None}
+    try:
+        ModelParams(**clean)
+    except TypeError as exc:
+        raise ValidationFailed("params", str(exc)) from None
+    except InputError as exc:
+        field = next((name for name in clean if name in str(exc)), "params")
+        raise ValidationFailed(field, str(exc)) from None
+    return model_type, aggregation, clean
+
+
+def trained_model_request(
+    *, owner, dataset: Dataset, model_type: str, aggregation: str = "stats", params: dict | None = None, seed: int = 42
+) -> TrainedModel:
+    """A pending model and the job that trains it on a built dataset of the owner's."""
+    model_type, aggregation, params = training_params_check(
+        model_type=model_type, aggregation=aggregation, params=params or {}
+    )
+    if dataset.status != "succeeded":
+        raise ValidationFailed("dataset_dir", f"{dataset.name} is not built ({dataset.status})")
+    if len(dataset.labels) < 2:
+        raise ValidationFailed("dataset_dir", f"{dataset.name} holds fewer than two classes")
+    for _ in range(5):  # versions are per owner; two requests may race for the next one
+        try:
+            with transaction.atomic():
+                version = (TrainedModel.objects.filter(owner=owner).aggregate(v=Max("version"))["v"] or 0) + 1
+                model = TrainedModel.objects.create(
+                    owner=owner,
+                    dataset=dataset,
+                    version=version,
+                    model_type=model_type,
+                    aggregation=aggregation,
+                    params={**params, "seed": seed},
+                )
+                model.filename = f"task_classifier_{model_type}_{model.pk}.pkl"
+                model.path = storage.relative(storage.models_dir() / model.filename)
+                model.save(update_fields=["filename", "path"])
+                job_create(
+                    owner=owner,
+                    kind=Job.Kind.TRAINING,
+                    inputs={
+                        "trained_model_id": model.pk,
+                        "dataset_dir": dataset.name,
+                        "model_type": model_type,
+                        "aggregation": aggregation,
+                        "params": params,
+                        "seed": seed,
+                    },
+                    target=model,
+                )
+            model.refresh_from_db()
+            return model
+        except IntegrityError:
+            continue
+    raise Conflict("model", "could not allocate a model version; try again")
+
+
+def trained_model_train(job: Job, reporter) -> dict:
+    """The training job: fit, evaluate on test, save the artifact with its checksum."""
+    model = TrainedModel.objects.select_related("dataset").filter(pk=job.inputs["trained_model_id"]).first()
+    if model is None:
+        raise ValidationFailed("model", "was deleted before it could be trained")
+    params = {k: v for k, v in model.params.items() if k != "seed"}
+    spec = TrainSpec(
+        model_type=model.model_type,
+        aggregation=model.aggregation,
+        params=ModelParams(**params),
+        seed=model.params.get("seed", 42),
+    )
+    reporter.stage("training")
+    result = train_model(
+        storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter
+    )
+    metrics = {**result.metrics, "dataset": model.dataset.name}
+    TrainedModel.objects.filter(pk=model.pk).update(
+        sha256=result.sha256,
+        size_bytes=result.model_path.stat().st_size,
+        metrics=metrics,
+        accuracy=metrics["accuracy"],
+        f1_macro=metrics["f1_macro"],
+    )
+    return {
+        "model_path": model.filename,
+        "model_id": model.pk,
+        "accuracy": metrics["accuracy"],
+        "f1_macro": metrics["f1_macro"],
+        "seconds": round(result.seconds, 3),
+    }
+
+
+def trained_model_load(*, trained_model: TrainedModel) -> dict:
+    """The artifact's bundle, unpickled only after its bytes match the registry's sha256."""
+    if trained_model.status != "succeeded":
+        raise ValidationFailed("model", f"{trained_model} is not trained ({trained_model.status})")
+    return load_artifact(storage.absolute(trained_model.path), expected_sha256=trained_model.sha256)
+
+
+@transaction.atomic
+def trained_model_delete(*, trained_model: TrainedModel) -> None:
+    if trained_model.job is not None and not trained_model.job.is_terminal:
+        job_cancel(job=trained_model.job)
+    paths = []
+    if trained_model.path:
+        model_path = storage.absolute(trained_model.path)
+        paths = [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
+    transaction.on_commit(lambda: [storage.remove(p) for p in paths])
+    trained_model.delete()

@@ -1,0 +1,103 @@
+"""Real services for platform tests: Celery worker processes against the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUES = "default,extraction,datasets,training"
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    """The environment a worker needs to see exactly what the tests see."""
+    db = connection.settings_dict
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": settings.REDIS_URL,
+            "TASKML_DATA_DIR": str(settings.DATA_DIR),
+            "TASKML_YOLO_MODEL": settings.TASKML_YOLO_MODEL,
+            "TASKML_JOB_HEARTBEAT_SECONDS": str(settings.TASKML_JOB_HEARTBEAT_SECONDS),
+            "TASKML_JOB_STALE_SECONDS": str(settings.TASKML_JOB_STALE_SECONDS),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """A real `celery worker` process (prefork, one child) in its own process group."""
+
+    def __init__(self, log_dir: Path, *, name: str | None = None, **env: str):
+        self.name = name or f"test-{uuid.uuid4().hex[:6]}"
+        self.log_path = log_dir / f"worker-{self.name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "taskml.celery", "worker", "-Q", QUEUES, "-c", "1",
+             "-n", f"{self.name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT,
+            env=worker_env(**env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.wait_ready()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited at start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (main process and its child) at once: no clean-up runs."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def purge_broker() -> None:
+    from taskml.celery import app
+
+    with app.connection_for_write() as conn:
+        for queue in QUEUES.split(","):
+            conn.default_channel.queue_purge(queue)
+
+
+def wait_for(predicate, *, timeout: float = 120, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

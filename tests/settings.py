@@ -1,0 +1,21 @@
+"""Settings for the test suite: real PostgreSQL and Redis, files in a throw-away data directory.
+
+The defaults point at the services this machine runs (and `.ci/run` starts); set
+DATABASE_URL / REDIS_URL to use others. Broker and channel layer use their own Redis
+database so a developer's running worker never takes the tests' jobs.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/taskml")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("TASKML_DATA_DIR", tempfile.mkdtemp(prefix="taskml-test-"))
+os.environ.setdefault("TASKML_YOLO_MODEL", "yolov8n.yaml")  # untrained, built from config: no download
+os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
+os.environ.setdefault("TASKML_JOB_HEARTBEAT_SECONDS", "1")
+os.environ.setdefault("TASKML_JOB_STALE_SECONDS", "6")
+
+from taskml.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

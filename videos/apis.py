@@ -1,0 +1,146 @@
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from taskml.domain import TooLarge
+from videos.models import LabelSpan
+from videos.selectors import feature_file_list, label_span_list, video_list
+from videos.serializers import (
+    ExtractRequestSerializer,
+    FeatureFileSerializer,
+    LabelSpanSerializer,
+    VideoExtractResponseSerializer,
+    VideoSerializer,
+    VideoUploadSerializer,
+)
+from videos.services import (
+    feature_file_delete,
+    feature_file_request,
+    label_span_create,
+    label_span_delete,
+    label_span_update,
+    video_create,
+    video_delete,
+)
+from videos.uploads import upload_limit_mb
+
+CASCADE = OpenApiParameter(
+    "cascade", OpenApiTypes.BOOL, description="also delete what depends on it (feature files, datasets, models)"
+)
+
+
+def wants_cascade(request) -> bool:
+    return request.query_params.get("cascade", "").lower() in ("1", "true", "yes")
+
+
+class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Uploaded videos; upload with an optional labels CSV, start extraction, delete."""
+
+    serializer_class = VideoSerializer
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    filterset_fields = {"video_id": ["exact"], "created_at": ["gte", "lte"]}
+    search_fields = ["video_id", "original_name", "stored_name"]
+    ordering_fields = ["created_at", "duration", "size_bytes"]
+
+    def get_queryset(self):
+        return video_list(user=self.request.user).select_related("owner")
+
+    @extend_schema(request={"multipart/form-data": VideoUploadSerializer}, responses={201: VideoSerializer})
+    def create(self, request):
+        too_large = getattr(request._request, "upload_too_large", None)
+        if too_large:
+            raise TooLarge(too_large, f"the upload is larger than the limit of {upload_limit_mb()} MB")
+        form = VideoUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        video = video_create(
+            owner=request.user,
+            upload=form.validated_data["video"],
+            video_id=form.validated_data.get("video_id"),
+            labels_upload=form.validated_data.get("labels_csv"),
+        )
+        return Response(VideoSerializer(video, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[CASCADE])
+    def destroy(self, request, pk=None):
+        video_delete(video=self.get_object(), cascade=wants_cascade(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=ExtractRequestSerializer, responses={202: VideoExtractResponseSerializer})
+    @action(detail=True, methods=["post"])
+    def extract(self, request, pk=None):
+        """Start feature extraction; follow the returned job."""
+        video = self.get_object()
+        form = ExtractRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        feature_file = feature_file_request(
+            owner=request.user,
+            video=video,
+            detector=form.validated_data["detector_type"],
+            sample_rate=form.validated_data["sample_rate"],
+        )
+        context = {"request": request}
+        return Response(
+            {
+                "feature_file": FeatureFileSerializer(feature_file, context=context).data,
+                "job": FeatureFileSerializer(feature_file, context=context).data["job"],
+            },
+            status=status.HTTP_202_ACCEPTED,
+        )
+
+
+class LabelSpanFilter(filters.FilterSet):
+    class Meta:
+        model = LabelSpan
+        fields = {"video": ["exact"], "label": ["exact"], "source": ["exact"], "start_frame": ["gte", "lte"]}
+
+
+class LabelSpanViewSet(viewsets.ModelViewSet):
+    """Labelled frame spans (inclusive) of your videos."""
+
+    serializer_class = LabelSpanSerializer
+    filterset_class = LabelSpanFilter
+    ordering_fields = ["start_frame", "created_at"]
+
+    def get_queryset(self):
+        return label_span_list(user=self.request.user)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = label_span_create(
+            video=data["video"],
+            start_frame=data["start_frame"],
+            end_frame=data["end_frame"],
+            label=data["label"],
+            source=data.get("source", LabelSpan.Source.BROWSER),
+            user=self.request.user,
+        )
+
+    def perform_update(self, serializer):
+        changes = {k: v for k, v in serializer.validated_data.items() if k != "video"}
+        serializer.instance = label_span_update(span=serializer.instance, **changes)
+
+    def perform_destroy(self, instance):
+        label_span_delete(span=instance)
+
+
+class FeatureFileViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """Feature files (per-frame Parquet) extracted from your videos."""
+
+    serializer_class = FeatureFileSerializer
+    filterset_fields = {"video": ["exact"], "status": ["exact"], "detector": ["exact"], "filename": ["exact"]}
+    search_fields = ["filename", "video__video_id"]
+    ordering_fields = ["created_at", "num_frames"]
+
+    def get_queryset(self):
+        return feature_file_list(user=self.request.user).select_related("job", "job__target_type")
+
+    @extend_schema(parameters=[CASCADE])
+    def destroy(self, request, pk=None):
+        feature_file_delete(feature_file=self.get_object(), cascade=wants_cascade(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

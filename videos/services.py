@@ -1,0 +1,331 @@
+"""Videos, their label spans and the feature files extracted from them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from jobs.models import Job
+from jobs.services import job_cancel, job_create
+from taskml import storage
+from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
+from taskml.pipeline.errors import InputError
+from taskml.pipeline.extraction import extract_features, probe_video
+from taskml.pipeline.files import sha256_file
+from taskml.pipeline.labels import FrameLabels, parse_labels
+from videos.models import FeatureFile, LabelSpan, Video
+
+VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+
+
+# ---------------------------------------------------------------- videos
+
+
+def _store_upload(upload: UploadedFile, destination: Path) -> None:
+    """Move a streamed upload into place (a rename on the same filesystem), or copy it."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = getattr(upload, "temporary_file_path", None)
+    if temporary is not None:
+        shutil.move(temporary(), destination)
+        return
+    with open(destination, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+
+def labels_parse(*, data: bytes | str, source: str, field: str = "labels_csv") -> FrameLabels:
+    """A labels CSV (per-frame or spans) from an upload; errors name the field and the line."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed(
+                field, f"{source} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV"
+            ) from None
+    try:
+        return parse_labels(data, source=source)
+    except InputError as exc:
+        raise ValidationFailed(field, str(exc)) from None
+
+
+def spans_from_labels(labels: FrameLabels) -> list[tuple[int, int, str]]:
+    """Contiguous runs of frames with one label, as inclusive (start, end, label) spans."""
+    spans: list[tuple[int, int, str]] = []
+    for frame in sorted(labels.by_frame):
+        label = labels.by_frame[frame]
+        if spans and spans[-1][2] == label and spans[-1][1] == frame - 1:
+            spans[-1] = (spans[-1][0], frame, label)
+        else:
+            spans.append((frame, frame, label))
+    return spans
+
+
+def video_create(
+    *,
+    owner,
+    upload: UploadedFile | None,
+    video_id: str | None = None,
+    labels_upload: UploadedFile | None = None,
+) -> Video:
+    """Store an uploaded video after probing it, with its labels (if any) as spans."""
+    if upload is None:
+        raise ValidationFailed("video", "no file was uploaded")
+    original = os.path.basename(upload.name or "video")
+    if video_id is not None and video_id.strip():
+        video_id = storage.check_name(video_id, field="video_id")[:200]
+    else:
+        video_id = Path(original).stem[:200] or "video"
+    labels = None
+    if labels_upload is not None:
+        labels = labels_parse(data=labels_upload.read(), source=os.path.basename(labels_upload.name or "labels.csv"))
+
+    suffix = Path(original).suffix.lower()
+    suffix = suffix if suffix in VIDEO_SUFFIXES else ".video"
+    incoming = storage.uploads_dir(owner.pk) / f".incoming-{uuid.uuid4().hex}{suffix}"
+    _store_upload(upload, incoming)
+    try:
+        try:
+            info = probe_video(incoming)
+        except InputError:
+            raise ValidationFailed("video", f"{original!r} is not a video that can be decoded") from None
+        if labels is not None:
+            try:
+                labels.check_within(info.frame_count)
+            except InputError as exc:
+                raise ValidationFailed("labels_csv", str(exc)) from None
+        digest = sha256_file(incoming)
+        with transaction.atomic():
+            video = Video.objects.create(
+                owner=owner,
+                video_id=video_id,
+                stored_name=f".pending-{uuid.uuid4().hex}",
+                original_name=original[:255],
+                file="",
+                sha256=digest,
+                size_bytes=incoming.stat().st_size,
+                fps=info.fps,
+                frame_count=info.frame_count,
+                duration=info.duration,
+                width=info.width,
+                height=info.height,
+            )
+            video.stored_name = f"{video.pk}_{storage.safe_name(Path(original).stem, default='video')}{suffix}"
+            final = storage.uploads_dir(owner.pk) / video.stored_name
+            video.file = storage.relative(final)
+            video.save(update_fields=["stored_name", "file"])
+            if labels is not None:
+                LabelSpan.objects.bulk_create(
+                    LabelSpan(video=video, start_frame=s, end_frame=e, label=lab, source="csv", created_by=owner)
+                    for s, e, lab in spans_from_labels(labels)
+                )
+            os.replace(incoming, final)
+    finally:
+        incoming.unlink(missing_ok=True)
+    return video
+
+
+def video_frame_labels(video: Video) -> FrameLabels | None:
+    spans = list(video.label_spans.order_by("start_frame", "id"))
+    if not spans:
+        return None
+    by_frame: dict[int, str] = {}
+    for span in spans:  # later edits win where spans overlap
+        for frame in range(span.start_frame, span.end_frame + 1):
+            by_frame[frame] = span.label
+    return FrameLabels(by_frame=by_frame, source=f"labels of {video.stored_name}")
+
+
+def _files_removed_on_commit(paths: list[str]) -> None:
+    def remove() -> None:
+        for path in paths:
+            storage.remove(path)
+
+    transaction.on_commit(remove)
+
+
+def _cancel_active_job(obj) -> None:
+    job = getattr(obj, "job", None)
+    if job is not None and not job.is_terminal:
+        job_cancel(job=job)
+
+
+@transaction.atomic
+def video_delete(*, video: Video, cascade: bool = False) -> None:
+    feature_files = list(video.feature_files.all())
+    if feature_files and not cascade:
+        names = ", ".join(f.filename for f in feature_files[:5])
+        raise Conflict(
+            "video",
+            f"{video.stored_name} has {len(feature_files)} feature file(s) ({names}); delete them first or cascade",
+        )
+    for feature_file in feature_files:
+        feature_file_delete(feature_file=feature_file, cascade=True)
+    _files_removed_on_commit([video.file])
+    video.delete()
+
+
+# ---------------------------------------------------------------- label spans
+
+
+def _check_span(video: Video, start: int, end: int, label: str) -> str:
+    label = (label or "").strip()
+    if not label:
+        raise ValidationFailed("label", "may not be blank")
+    if start < 0:
+        raise ValidationFailed("start_frame", f"{start} is negative")
+    if end < start:
+        raise ValidationFailed("end_frame", f"{end} is before start_frame {start}")
+    if end >= video.frame_count:
+        raise ValidationFailed("end_frame", f"{end} is outside the video ({video.frame_count} frames)")
+    return label
+
+
+def label_span_create(*, video: Video, start_frame: int, end_frame: int, label: str, source: str, user) -> LabelSpan:
+    label = _check_span(video, start_frame, end_frame, label)
+    if source not in LabelSpan.Source.values:
+        raise ValidationFailed("source", f"{source!r} unknown; use one of {', '.join(LabelSpan.Source.values)}")
+    return LabelSpan.objects.create(
+        video=video, start_frame=start_frame, end_frame=end_frame, label=label, source=source, created_by=user
+    )
+
+
+def label_span_update(*, span: LabelSpan, **changes) -> LabelSpan:
+    start = changes.get("start_frame", span.start_frame)
+    end = changes.get("end_frame", span.end_frame)
+    label = _check_span(span.video, start, end, changes.get("label", span.label))
+    span.start_frame, span.end_frame, span.label = start, end, label
+    if "source" in changes:
+        if changes["source"] not in LabelSpan.Source.values:
+            raise ValidationFailed("source", f"{changes['source']!r} unknown")
+        span.source = changes["source"]
+    span.save()
+    return span
+
+
+def label_span_delete(*, span: LabelSpan) -> None:
+    span.delete()
+
+
+# ---------------------------------------------------------------- feature files
+
+
+def _feature_filename(owner, video: Video) -> str:
+    stem = storage.safe_name(video.video_id, default="video")
+    taken = set(FeatureFile.objects.filter(owner=owner, filename__startswith=stem).values_list("filename", flat=True))
+    name, n = f"{stem}_features.parquet", 2
+    while name in taken:
+        name, n = f"{stem}_features_{n}.parquet", n + 1
+    return name
+
+
+def feature_file_request(
+    *, owner, video: Video, detector: str = "fusion", sample_rate: int = 1, yolo_model: str | None = None
+) -> FeatureFile:
+    """A pending feature file for ``video`` and the extraction job that will write it."""
+    if detector not in DETECTOR_KINDS:
+        raise ValidationFailed("detector_type", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
+    if not isinstance(sample_rate, int) or sample_rate < 1:
+        raise ValidationFailed("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+    for _ in range(5):  # two requests may pick the same free name at once
+        try:
+            with transaction.atomic():
+                filename = _feature_filename(owner, video)
+                feature_file = FeatureFile.objects.create(
+                    owner=owner,
+                    video=video,
+                    filename=filename,
+                    path=storage.relative(storage.features_dir(owner.pk) / filename),
+                    detector=detector,
+                    sample_rate=sample_rate,
+                    yolo_model=(yolo_model or settings.TASKML_YOLO_MODEL) if detector != "mediapipe" else "",
+                )
+                job_create(
+                    owner=owner,
+                    kind=Job.Kind.EXTRACTION,
+                    inputs={
+                        "feature_file_id": feature_file.pk,
+                        "video": video.stored_name,
+                        "detector": detector,
+                        "sample_rate": sample_rate,
+                    },
+                    target=feature_file,
+                )
+            feature_file.refresh_from_db()
+            return feature_file
+        except IntegrityError:
+            continue
+    raise Conflict("feature_file", "could not choose a free file name; try again")
+
+
+def feature_file_extract(job: Job, reporter) -> dict:
+    """The extraction job: run the pipeline and record what it wrote."""
+    feature_file = FeatureFile.objects.select_related("video").filter(pk=job.inputs["feature_file_id"]).first()
+    if feature_file is None:
+        raise ValidationFailed("feature_file", "was deleted before it could be extracted")
+    video = feature_file.video
+    config = DetectorConfig(
+        kind=feature_file.detector,
+        yolo_model=feature_file.yolo_model or settings.TASKML_YOLO_MODEL,
+        device=settings.TASKML_DEVICE,
+        cache_dir=storage.data_dir() / "cache" / "models",
+    )
+    reporter.stage("extracting")
+    output = storage.absolute(feature_file.path)
+    result = extract_features(
+        storage.absolute(video.file),
+        output,
+        config=config,
+        labels=video_frame_labels(video),
+        sample_rate=feature_file.sample_rate,
+        video_id=video.video_id,
+        progress=reporter,
+    )
+    reporter.stage("recording", progress=1.0)
+    distribution: dict[str, int] = {}
+    if "label" in result.columns:
+        labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()
+        distribution = dict(sorted(Counter(lab for lab in labels if lab is not None).items()))
+    FeatureFile.objects.filter(pk=feature_file.pk).update(
+        num_frames=result.num_frames,
+        num_labeled=result.num_labeled,
+        columns=result.columns,
+        label_distribution=distribution,
+        detected=result.detected,
+        sha256=sha256_file(output),
+        size_bytes=output.stat().st_size,
+    )
+    return {
+        "feature_file": feature_file.filename,
+        "feature_file_id": feature_file.pk,
+        "num_frames": result.num_frames,
+        "num_labeled": result.num_labeled,
+        "seconds": round(result.seconds, 3),
+    }
+
+
+@transaction.atomic
+def feature_file_delete(*, feature_file: FeatureFile, cascade: bool = False) -> None:
+    from datasets.services import dataset_delete
+
+    datasets = list(feature_file.datasets.all())
+    if datasets and not cascade:
+        names = ", ".join(d.name for d in datasets[:5])
+        raise Conflict(
+            "feature_file",
+            f"{feature_file.filename} is a source of {len(datasets)} dataset(s) ({names}); "
+            "delete them first or cascade",
+        )
+    for dataset in datasets:
+        dataset_delete(dataset=dataset, cascade=True)
+    _cancel_active_job(feature_file)
+    _files_removed_on_commit([feature_file.path])
+    feature_file.delete()
