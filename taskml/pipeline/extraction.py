@@ -189,12 +189,17 @@ def detections_frame(
             for d in detections
         ],
     }
+    columns.update(numeric_features(arrays, with_objects=with_objects))
+    return pd.DataFrame(columns)
+
+
+def numeric_features(arrays: DetectionArrays, *, with_objects: bool) -> dict[str, np.ndarray]:
+    """The derived feature columns; object columns are NaN when objects were not looked for."""
     derived = derive_features(arrays)
     if not with_objects:  # not looked for is not the same as found nothing
         for name in ("num_objects", "right_hand_obj_dist", "left_hand_obj_dist"):
-            derived[name] = np.full(len(detections), np.nan, np.float32)
-    columns.update(derived)
-    return pd.DataFrame(columns)
+            derived[name] = np.full(len(arrays.t), np.nan, np.float32)
+    return derived
 
 
 def extract_features(

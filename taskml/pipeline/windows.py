@@ -64,16 +64,10 @@ def make_windows(t: np.ndarray, codes: np.ndarray, n_classes: int, spec: WindowS
     """
     dropped = {"gap": 0, "unlabelled": 0, "ambiguous": 0}
     empty = VideoWindows(video_id, np.zeros(0), np.zeros(0, np.int64), np.zeros((0, spec.frames), np.int64), dropped)
-    if len(t) < 2:
+    starts = window_starts(t, spec)
+    if not len(starts):
         return empty
-    dt = median_interval(t)
-    if dt <= 0:
-        return empty
-    max_gap = spec.max_gap_factor * dt
-    last_start = t[-1] + dt - spec.window_sec
-    if last_start < t[0]:
-        return empty
-    starts = t[0] + spec.step_sec * np.arange(int(np.floor((last_start - t[0]) / spec.step_sec + 1e-9)) + 1)
+    max_gap = spec.max_gap_factor * median_interval(t)
     ends = starts + spec.window_sec
     lo = np.searchsorted(t, starts, side="left")
     hi = np.searchsorted(t, ends, side="left")  # frames lo..hi-1 lie in the window
@@ -104,8 +98,28 @@ def make_windows(t: np.ndarray, codes: np.ndarray, n_classes: int, spec: WindowS
     keep = ok & ~unlabelled & ~ambiguous
 
     starts = starts[keep]
-    grid = starts[:, None] + (np.arange(spec.frames) + 0.5) * (spec.window_sec / spec.frames)
-    return VideoWindows(video_id, starts, majority[keep].astype(np.int64), nearest_rows(t, grid), dropped)
+    return VideoWindows(
+        video_id, starts, majority[keep].astype(np.int64), nearest_rows(t, window_grid(starts, spec)), dropped
+    )
+
+
+def window_starts(t: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """Starts ``t0 + k × step`` of every window that fits a timeline ``t`` (sorted).
+
+    The last window may end up to one frame interval after the last frame.
+    """
+    if len(t) < 2:
+        return np.zeros(0)
+    dt = median_interval(t)
+    last_start = t[-1] + dt - spec.window_sec
+    if dt <= 0 or last_start < t[0]:
+        return np.zeros(0)
+    return t[0] + spec.step_sec * np.arange(int(np.floor((last_start - t[0]) / spec.step_sec + 1e-9)) + 1)
+
+
+def window_grid(starts: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """(n, frames) sample times of windows starting at ``starts``: the centres of equal slots."""
+    return np.asarray(starts, np.float64)[..., None] + (np.arange(spec.frames) + 0.5) * (spec.window_sec / spec.frames)
 
 
 def nearest_rows(t: np.ndarray, times: np.ndarray) -> np.ndarray:

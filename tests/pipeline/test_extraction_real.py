@@ -125,9 +125,14 @@ def test_timestamps_from_decoder_and_progress(fusion_features):
 
 def test_sample_rate_keeps_real_time(megamind, tmp_path):
     out = tmp_path / "every3.parquet"
-    result = extract_features(megamind, out, config=DetectorConfig(kind="mediapipe"), sample_rate=3)
+    # The labels reach the last frame (269), which sampling skips: still a frame of the video.
+    result = extract_features(
+        megamind, out, config=DetectorConfig(kind="mediapipe"), sample_rate=3, labels=MEGAMIND_LABELS
+    )
     frame = pd.read_parquet(out)
     assert result.num_frames == 90
+    assert read_features_metadata(out)["frame_count"] == 270
+    assert frame["label"].notna().sum() == 89  # every sampled frame but 0, which the CSV leaves unlabelled
     assert frame["frame_index"].tolist() == list(range(0, 270, 3))
     assert np.allclose(frame["t"], frame["frame_index"] / 23.976, atol=1e-3)
     # mediapipe-only: objects were not looked for, so their columns are missing, not empty.

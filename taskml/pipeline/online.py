@@ -1,0 +1,241 @@
+"""Live inference: a rolling feature buffer, window predictions and label smoothing.
+
+The live path reuses the offline code: per-frame features come from the same
+``numeric_features`` the extractor writes, windows start at ``t0 + k × step`` and are sampled
+with the same ``window_grid``/``nearest_rows`` as dataset building, and normalisation and
+aggregation are the dataset's scaler and ``aggregate``. So a video streamed through
+:class:`LivePredictor` gives the same window predictions as :func:`predict_windows` on its
+extracted features (tests/pipeline/test_online.py proves it on a real video).
+
+A window is predicted as soon as the first frame at or after its last sample time arrives
+(the nearest frame to every sample is then known), exactly as offline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .aggregation import aggregate
+from .detectors import FrameDetections
+from .errors import InputError
+from .extraction import numeric_features, stack_detections
+from .windows import WindowSpec, median_interval, nearest_rows, window_grid, window_starts
+
+SMOOTHING_METHODS = ("none", "median", "ema", "hysteresis")
+
+
+@dataclass(frozen=True)
+class SmoothingSpec:
+    """How the emitted label is smoothed across window predictions.
+
+    none: the window's own prediction. median: per-class median of the last ``k`` windows'
+    probabilities. ema: exponential moving average of probabilities with weight ``alpha``.
+    hysteresis: the label changes only after a new label has won for ``min_duration`` seconds.
+    """
+
+    method: str = "none"
+    k: int = 5
+    alpha: float = 0.3
+    min_duration: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.method not in SMOOTHING_METHODS:
+            raise InputError(f"smoothing {self.method!r} unknown; choose one of {', '.join(SMOOTHING_METHODS)}")
+        if self.k < 1:
+            raise InputError(f"smoothing k must be at least 1, got {self.k}")
+        if not 0 < self.alpha <= 1:
+            raise InputError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
+        if self.min_duration < 0:
+            raise InputError(f"smoothing min_duration must be >= 0, got {self.min_duration}")
+
+
+class Smoother:
+    """Turns a stream of window probability vectors into a steadier label."""
+
+    def __init__(self, spec: SmoothingSpec, n_classes: int):
+        self.spec = spec
+        self._history: deque[np.ndarray] = deque(maxlen=spec.k)
+        self._ema: np.ndarray | None = None
+        self._label: int | None = None
+        self._candidate: int | None = None
+        self._candidate_since = 0.0
+
+    def update(self, probabilities: np.ndarray, t: float) -> tuple[int, np.ndarray]:
+        """(label index, probabilities) to emit after the window ending at time ``t``."""
+        method = self.spec.method
+        if method == "median":
+            self._history.append(probabilities)
+            smoothed = np.median(np.stack(self._history), axis=0)
+            total = smoothed.sum()
+            smoothed = smoothed / total if total > 0 else probabilities
+            return int(smoothed.argmax()), smoothed
+        if method == "ema":
+            a = self.spec.alpha
+            self._ema = probabilities.copy() if self._ema is None else a * probabilities + (1 - a) * self._ema
+            return int(self._ema.argmax()), self._ema
+        winner = int(probabilities.argmax())
+        if method == "none" or self._label is None:
+            self._label = winner
+            self._candidate = None
+            return winner, probabilities
+        # hysteresis: keep the current label until another has won continuously for min_duration
+        if winner == self._label:
+            self._candidate = None
+        elif winner != self._candidate:
+            self._candidate, self._candidate_since = winner, t
+        if self._candidate is not None and t - self._candidate_since >= self.spec.min_duration:
+            self._label, self._candidate = self._candidate, None
+        return self._label, probabilities
+
+
+@dataclass(frozen=True)
+class WindowPrediction:
+    start: float  # window start, seconds
+    end: float
+    probabilities: np.ndarray  # over ``labels``, the raw window prediction
+    label: str  # the raw prediction
+    smoothed_label: str
+    smoothed_probabilities: np.ndarray
+    seconds: float = 0.0  # time spent aggregating and predicting
+
+
+@dataclass
+class ModelRunner:
+    """What a trained bundle needs to turn (frames × features) windows into probabilities."""
+
+    bundle: dict
+    labels: list[str] = field(init=False)
+    spec: WindowSpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        b = self.bundle
+        idx_to_label = b["idx_to_label"]
+        self.labels = [idx_to_label[str(i)] for i in range(len(idx_to_label))]
+        window = b["window"]
+        self.spec = WindowSpec(
+            window_sec=window["window_sec"],
+            step_sec=window["step_sec"],
+            resample_fps=window["fps"],
+            min_purity=window.get("min_purity") or 0.6,
+        )
+        self.feature_names: list[str] = list(b["feature_names"])
+        self.mean = np.asarray(b["scaler_mean"], np.float32)
+        self.scale = np.asarray(b["scaler_scale"], np.float32)
+        self.estimator = b["estimator"]
+        self.aggregation = b["aggregation"]
+        classes = np.asarray(getattr(self.estimator, "classes_", np.arange(len(self.labels))))
+        self._columns = classes.astype(int)  # estimator column → label index
+        if hasattr(self.estimator, "n_jobs"):
+            self.estimator.n_jobs = 1  # one window at a time: thread start-up costs more than it saves
+
+    def predict(self, windows: np.ndarray) -> np.ndarray:
+        """(n, frames, features) raw feature windows → (n, labels) probabilities."""
+        x = (windows.astype(np.float32) - self.mean) / self.scale
+        np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+        raw = self.estimator.predict_proba(aggregate(x, self.aggregation))
+        out = np.zeros((len(x), len(self.labels)), np.float64)
+        out[:, self._columns] = raw
+        return out
+
+
+def predict_windows(t: np.ndarray, values: np.ndarray, runner: ModelRunner) -> tuple[np.ndarray, np.ndarray]:
+    """Offline: (starts, probabilities) for every window of a whole video's feature rows."""
+    starts = window_starts(t, runner.spec)
+    if not len(starts):
+        return starts, np.zeros((0, len(runner.labels)))
+    rows = nearest_rows(t, window_grid(starts, runner.spec))
+    return starts, runner.predict(values[rows])
+
+
+class LivePredictor:
+    """Frames in, window predictions out, with a buffer just long enough for one window."""
+
+    def __init__(self, runner: ModelRunner, *, width: int, height: int, with_objects: bool, smoothing=None):
+        self.runner = runner
+        self.width, self.height, self.with_objects = width, height, with_objects
+        self.smoother = Smoother(smoothing or SmoothingSpec(), len(runner.labels))
+        self._t: deque[float] = deque()
+        self._rows: deque[np.ndarray] = deque()
+        self._previous: tuple[float, FrameDetections] | None = None
+        self._t0: float | None = None
+        self._k = 0  # index of the next window: it starts at t0 + k × step, as offline
+        self.latest: WindowPrediction | None = None
+
+    def features(self, t: float, detections: FrameDetections) -> np.ndarray:
+        """This frame's feature row; speeds need the previous frame, as offline."""
+        frames = [detections] if self._previous is None else [self._previous[1], detections]
+        times = [t] if self._previous is None else [self._previous[0], t]
+        arrays = stack_detections(np.asarray(times), frames, self.width, self.height)
+        columns = numeric_features(arrays, with_objects=self.with_objects)
+        self._previous = (t, detections)
+        row = np.array([columns[name][-1] for name in self.runner.feature_names], np.float32)
+        row[~np.isfinite(row)] = np.nan
+        return row
+
+    def push(self, t: float, detections: FrameDetections) -> list[WindowPrediction]:
+        """Add one frame; returns the windows it completed (usually none or one)."""
+        return self.push_row(t, self.features(t, detections))
+
+    def push_row(self, t: float, row: np.ndarray) -> list[WindowPrediction]:
+        if self._t and t <= self._t[-1]:
+            return []  # a frame out of order or repeated: offline keeps the first
+        self._t.append(t)
+        self._rows.append(row)
+        if self._t0 is None:
+            self._t0 = t
+        completed = []
+        while True:
+            start = self._next_start
+            grid = window_grid(np.array([start]), self.runner.spec)[0]
+            if t < grid[-1]:
+                break
+            completed.append(self._predict(start, grid))
+            self._k += 1
+        self._trim()
+        return completed
+
+    @property
+    def _next_start(self) -> float:
+        return self._t0 + self.runner.spec.step_sec * self._k
+
+    def finish(self) -> list[WindowPrediction]:
+        """At the end of the stream: the windows offline would still place (see window_starts)."""
+        if len(self._t) < 2:
+            return []
+        spec = self.runner.spec
+        t = np.asarray(self._t)
+        last_start = t[-1] + median_interval(t) - spec.window_sec
+        completed = []
+        while self._next_start <= last_start + 1e-9:
+            completed.append(self._predict(self._next_start, window_grid(np.array([self._next_start]), spec)[0]))
+            self._k += 1
+        return completed
+
+    def _predict(self, start: float, grid: np.ndarray) -> WindowPrediction:
+        began = time.perf_counter()
+        t = np.asarray(self._t)
+        rows = np.asarray(self._rows)
+        window = rows[nearest_rows(t, grid)][None]
+        probabilities = self.runner.predict(window)[0]
+        index, smoothed = self.smoother.update(probabilities, start + self.runner.spec.window_sec)
+        labels = self.runner.labels
+        self.latest = WindowPrediction(
+            start=start,
+            end=start + self.runner.spec.window_sec,
+            probabilities=probabilities,
+            label=labels[int(probabilities.argmax())],
+            smoothed_label=labels[index],
+            smoothed_probabilities=smoothed,
+            seconds=time.perf_counter() - began,
+        )
+        return self.latest
+
+    def _trim(self) -> None:
+        """Drop frames no future window can reach (keep one before the next window's start)."""
+        while len(self._t) > 2 and self._t[1] < self._next_start:
+            self._t.popleft()
+            self._rows.popleft()
