@@ -8,10 +8,18 @@ LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 SAMPLES := data/samples/Megamind.avi data/samples/vtest.avi
 
-.PHONY: run test venv samples lint bench clean-demo
+.PHONY: run demo worker test venv samples lint bench clean-demo
 
 run: venv samples
+	@bash scripts/serve.sh
+
+# The CLI pipeline alone on the sample video (no server): extract, build, train.
+demo: venv samples
 	@bash scripts/demo.sh
+
+# One more Celery worker for the same broker and database (e.g. on another machine).
+worker: venv
+	$(PY) -m celery -A taskml.celery worker -Q default,extraction,datasets,training -c 1 -l info
 
 test: venv samples lint
 	$(PY) -m pytest

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: the whole CLI pipeline on the sample video Megamind.avi with its shot labels —
+# `make demo`: the whole CLI pipeline on the sample video Megamind.avi with its shot labels —
 # extract features, build a windowed dataset, train RandomForest and LightGBM — then print
 # where everything went and the test metrics.
 set -euo pipefail

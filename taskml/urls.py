@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -17,6 +18,7 @@ router.register("models", TrainedModelViewSet, basename="trainedmodel")
 router.register("jobs", JobViewSet, basename="job")
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/admin/", permanent=False)),  # the web pages replace this (issue 5)
     path("admin/", admin.site.urls),
     path("backend/", include("backend.urls")),
     path("api/v1/", include(router.urls)),
