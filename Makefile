@@ -19,7 +19,7 @@ demo: venv samples
 
 # One more Celery worker for the same broker and database (e.g. on another machine).
 worker: venv
-	$(PY) -m celery -A taskml.celery worker -Q default,extraction,datasets,training -c 1 -l info
+	$(PY) -m celery -A taskml.celery worker -Q default,extraction,datasets,training,live -c 2 -l info
 
 test: venv samples lint
 	$(PY) -m pytest
@@ -45,6 +45,7 @@ lint: venv
 bench: venv samples
 	$(PY) bench/extraction.py
 	$(PY) bench/dataset_build.py
+	$(PY) bench/api.py
 
 clean-demo:
 	rm -rf data/demo

@@ -11,6 +11,8 @@ def text(data, name: str, default: str | None = None) -> str | None:
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a JSON body carries numbers as numbers
     if not isinstance(value, str):
         raise ValidationFailed(name, "must be text")
     return value.strip()

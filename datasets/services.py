@@ -62,6 +62,10 @@ def dataset_params_check(
     if abs(sum(ratios) - 1) > 1e-3:
         raise ValidationFailed("train_ratio", f"train/val/test ratios must sum to 1, got {sum(ratios):g}")
     total = sum(ratios)
+    if not 0 <= seed < 2**32:  # numpy and scikit-learn take no other seeds; the job would fail as "internal"
+        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+    if not 0 < min_purity <= 1:
+        raise ValidationFailed("min_purity", f"must be in (0, 1], got {min_purity}")
     groups = list(groups or FEATURE_GROUPS)
     unknown = [g for g in groups if g not in FEATURE_GROUPS]
     if unknown:
@@ -90,6 +94,7 @@ def dataset_params_check(
 
 def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
     """A pending dataset and the job that builds it from ready feature files of the owner."""
+    feature_files = list(dict.fromkeys(feature_files))  # a file named twice is one source
     if not feature_files:
         raise ValidationFailed("feature_files", "name at least one feature file")
     not_ready = [f.filename for f in feature_files if f.status != "succeeded"]
@@ -140,6 +145,9 @@ def dataset_build(job: Job, reporter) -> dict:
         spec=_spec_from(dataset.params),
         progress=reporter,
     )
+    if not Dataset.objects.filter(pk=dataset.pk).exists():  # deleted while we ran: leave no orphan
+        storage.remove(dataset.path)
+        raise ValidationFailed("dataset", "was deleted while it was being built")
     m = result.metadata
     size = sum(p.stat().st_size for p in result.output.iterdir() if p.is_file())
     Dataset.objects.filter(pk=dataset.pk).update(
@@ -181,8 +189,10 @@ def dataset_delete(*, dataset: Dataset, cascade: bool = False) -> None:
     dataset.delete()
 
 
+@transaction.atomic
 def dataset_rebuild(*, dataset: Dataset, owner) -> Dataset:
     """Build the same dataset again from its sources (e.g. after relabelling and re-extraction)."""
+    dataset = Dataset.objects.select_for_update(of=("self",)).select_related("job").get(pk=dataset.pk)  # one at a time
     if dataset.job is not None and not dataset.job.is_terminal:
         raise Conflict("dataset", f"{dataset.name} is being built already")
     job_create(

@@ -36,4 +36,5 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         job = job_retry(job=self.get_object())
-        return Response(self.get_serializer(job).data, status=202)
+        data = self.get_serializer(job).data
+        return Response(data, status=202, headers={"Location": data["url"]})

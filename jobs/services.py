@@ -6,27 +6,35 @@ job twice at once: a second delivery finds it running with a fresh heartbeat, or
 and does nothing. A worker killed mid-job stops its heartbeat; after
 ``TASKML_JOB_STALE_SECONDS`` any worker's reaper puts the job back on its queue and
 another worker runs it again from the start (every output is written atomically, so a
-half-run leaves nothing visible).
+half-run leaves nothing visible; the temporaries it leaves are removed before the next
+attempt). Each attempt writes progress and its outcome only while the row is still its own
+(same ``attempts``, still running): a worker wrongly thought dead cannot overwrite the
+attempt that replaced it. A job whose worker dies under it ``TASKML_JOB_MAX_ATTEMPTS``
+times (default 3) fails instead of being re-queued again.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs.models import Job
+from taskml import storage
 from taskml.domain import Conflict, ServiceError
+from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import Cancelled, PipelineError
 
 log = logging.getLogger(__name__)
@@ -40,6 +48,7 @@ TASKS = {
 QUEUES = ("extraction", "datasets", "training")
 
 Handler = Callable[[Job, "JobReporter"], dict]
+_ANY = Q()
 
 
 def _set_target_status(job: Job, status: str) -> None:
@@ -82,26 +91,32 @@ def job_enqueue(job: Job) -> None:
 
 
 def job_claim(*, job_id: int, worker: str) -> Job | None:
-    """Mark a job running for this worker, or None when it is not ours to run."""
+    """Mark a job running for this worker, or None when it is not ours to run.
+
+    One conditional UPDATE, so that of two workers given the same job at once exactly one
+    wins on every database (SQLite ignores SELECT ... FOR UPDATE).
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
     runnable = Q(status=Job.Status.PENDING) | Q(status=Job.Status.RUNNING, heartbeat_at__lt=stale)
     with transaction.atomic():
-        claimed = Job.objects.filter(runnable, pk=job_id, cancel_requested=False).select_for_update().first()
-        if claimed is None:
+        claimed = Job.objects.filter(runnable, pk=job_id, cancel_requested=False).update(
+            status=Job.Status.RUNNING,
+            worker=worker[:255],
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            finished_at=None,
+            stage="starting",
+            progress=0.0,
+            error="",
+            error_kind="",
+        )
+        if not claimed:
             return None
-        claimed.status = Job.Status.RUNNING
-        claimed.worker = worker
-        claimed.attempts += 1
-        claimed.started_at = now
-        claimed.heartbeat_at = now
-        claimed.finished_at = None
-        claimed.stage = "starting"
-        claimed.progress = 0.0
-        claimed.error = claimed.error_kind = ""
-        claimed.save()
-        _set_target_status(claimed, Job.Status.RUNNING)
-    return claimed
+        job = Job.objects.get(pk=job_id)
+        _set_target_status(job, Job.Status.RUNNING)
+    return job
 
 
 class JobReporter:
@@ -134,14 +149,18 @@ class JobReporter:
         self._write({"progress": fraction, "heartbeat_at": timezone.now()})
 
     def _write(self, fields: dict) -> None:
-        Job.objects.filter(pk=self.job.pk).update(**fields)
-        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+        # Only while this attempt still owns the job: once a cancel was requested, or the job
+        # was re-queued and claimed by another worker (this one was thought dead), stop.
+        if not self._ours().filter(cancel_requested=False).update(**fields):
             raise Cancelled("cancelled on request")
+
+    def _ours(self):
+        return Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts)
 
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.TASKML_JOB_HEARTBEAT_SECONDS):
-                Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+                self._ours().update(heartbeat_at=timezone.now())
         except Exception:  # a lost heartbeat only makes recovery earlier; never kill the job for it
             log.exception("heartbeat for job %s failed", self.job.pk)
         finally:
@@ -157,18 +176,58 @@ class JobReporter:
         self._thread.join(timeout=5)
 
 
-def _finish(job: Job, status: str, *, outputs: dict | None = None, error: str = "", error_kind: str = "") -> None:
+def _finish(
+    job: Job, status: str, *, outputs: dict | None = None, error: str = "", error_kind: str = "", only_if: Q = _ANY
+) -> bool:
+    """End ``job`` as ``status`` unless it already ended or another attempt has taken it over."""
+    fields = {
+        "status": status,
+        "outputs": outputs or {},
+        "error": error,
+        "error_kind": error_kind,
+        "finished_at": timezone.now(),
+        "stage": "done" if status == Job.Status.SUCCEEDED else status,
+    }
+    if status == Job.Status.SUCCEEDED:
+        fields["progress"] = 1.0  # a failed or cancelled job keeps the progress it had reached
     with transaction.atomic():
-        Job.objects.filter(pk=job.pk).update(
-            status=status,
-            outputs=outputs or {},
-            error=error,
-            error_kind=error_kind,
-            finished_at=timezone.now(),
-            progress=1.0 if status == Job.Status.SUCCEEDED else job.progress,
-            stage="done" if status == Job.Status.SUCCEEDED else status,
+        ended = (
+            Job.objects.filter(only_if, pk=job.pk, attempts=job.attempts)
+            .exclude(status__in=Job.TERMINAL)
+            .update(**fields)
         )
-        _set_target_status(job, status)
+        if ended:
+            _set_target_status(job, status)
+    if not ended:
+        log.warning("job %s attempt %s ended as %s, but the job had moved on; ignored", job.pk, job.attempts, status)
+    return bool(ended)
+
+
+def _output_paths(job: Job) -> list[Path]:
+    """The files or directories the job writes (its target's ``path``, and a model's sidecars)."""
+    target = job.target if job.target_type_id else None
+    relative_path = getattr(target, "path", "") if target is not None else ""
+    if not relative_path:
+        return []
+    path = storage.absolute(relative_path)
+    return [path, *sidecar_paths(path)] if job.kind == Job.Kind.TRAINING else [path]
+
+
+def _remove_leftovers(job: Job) -> None:
+    """Temporaries an earlier attempt left beside the job's outputs when its worker was killed.
+
+    Outputs are written under ``.<name>.<random>.tmp`` and renamed into place (see
+    taskml.pipeline.files); a dead writer's temporaries are never renamed, nor removed.
+    """
+    for output in _output_paths(job):
+        if not output.parent.is_dir():
+            continue
+        for leftover in [*output.parent.glob(f".{output.name}.*.tmp"), *output.parent.glob(f".{output.name}.old-*")]:
+            log.info("job %s: removing %s left by an earlier attempt", job.pk, leftover.name)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
@@ -180,6 +239,7 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
         return None
     log.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.attempts)
     try:
+        _remove_leftovers(job)
         with JobReporter(job) as reporter:
             outputs = handler(job, reporter)
     except Cancelled:
@@ -228,12 +288,36 @@ def job_retry(*, job: Job) -> Job:
 
 
 def job_requeue_stale() -> list[int]:
-    """Put running jobs whose worker went silent back on their queues; returns their ids."""
+    """Put running jobs whose worker went silent back on their queues; returns their ids.
+
+    A job whose cancel was requested ends cancelled instead, and one whose worker died
+    under it ``TASKML_JOB_MAX_ATTEMPTS`` times (it crashes the worker, exhausts its memory or
+    passes the hard time limit) ends failed instead of going round for ever.
+    """
     cutoff = timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
+    max_attempts = getattr(settings, "TASKML_JOB_MAX_ATTEMPTS", 3)
     requeued = []
-    for job in Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff):
+    still_stale = Q(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+    for job in Job.objects.filter(still_stale):
+        if job.cancel_requested:
+            _finish(
+                job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled", only_if=still_stale
+            )
+            continue
+        if job.attempts >= max_attempts:
+            _finish(
+                job,
+                Job.Status.FAILED,
+                error=(
+                    f"its worker stopped while running it {job.attempts} times (killed, out of memory "
+                    "or past the hard time limit); not trying again"
+                ),
+                error_kind="internal",
+                only_if=still_stale,
+            )
+            continue
         with transaction.atomic():
-            taken = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            taken = Job.objects.filter(still_stale, pk=job.pk, attempts=job.attempts, cancel_requested=False).update(
                 status=Job.Status.PENDING, stage="requeued after its worker stopped"
             )
             if taken:

@@ -2,7 +2,8 @@
 
 A thread in the worker's main process checks for running jobs whose heartbeat went
 stale (a worker killed mid-job) and puts them back on their queue; the job row's claim
-makes sure only one worker runs each.
+makes sure only one worker runs each. Live sessions whose worker died are marked failed
+(a live moment cannot be re-run).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -20,17 +21,20 @@ _stop = threading.Event()
 
 def _reap_forever() -> None:
     from jobs.services import job_requeue_stale
+    from streaming.services import live_session_fail_stale
 
     interval = max(1.0, settings.TASKML_JOB_STALE_SECONDS / 3)
     while not _stop.is_set():
         try:
-            close_old_connections()
             job_requeue_stale()
+            live_session_fail_stale()
         except Exception:  # the database may be restarting; try again on the next round
             log.exception("stale-job check failed")
+        finally:
+            # No connection stays open between rounds: the pool forks new children from this
+            # process (after one dies), and a child must not inherit a socket this thread uses.
             connection.close()
         _stop.wait(interval)
-    connection.close()
 
 
 @worker_ready.connect

@@ -35,6 +35,7 @@ class TrainedModelViewSet(
             aggregation=data["aggregation"],
             params={name: data[name] for name in PARAM_NAMES if name in data},
             seed=data["seed"],
+            dataset_field="dataset",
         )
         return Response(self.get_serializer(model).data, status=status.HTTP_202_ACCEPTED)
 

@@ -36,22 +36,36 @@ def training_params_check(*, model_type: str, aggregation: str, params: dict[str
     except TypeError as exc:
         raise ValidationFailed("params", str(exc)) from None
     except InputError as exc:
-        field = next((name for name in clean if name in str(exc)), "params")
+        # the pipeline's messages say "max-depth", "learning rates": match the words, not the identifier
+        words = str(exc).replace("-", "_").replace(" ", "_")
+        field = next((name for name in clean if name in words), "params")
         raise ValidationFailed(field, str(exc)) from None
     return model_type, aggregation, clean
 
 
 def trained_model_request(
-    *, owner, dataset: Dataset, model_type: str, aggregation: str = "stats", params: dict | None = None, seed: int = 42
+    *,
+    owner,
+    dataset: Dataset,
+    model_type: str,
+    aggregation: str = "stats",
+    params: dict | None = None,
+    seed: int = 42,
+    dataset_field: str = "dataset_dir",
 ) -> TrainedModel:
-    """A pending model and the job that trains it on a built dataset of the owner's."""
+    """A pending model and the job that trains it on a built dataset of the owner's.
+
+    ``dataset_field`` is the name the caller's interface gave the dataset, for errors.
+    """
     model_type, aggregation, params = training_params_check(
         model_type=model_type, aggregation=aggregation, params=params or {}
     )
+    if not 0 <= seed < 2**32:  # scikit-learn and LightGBM take no other seeds; the job would fail as "internal"
+        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
     if dataset.status != "succeeded":
-        raise ValidationFailed("dataset_dir", f"{dataset.name} is not built ({dataset.status})")
+        raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
-        raise ValidationFailed("dataset_dir", f"{dataset.name} holds fewer than two classes")
+        raise ValidationFailed(dataset_field, f"{dataset.name} holds fewer than two classes")
     for _ in range(5):  # versions are per owner; two requests may race for the next one
         try:
             with transaction.atomic():
@@ -103,6 +117,10 @@ def trained_model_train(job: Job, reporter) -> dict:
     result = train_model(
         storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter
     )
+    if not TrainedModel.objects.filter(pk=model.pk).exists():  # deleted while we ran: leave no orphan
+        for path in (result.model_path, result.metrics_path, result.meta_path):
+            path.unlink(missing_ok=True)
+        raise ValidationFailed("model", "was deleted while it was being trained")
     metrics = {**result.metrics, "dataset": model.dataset.name}
     TrainedModel.objects.filter(pk=model.pk).update(
         sha256=result.sha256,

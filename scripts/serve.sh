@@ -2,7 +2,8 @@
 # `make run`: the whole product on one machine. With nothing configured it uses SQLite and an
 # embedded Celery broker (a SQLite file) under $TASKML_DATA_DIR (./data); with DATABASE_URL and
 # REDIS_URL it uses PostgreSQL and Redis. Starts one Celery worker and the web server
-# (daphne, HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001). Ctrl-C stops both.
+# (daphne, HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001). Ctrl-C (or SIGTERM
+# to this script) stops both; if either one stops, so does the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -22,11 +23,52 @@ $PY manage.py migrate --noinput -v0
 $PY manage.py collectstatic --noinput -v0
 $PY manage.py ensure_admin
 
+# Both run in the background so that a signal to this script alone (a supervisor, `kill PID`)
+# is handled at once, and so that either one ending stops the other: a server without its
+# worker would accept jobs that never run. The worker gets TASKML_STOP_SECONDS to finish the
+# job in hand (Celery's warm shutdown); then it and its pool are killed, and the job is
+# re-queued from the start when the service next runs (see jobs.services.job_requeue_stale).
+WORKER=
+LIVE=
+SERVER=
+alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
+stop() {
+  trap - EXIT INT TERM
+  for pid in $SERVER $WORKER $LIVE; do kill -TERM "$pid" 2>/dev/null || true; done
+  local ticks=$(( ${TASKML_STOP_SECONDS:-20} * 5 ))
+  while { alive "$WORKER" || alive "$LIVE" || alive "$SERVER"; } && [ "$ticks" -gt 0 ]; do
+    sleep 0.2
+    ticks=$((ticks - 1))
+  done
+  if alive "$WORKER"; then
+    echo "worker         still busy after ${TASKML_STOP_SECONDS:-20} s: killed (its job is re-queued on the next start)"
+    pkill -KILL -P "$WORKER" 2>/dev/null || true  # the pool's processes first, while they are still its children
+    kill -KILL "$WORKER" 2>/dev/null || true
+  fi
+  if alive "$LIVE"; then
+    pkill -KILL -P "$LIVE" 2>/dev/null || true
+    kill -KILL "$LIVE" 2>/dev/null || true
+  fi
+  if alive "$SERVER"; then kill -KILL "$SERVER" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+}
+trap 'stop; exit 130' INT
+trap 'stop; exit 143' TERM
+trap stop EXIT
+
 $PY -m celery -A taskml.celery worker -Q default,extraction,datasets,training -c "${TASKML_WORKER_CONCURRENCY:-1}" \
   -l info -n "embedded-$$@%h" >>"$DATA/logs/worker.log" 2>&1 &
 WORKER=$!
-trap 'kill $WORKER 2>/dev/null; wait $WORKER 2>/dev/null || true' EXIT INT TERM
-
-echo "worker         pid $WORKER, log $DATA/logs/worker.log"
+# Live sessions get workers of their own: a long session must not hold up extraction or training.
+$PY -m celery -A taskml.celery worker -Q live -c "${TASKML_LIVE_CONCURRENCY:-2}" \
+  -l info -n "embedded-live-$$@%h" >>"$DATA/logs/live.log" 2>&1 &
+LIVE=$!
+echo "worker         pid $WORKER, log $DATA/logs/worker.log; live sessions pid $LIVE, log $DATA/logs/live.log"
 echo "serving        http://$HOST:$PORT/  (admin /admin/, API /api/v1/, docs /api/v1/docs/, /backend/)"
-$PY -m daphne -b "$HOST" -p "$PORT" taskml.asgi:application
+$PY -m daphne -b "$HOST" -p "$PORT" taskml.asgi:application &
+SERVER=$!
+
+status=0
+wait -n || status=$?
+if ! alive "$SERVER"; then echo "server         stopped (exit $status)"; else echo "a worker       stopped (exit $status)"; fi
+exit "$status"

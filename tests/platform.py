@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +44,7 @@ class Worker:
 
     def __init__(self, log_dir: Path, *, name: str | None = None, **env: str):
         self.name = name or f"test-{uuid.uuid4().hex[:6]}"
+        self.nodename = f"{self.name}@{socket.gethostname()}"  # what Job.worker records
         self.log_path = log_dir / f"worker-{self.name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
@@ -101,3 +104,32 @@ def wait_for(predicate, *, timeout: float = 120, interval: float = 0.2, what: st
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def queue_length(queue: str) -> int:
+    """Messages waiting on one of this session's queues (not those a worker holds unacknowledged)."""
+    from taskml.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel.client.llen(queue)
+
+
+@contextlib.contextmanager
+def workers_paused(*, timeout: float = 10):
+    """Make every running worker of this test session stop taking new messages, then resume them.
+
+    The workers keep running (their reapers too); messages sent meanwhile wait in the broker
+    for whichever worker consumes next: a test's own worker, or these once resumed.
+    """
+    from taskml.celery import app
+
+    queues = QUEUES.split(",")
+    nodes = sorted({name for reply in app.control.ping(timeout=1.5) for name in reply})
+    for queue in queues if nodes else ():
+        app.control.cancel_consumer(queue, destination=nodes, reply=True, limit=len(nodes), timeout=timeout)
+    time.sleep(1.5)  # a read a worker already had waiting on the broker (1 s at most) runs out
+    try:
+        yield nodes
+    finally:
+        for queue in queues if nodes else ():
+            app.control.add_consumer(queue, destination=nodes, reply=True, limit=len(nodes), timeout=timeout)

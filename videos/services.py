@@ -18,7 +18,7 @@ from jobs.services import job_cancel, job_create
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
-from taskml.pipeline.errors import InputError
+from taskml.pipeline.errors import Cancelled, InputError
 from taskml.pipeline.extraction import extract_features, probe_video
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
@@ -289,7 +289,14 @@ def feature_file_extract(job: Job, reporter) -> dict:
         video_id=video.video_id,
         progress=reporter,
     )
-    reporter.stage("recording", progress=1.0)
+    try:
+        reporter.stage("recording", progress=1.0)
+    except Cancelled:  # cancelled after the file was written: a cancelled job leaves nothing behind
+        storage.remove(feature_file.path)
+        raise
+    if not FeatureFile.objects.filter(pk=feature_file.pk).exists():  # deleted while we ran: leave no orphan
+        storage.remove(feature_file.path)
+        raise ValidationFailed("feature_file", "was deleted while it was being extracted")
     distribution: dict[str, int] = {}
     if "label" in result.columns:
         labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()

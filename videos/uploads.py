@@ -31,5 +31,6 @@ class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
         return super().receive_data_chunk(raw_data, start)
 
 
-def upload_limit_mb() -> int:
-    return settings.TASKML_MAX_UPLOAD_BYTES // (1024 * 1024)
+def upload_limit_mb() -> str:
+    """The limit in MB as people read it (``4096``, or ``0.1`` for a small test limit)."""
+    return f"{settings.TASKML_MAX_UPLOAD_BYTES / (1024 * 1024):g}"

@@ -1,0 +1,121 @@
+"""The job row's rules on the real database: one claim wins, stale jobs are taken over, a
+superseded attempt can neither report nor finish, and the reaper gives up where it should.
+
+No worker: the services are called directly, from threads where a race is the point.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from jobs.models import Job
+from jobs.services import JobReporter, _finish, job_claim, job_requeue_stale
+from taskml.pipeline.errors import Cancelled
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _job(owner, **fields) -> Job:
+    return Job.objects.create(owner=owner, kind=Job.Kind.EXTRACTION, inputs={}, **fields)
+
+
+def _long_ago() -> timezone.datetime:
+    return timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS * 3)
+
+
+def test_of_workers_claiming_one_job_at_once_exactly_one_wins(alice):
+    job = _job(alice)
+    start = threading.Barrier(6)
+    won: list[str] = []
+
+    def claim(name: str) -> None:
+        try:
+            start.wait()
+            if job_claim(job_id=job.pk, worker=name) is not None:
+                won.append(name)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(f"w{i}@test",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(won) == 1
+    job.refresh_from_db()
+    assert job.status == Job.Status.RUNNING and job.attempts == 1 and job.worker == won[0]
+
+
+def test_running_job_is_claimed_again_only_once_its_heartbeat_is_stale(alice):
+    job = job_claim(job_id=_job(alice).pk, worker="first@test")
+    assert job_claim(job_id=job.pk, worker="second@test") is None
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=_long_ago())
+    again = job_claim(job_id=job.pk, worker="second@test")
+    assert again is not None and again.attempts == 2 and again.worker == "second@test"
+    for status in Job.TERMINAL:
+        Job.objects.filter(pk=job.pk).update(status=status, heartbeat_at=_long_ago())
+        assert job_claim(job_id=job.pk, worker="third@test") is None
+
+
+def test_a_superseded_attempt_can_neither_report_nor_finish(alice):
+    first = job_claim(job_id=_job(alice).pk, worker="first@test")
+    reporter = JobReporter(first, interval=0)
+    reporter(1, 10)
+    assert Job.objects.get(pk=first.pk).progress == pytest.approx(0.1)
+
+    Job.objects.filter(pk=first.pk).update(heartbeat_at=_long_ago())  # first looked dead...
+    second = job_claim(job_id=first.pk, worker="second@test")  # ...and was taken over
+    with pytest.raises(Cancelled):
+        reporter(5, 10)
+    assert _finish(first, Job.Status.SUCCEEDED, outputs={"from": "first"}) is False
+    job = Job.objects.get(pk=first.pk)
+    assert job.status == Job.Status.RUNNING and job.worker == "second@test" and job.progress == 0.0
+
+    JobReporter(second, interval=0)(3, 10)
+    assert _finish(second, Job.Status.SUCCEEDED, outputs={"from": "second"}) is True
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED and job.outputs == {"from": "second"} and job.progress == 1.0
+    assert _finish(second, Job.Status.FAILED, error="late") is False  # an ended job stays ended
+
+
+def test_cancel_requested_stops_the_reporter_and_failure_keeps_the_progress_reached(alice):
+    job = job_claim(job_id=_job(alice).pk, worker="w@test")
+    reporter = JobReporter(job, interval=0)
+    reporter(4, 10)
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    with pytest.raises(Cancelled):
+        reporter.stage("writing")
+    assert _finish(job, Job.Status.CANCELLED, error="cancelled on request") is True
+    job.refresh_from_db()
+    assert job.status == Job.Status.CANCELLED and job.progress == pytest.approx(0.4)
+
+
+def test_heartbeat_goes_on_while_the_job_is_silent(alice):
+    job = job_claim(job_id=_job(alice).pk, worker="w@test")
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=_long_ago())
+    with JobReporter(job):
+        time.sleep(settings.TASKML_JOB_HEARTBEAT_SECONDS * 2.5)
+    assert timezone.now() - Job.objects.get(pk=job.pk).heartbeat_at < timedelta(seconds=5)
+
+
+def test_reaper_ends_stale_jobs_it_must_not_requeue_and_leaves_live_ones(alice):
+    exhausted = _job(alice, status=Job.Status.RUNNING, attempts=3, heartbeat_at=_long_ago())
+    cancelled = _job(alice, status=Job.Status.RUNNING, attempts=1, heartbeat_at=_long_ago(), cancel_requested=True)
+    alive = _job(alice, status=Job.Status.RUNNING, attempts=1, heartbeat_at=timezone.now())
+
+    assert job_requeue_stale() == []
+
+    exhausted.refresh_from_db()
+    assert exhausted.status == Job.Status.FAILED and exhausted.error_kind == "internal"
+    assert "stopped while running it 3 times" in exhausted.error
+    cancelled.refresh_from_db()
+    assert cancelled.status == Job.Status.CANCELLED and cancelled.error == "cancelled on request"
+    alive.refresh_from_db()
+    assert alive.status == Job.Status.RUNNING and alive.finished_at is None
