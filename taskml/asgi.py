@@ -1,4 +1,5 @@
-"""ASGI entry point (daphne): HTTP through Django, behind a request-size guard."""
+"""ASGI entry point (daphne): HTTP through Django behind a request-size guard, and
+websockets (live sessions) with session/token auth and an origin check."""
 
 import json
 import os
@@ -51,4 +52,14 @@ class RequestSizeLimit:
         await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
 
-application = RequestSizeLimit(django_app, settings.TASKML_MAX_UPLOAD_BYTES)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from streaming.auth import OriginCheck, TokenOrSessionAuthStack  # noqa: E402
+from streaming.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": RequestSizeLimit(django_app, settings.TASKML_MAX_UPLOAD_BYTES),
+        "websocket": OriginCheck(TokenOrSessionAuthStack(URLRouter(websocket_urlpatterns))),
+    }
+)

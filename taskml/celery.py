@@ -9,11 +9,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskml.settings")
 
 app = Celery("taskml")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.task_queues = [Queue(name) for name in ("default", "extraction", "datasets", "training")]
+app.conf.task_queues = [Queue(name) for name in ("default", "extraction", "datasets", "training", "live")]
 app.conf.task_routes = {
     "videos.*": {"queue": "extraction"},
     "datasets.*": {"queue": "datasets"},
     "models_app.*": {"queue": "training"},
+    "streaming.*": {"queue": "live"},
 }
 app.autodiscover_tasks()
 app.autodiscover_tasks(["jobs"], related_name="worker")

@@ -171,7 +171,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StatusEnum": "jobs.models.Job.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "jobs.models.Job.Status",
+        "ArtifactStatusEnum": "videos.models.STATUS_CHOICES",
+        "LiveSessionStatusEnum": "streaming.models.LiveSession.Status",
+        "LiveSourceEnum": "streaming.models.LiveSession.Source",
+        "LabelSourceEnum": "videos.models.LabelSpan.Source",
+    },
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise an embedded broker in a SQLite file so a
@@ -203,12 +210,22 @@ TASKML_JOB_TIME_LIMITS = {
 TASKML_JOB_HEARTBEAT_SECONDS = env.float("TASKML_JOB_HEARTBEAT_SECONDS", default=10.0)
 TASKML_JOB_STALE_SECONDS = env.float("TASKML_JOB_STALE_SECONDS", default=120.0)
 TASKML_BACKEND_WAIT_SECONDS = env.float("TASKML_BACKEND_WAIT_SECONDS", default=600.0)
+TASKML_JOB_MAX_ATTEMPTS = env.int("TASKML_JOB_MAX_ATTEMPTS", default=3)  # worker deaths before a job fails
+
+# Live sessions: their own queue and workers; how long one may run; viewers' queues.
+TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
+TASKML_VIEWER_QUEUE = env.int("TASKML_VIEWER_QUEUE", default=64)
+TASKML_MAX_FRAME_BYTES = env.int("TASKML_MAX_FRAME_BYTES", default=4 * 1024 * 1024)
+# A dotted path to ``caption(session=..., prediction=...) -> str | None`` (e.g. a call to a
+# vision-language model); none by default.
+TASKML_CAPTION_PROVIDER = env("TASKML_CAPTION_PROVIDER", default="")
 
 CHANNEL_LAYERS = {
     "default": (
         {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
         if REDIS_URL
-        else {"BACKEND": "channels.layers.InMemoryChannelLayer"}
+        # Embedded default: a SQLite file shared by the web server and the workers on this machine.
+        else {"BACKEND": "streaming.layers.SQLiteChannelLayer", "CONFIG": {"path": str(DATA_DIR / "channels.sqlite3")}}
     )
 }
 

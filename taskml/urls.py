@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from datasets.apis import DatasetViewSet
 from jobs.apis import JobViewSet
 from models_app.apis import TrainedModelViewSet
+from streaming.apis import LiveSessionViewSet
 from videos.apis import FeatureFileViewSet, LabelSpanViewSet, VideoViewSet
 
 router = DefaultRouter()
@@ -16,6 +17,7 @@ router.register("feature-files", FeatureFileViewSet, basename="featurefile")
 router.register("datasets", DatasetViewSet, basename="dataset")
 router.register("models", TrainedModelViewSet, basename="trainedmodel")
 router.register("jobs", JobViewSet, basename="job")
+router.register("live-sessions", LiveSessionViewSet, basename="livesession")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),  # the web pages replace this (issue 5)

@@ -103,6 +103,46 @@ class WindowPrediction:
     seconds: float = 0.0  # time spent aggregating and predicting
 
 
+class PackedForest:
+    """A fitted scikit-learn forest as flat arrays, predicted a few rows at a time without
+    scikit-learn's per-tree overhead (about 10 ms for one row and 200 trees here, against well
+    under 1 ms packed). Same comparisons, same leaf values: the same probabilities.
+    """
+
+    def __init__(self, forest):
+        trees = [est.tree_ for est in forest.estimators_]
+        offsets = np.cumsum([0] + [t.node_count for t in trees[:-1]])
+        self.roots = offsets.astype(np.int64)
+        left = np.concatenate(
+            [np.where(t.children_left >= 0, t.children_left + o, -1) for t, o in zip(trees, offsets, strict=True)]
+        )
+        right = np.concatenate(
+            [np.where(t.children_right >= 0, t.children_right + o, -1) for t, o in zip(trees, offsets, strict=True)]
+        )
+        self.leaf = left < 0
+        self.left = np.where(self.leaf, np.arange(len(left)), left)  # a leaf points at itself
+        self.right = np.where(self.leaf, np.arange(len(right)), right)
+        self.feature = np.concatenate([np.maximum(t.feature, 0) for t in trees]).astype(np.int64)
+        self.threshold = np.concatenate([t.threshold for t in trees])
+        values = np.concatenate([t.value[:, 0, :] for t in trees]).astype(np.float64)
+        sums = values.sum(axis=1, keepdims=True)
+        self.proba = np.divide(values, sums, out=np.zeros_like(values), where=sums > 0)
+        self.classes_ = forest.classes_
+        self.n_trees = len(trees)
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, np.float32)
+        rows = np.arange(len(X))[:, None]
+        node = np.broadcast_to(self.roots, (len(X), self.n_trees)).copy()
+        while True:
+            active = ~self.leaf[node]
+            if not active.any():
+                break
+            go_left = X[rows, self.feature[node]] <= self.threshold[node]
+            node = np.where(go_left, self.left[node], self.right[node])
+        return self.proba[node].mean(axis=1)
+
+
 @dataclass
 class ModelRunner:
     """What a trained bundle needs to turn (frames × features) windows into probabilities."""
@@ -129,7 +169,9 @@ class ModelRunner:
         self.aggregation = b["aggregation"]
         classes = np.asarray(getattr(self.estimator, "classes_", np.arange(len(self.labels))))
         self._columns = classes.astype(int)  # estimator column → label index
-        if hasattr(self.estimator, "n_jobs"):
+        if type(self.estimator).__name__ in ("RandomForestClassifier", "ExtraTreesClassifier"):
+            self.estimator = PackedForest(self.estimator)
+        elif hasattr(self.estimator, "n_jobs"):
             self.estimator.n_jobs = 1  # one window at a time: thread start-up costs more than it saves
 
     def predict(self, windows: np.ndarray) -> np.ndarray:

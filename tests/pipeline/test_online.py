@@ -140,3 +140,19 @@ def test_streamed_video_gives_the_offline_window_predictions(megamind, tmp_path)
     assert np.allclose([w.start for w in streamed], starts)
     assert np.allclose([w.probabilities for w in streamed], offline, atol=1e-6)
     assert {w.label for w in streamed} <= set(runner.labels)
+
+
+def test_packed_forest_gives_scikit_learns_probabilities():
+    from sklearn.ensemble import RandomForestClassifier
+
+    from taskml.pipeline.online import PackedForest
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(600, 12)).astype(np.float32)
+    y = np.where(X[:, 0] + X[:, 1] * X[:, 2] > 0, "a", np.where(X[:, 3] > 0.5, "b", "c"))
+    forest = RandomForestClassifier(n_estimators=40, min_samples_leaf=2, random_state=0).fit(X, y)
+    test = rng.normal(size=(200, 12)).astype(np.float32)
+    packed = PackedForest(forest)
+    assert list(packed.classes_) == ["a", "b", "c"]
+    assert np.array_equal(packed.predict_proba(test), forest.predict_proba(test))  # windows come NaN-free
+    assert np.array_equal(packed.predict_proba(test[:1]), forest.predict_proba(test[:1]))

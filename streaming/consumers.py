@@ -1,0 +1,141 @@
+"""Websocket ``ws/streams/<session id>/``: viewers of a live session (and frame pushers).
+
+The consumer authenticates, joins the session's group and forwards messages; nothing more.
+Each viewer has a bounded queue: a viewer that cannot keep up loses the oldest messages
+(counted in ``dropped`` on the next message it gets) and never slows the session or others.
+The session's owner may send binary JPEG frames (push sources) or ``{"action": "stop"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import json
+import math
+import time
+
+from channels.db import database_sync_to_async
+from channels.exceptions import ChannelFull
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from streaming.models import LiveSession
+from streaming.selectors import live_session_get
+from streaming.services import live_session_stop
+from taskml.domain import ServiceError
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class LiveSessionConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.sender = None
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.session = await database_sync_to_async(live_session_get)(
+                user=user, pk=int(self.scope["url_route"]["kwargs"]["session_id"])
+            )
+        except ServiceError:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = self.session.group
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.TASKML_VIEWER_QUEUE)
+        self.dropped = 0
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.sender = asyncio.ensure_future(self._send_loop())
+        s = self.session
+        await self._enqueue(
+            {
+                "stage": "hello",
+                "session": s.pk,
+                "status": s.status,
+                "source": s.source_kind,
+                "model_version": s.trained_model.version_label,
+                "last_prediction": s.last_prediction,
+            }
+        )
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.sender is not None:
+            self.sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sender
+
+    async def live_message(self, event):
+        await self._enqueue(event["message"])
+
+    async def _enqueue(self, message: dict) -> None:
+        if self.queue.full():
+            self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(message)
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.queue.get()
+            await self.send(text_data=json.dumps({**message, "dropped": self.dropped}))
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            await self._push_frame(bytes_data)
+            return
+        try:
+            command = json.loads(text_data or "")
+            action = command.get("action") if isinstance(command, dict) else None
+        except ValueError:
+            action = None
+        if action == "stop":
+            await self._stop()
+        elif action == "frame" and isinstance(command.get("jpeg_base64"), str):
+            try:
+                await self._push_frame(base64.b64decode(command["jpeg_base64"], validate=True), command.get("t"))
+            except binascii.Error:
+                await self._alert("jpeg_base64 is not valid base64")
+        else:
+            await self._alert('messages are {"action": "stop"}, {"action": "frame", "jpeg_base64": …} or binary JPEG')
+
+    async def _alert(self, message: str) -> None:
+        await self._enqueue({"stage": "alert", "session": self.session.pk, "message": message})
+
+    async def _stop(self) -> None:
+        if self.session.owner_id != self.scope["user"].pk:
+            await self._alert("only the session's owner can stop it")
+            return
+        try:
+            await database_sync_to_async(live_session_stop)(session=self.session)
+        except ServiceError as exc:
+            await self._alert(str(exc))
+
+    async def _push_frame(self, jpeg: bytes, t=None) -> None:
+        session = await database_sync_to_async(LiveSession.objects.filter(pk=self.session.pk).first)()
+        if session is None or session.owner_id != self.scope["user"].pk:
+            await self._alert("only the session's owner can push frames")
+            return
+        if session.source_kind != LiveSession.Source.PUSH:
+            await self._alert("this session reads its own source; frames cannot be pushed to it")
+            return
+        if not session.push_channel:
+            await self._alert("the session is not ready for frames yet" if session.is_active else "the session ended")
+            return
+        if len(jpeg) > settings.TASKML_MAX_FRAME_BYTES or not jpeg.startswith(b"\xff\xd8"):
+            await self._alert("frames must be JPEG images under TASKML_MAX_FRAME_BYTES")
+            return
+        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf):
+            # NaN or Infinity (json.loads takes both) would keep the predictor filling windows forever
+            await self._alert("t must be a finite number of seconds, at least 0")
+            return
+        try:
+            await self.channel_layer.send(
+                session.push_channel, {"type": "live.frame", "jpeg": jpeg, "t": t, "received_at": time.time()}
+            )
+        except ChannelFull:
+            self.dropped += 1

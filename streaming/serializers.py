@@ -1,0 +1,39 @@
+from rest_framework import serializers
+
+from streaming.models import LiveSession
+
+
+class LiveSessionSerializer(serializers.ModelSerializer):
+    model = serializers.IntegerField(source="trained_model_id", read_only=True)
+    model_file = serializers.CharField(source="trained_model.filename", read_only=True)
+    video_file = serializers.CharField(source="video.stored_name", read_only=True, allow_null=True)
+    websocket = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LiveSession
+        fields = [
+            "id", "model", "model_file", "source_kind", "video", "video_file", "url", "camera_index", "realtime",
+            "smoothing", "status", "error", "frames_processed", "windows_predicted", "frames_dropped",
+            "last_prediction", "created_at", "started_at", "finished_at", "websocket",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_websocket(self, session: LiveSession) -> str:
+        return f"/ws/streams/{session.pk}/"
+
+
+class SmoothingSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["none", "median", "ema", "hysteresis"], default="none")
+    k = serializers.IntegerField(min_value=1, default=5, help_text="median: windows")
+    alpha = serializers.FloatField(min_value=0.001, max_value=1, default=0.3, help_text="ema: weight of the newest")
+    min_duration = serializers.FloatField(min_value=0, default=1.0, help_text="hysteresis: seconds")
+
+
+class LiveSessionCreateSerializer(serializers.Serializer):
+    model = serializers.IntegerField(help_text="id of one of your trained models")
+    source = serializers.ChoiceField(choices=LiveSession.Source.choices)
+    video = serializers.IntegerField(required=False, help_text="video source: id of one of your videos")
+    url = serializers.CharField(required=False, help_text="url source: rtsp://, http(s)://, rtmp://, udp://, tcp://")
+    camera_index = serializers.IntegerField(min_value=0, max_value=63, default=0)
+    realtime = serializers.BooleanField(default=True, help_text="video source: play at the video's own speed")
+    smoothing = SmoothingSerializer(required=False)

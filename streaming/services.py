@@ -1,0 +1,438 @@
+"""Live sessions: create and stop them, and run one (in a worker process).
+
+The runner decodes the source, detects, feeds the rolling LivePredictor (the offline
+feature, window and model code) and publishes one message per processed frame to the
+session's channel-layer group. Publishing happens on its own event-loop thread with a
+bounded queue, so a slow channel layer or viewer never stalls detection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from dataclasses import asdict
+from datetime import timedelta
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from models_app.models import TrainedModel
+from models_app.services import trained_model_load
+from streaming.models import LiveSession
+from taskml import storage
+from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.detectors import Detector, DetectorConfig
+from taskml.pipeline.errors import InputError, PipelineError
+from taskml.pipeline.online import LivePredictor, ModelRunner, SmoothingSpec, WindowPrediction
+from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames, pushed_frames
+from videos.models import Video
+
+log = logging.getLogger(__name__)
+RUN_TASK = "streaming.run_session"
+
+
+# ---------------------------------------------------------------- create / stop
+
+
+def smoothing_check(smoothing: dict | None) -> dict:
+    smoothing = dict(smoothing or {})
+    unknown = set(smoothing) - {"method", "k", "alpha", "min_duration"}
+    if unknown:
+        raise ValidationFailed("smoothing", f"unknown keys {sorted(unknown)}; use method, k, alpha, min_duration")
+    try:
+        return asdict(SmoothingSpec(**smoothing))
+    except (InputError, TypeError) as exc:
+        raise ValidationFailed("smoothing", str(exc)) from None
+
+
+def live_session_create(
+    *,
+    owner,
+    trained_model: TrainedModel,
+    source_kind: str,
+    video: Video | None = None,
+    url: str = "",
+    camera_index: int = 0,
+    realtime: bool = True,
+    smoothing: dict | None = None,
+    start: bool = True,
+) -> LiveSession:
+    """A pending session; its runner is queued once the transaction commits (``start``)."""
+    if trained_model.status != "succeeded" or not trained_model.sha256:
+        raise ValidationFailed("model", f"{trained_model} is not a trained model ({trained_model.status})")
+    if source_kind not in LiveSession.Source.values:
+        raise ValidationFailed("source", f"{source_kind!r} unknown; use one of {', '.join(LiveSession.Source.values)}")
+    if source_kind == LiveSession.Source.VIDEO and video is None:
+        raise ValidationFailed("video", "name an uploaded video for a video source")
+    if source_kind == LiveSession.Source.URL:
+        try:
+            url = check_stream_url(url)
+        except InputError as exc:
+            raise ValidationFailed("url", str(exc)) from None
+    with transaction.atomic():
+        session = LiveSession.objects.create(
+            owner=owner,
+            trained_model=trained_model,
+            source_kind=source_kind,
+            video=video if source_kind == LiveSession.Source.VIDEO else None,
+            url=url if source_kind == LiveSession.Source.URL else "",
+            camera_index=camera_index,
+            realtime=realtime,
+            smoothing=smoothing_check(smoothing),
+        )
+        if start:
+            live_session_start(session=session)
+    return session
+
+
+def live_session_start(*, session: LiveSession) -> None:
+    def send() -> None:
+        from taskml.celery import app
+
+        try:
+            result = app.send_task(RUN_TASK, args=[session.pk], queue="live")
+            LiveSession.objects.filter(pk=session.pk).update(celery_task_id=result.id)
+        except Exception as exc:
+            log.exception("could not queue live session %s", session.pk)
+            _end(session.pk, LiveSession.Status.FAILED, f"could not reach the job queue: {exc}")
+
+    transaction.on_commit(send)
+
+
+def live_session_stop(*, session: LiveSession) -> LiveSession:
+    """Ask a session to stop; one that never started ends at once."""
+    session.refresh_from_db(fields=["status"])  # callers may hold it from long ago (a websocket's connect)
+    if not session.is_active:
+        raise Conflict("session", f"session {session.pk} has already {session.status}")
+    LiveSession.objects.filter(pk=session.pk).update(stop_requested=True)
+    ended = LiveSession.objects.filter(pk=session.pk, status=LiveSession.Status.PENDING).update(
+        status=LiveSession.Status.STOPPED, finished_at=timezone.now()
+    )
+    session.refresh_from_db()
+    if ended:
+        publish_now(session.group, {"stage": "finished", "session": session.pk, "status": session.status})
+    return session
+
+
+def live_session_fail_stale() -> list[int]:
+    """Running sessions whose worker went silent (killed): failed, and their viewers told so."""
+    cutoff = timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
+    failed = []
+    for session in LiveSession.objects.filter(status=LiveSession.Status.RUNNING, heartbeat_at__lt=cutoff):
+        message = "the worker running this session stopped"
+        if LiveSession.objects.filter(pk=session.pk, status=LiveSession.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=LiveSession.Status.FAILED, error=message, finished_at=timezone.now()
+        ):
+            publish_now(session.group, {"stage": "alert", "session": session.pk, "message": message})
+            publish_now(session.group, {"stage": "finished", "session": session.pk, "status": "failed"})
+            failed.append(session.pk)
+    return failed
+
+
+def _end(session_id: int, status: str, error: str = "") -> None:
+    LiveSession.objects.filter(pk=session_id).update(status=status, error=error, finished_at=timezone.now())
+
+
+def publish_now(group: str, message: dict) -> None:
+    """One message from synchronous code (outside a running session)."""
+    from asgiref.sync import async_to_sync
+
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "live.message", "message": message})
+    except Exception:
+        log.exception("could not publish to %s", group)
+
+
+# ---------------------------------------------------------------- running
+
+
+class Publisher:
+    """An event loop in a thread that owns all channel-layer traffic of one session."""
+
+    def __init__(self, group: str, *, capacity: int = 256):
+        self.group = group
+        self.layer = get_channel_layer()
+        self.capacity = capacity
+        self.dropped = 0
+        self.inbox: queue.Queue = queue.Queue(maxsize=2)  # pushed frames waiting for detection
+        self.frames_dropped = 0
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"publisher-{group}", daemon=True)
+        self.push_channel = ""
+
+    def start(self, *, receive_frames: bool) -> None:
+        self._receive_frames = receive_frames
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.loop.run_until_complete(self._main())
+        self.loop.close()
+
+    async def _main(self) -> None:
+        tasks = [asyncio.ensure_future(self._send_loop())]
+        if self._receive_frames:
+            self.push_channel = await self.layer.new_channel()
+            tasks.append(asyncio.ensure_future(self._receive_loop()))
+        self._ready.set()
+        await tasks[0]  # ends on the None sentinel
+        for task in tasks[1:]:
+            task.cancel()
+        close = getattr(self.layer, "close_pools", None) or getattr(self.layer, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):  # connections bound to this loop; it ends now
+                await close()
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                return
+            try:
+                await self.layer.group_send(self.group, {"type": "live.message", "message": message})
+            except Exception:
+                log.exception("publishing to %s failed", self.group)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            event = await self.layer.receive(self.push_channel)
+            if event.get("type") != "live.frame":
+                continue
+            item = (event.get("jpeg") or b"", event.get("t"))
+            try:
+                self.inbox.put_nowait(item)
+            except queue.Full:  # detection is behind: drop the oldest waiting frame, keep the newest
+                try:
+                    self.inbox.get_nowait()
+                except queue.Empty:
+                    pass
+                self.frames_dropped += 1
+                self.inbox.put_nowait(item)
+
+    def publish(self, message: dict) -> None:
+        def put() -> None:
+            if self.outbox.qsize() >= self.capacity:
+                self.outbox.get_nowait()
+                self.dropped += 1
+            self.outbox.put_nowait(message)
+
+        self.loop.call_soon_threadsafe(put)
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.loop.call_soon_threadsafe(self.outbox.put_nowait, None)
+            self._thread.join(timeout=10)
+
+
+def _caption_provider():
+    path = getattr(settings, "TASKML_CAPTION_PROVIDER", "")
+    return import_string(path) if path else None
+
+
+def _detector_config(model: TrainedModel) -> DetectorConfig:
+    """The detectors the model's training features came from."""
+    source = model.dataset.sources.order_by("datasetsource__id").first()
+    kind = source.detector if source else "fusion"
+    yolo = (source.yolo_model if source else "") or settings.TASKML_YOLO_MODEL
+    return DetectorConfig(
+        kind=kind, yolo_model=yolo, device=settings.TASKML_DEVICE, cache_dir=storage.data_dir() / "cache" / "models"
+    )
+
+
+def sample_message(
+    session: LiveSession, labels: list[str], index: int, t: float, prediction: WindowPrediction | None, **extra
+) -> dict:
+    """The per-frame message existing clients read (``stage: sample``)."""
+    message = {
+        "stage": "sample",
+        "session": session.pk,
+        "frame_index": index,
+        "t": round(t, 4),
+        "task_prediction": None,
+        "task_confidence": None,
+        "probabilities": {},
+        "smoothed": False,
+        "model_version": session.trained_model.version_label,
+        "caption": None,
+    }
+    if prediction is not None:
+        probabilities = prediction.smoothed_probabilities
+        message.update(
+            task_prediction=prediction.smoothed_label,
+            task_confidence=round(float(probabilities[labels.index(prediction.smoothed_label)]), 4),
+            probabilities={label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)},
+            smoothed=session.smoothing.get("method", "none") != "none",
+            window={"start": round(prediction.start, 4), "end": round(prediction.end, 4), "label": prediction.label},
+        )
+    message.update(extra)
+    return message
+
+
+def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None:
+    """Run a session to its end in this process: source → detectors → predictor → group."""
+    close_old_connections()
+    claimed = LiveSession.objects.filter(pk=session_id, status=LiveSession.Status.PENDING, stop_requested=False).update(
+        status=LiveSession.Status.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(), worker=worker
+    )
+    if not claimed:
+        return None
+    session = LiveSession.objects.select_related("trained_model", "trained_model__dataset", "video").get(pk=session_id)
+    publisher = Publisher(session.group)
+    publisher.start(receive_frames=session.source_kind == LiveSession.Source.PUSH)
+    if publisher.push_channel:
+        LiveSession.objects.filter(pk=session.pk).update(push_channel=publisher.push_channel)
+    stop = threading.Event()
+    beating = threading.Event()
+
+    def heartbeat() -> None:  # proves this worker is alive while models load or no frame comes
+        try:
+            while not beating.wait(settings.TASKML_JOB_HEARTBEAT_SECONDS):
+                LiveSession.objects.filter(pk=session.pk).update(heartbeat_at=timezone.now())
+        finally:
+            connection.close()
+
+    beat = threading.Thread(target=heartbeat, name=f"live-{session.pk}-heartbeat", daemon=True)
+    beat.start()
+    status, error = LiveSession.Status.FINISHED, ""
+    counters = {"frames": 0, "windows": 0, "skipped": 0}
+    try:
+        status, error = _run(session, publisher, stop, counters)
+    except (PipelineError, ValidationFailed) as exc:
+        status, error = LiveSession.Status.FAILED, str(exc)
+    except Exception as exc:
+        log.exception("live session %s failed", session.pk)
+        status, error = LiveSession.Status.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+    finally:
+        beating.set()
+        beat.join(timeout=5)
+        if error:
+            publisher.publish({"stage": "alert", "session": session.pk, "message": error})
+        LiveSession.objects.filter(pk=session.pk).update(
+            status=status,
+            error=error,
+            finished_at=timezone.now(),
+            frames_processed=counters["frames"],
+            windows_predicted=counters["windows"],
+            frames_dropped=publisher.frames_dropped + counters["skipped"],
+            push_channel="",
+        )
+        publisher.publish(
+            {
+                "stage": "finished",
+                "session": session.pk,
+                "status": status,
+                "frames": counters["frames"],
+                "windows": counters["windows"],
+                "publish_dropped": publisher.dropped,
+                "frames_dropped": publisher.frames_dropped + counters["skipped"],
+            }
+        )
+        publisher.close()
+    session.refresh_from_db()
+    return session
+
+
+def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, counters: dict) -> tuple[str, str]:
+    bundle = trained_model_load(trained_model=session.trained_model)
+    runner = ModelRunner(bundle)
+    config = _detector_config(session.trained_model)
+    smoothing = SmoothingSpec(**session.smoothing) if session.smoothing else SmoothingSpec()
+    caption = _caption_provider()
+    timings = Timings()
+    last_check = [0.0]
+
+    def should_stop() -> bool:
+        if stop.is_set():
+            return True
+        now = time.monotonic()
+        if now - last_check[0] >= 0.5:
+            last_check[0] = now
+            fresh = LiveSession.objects.filter(pk=session.pk).values("stop_requested").first()
+            if fresh is None or fresh["stop_requested"]:
+                stop.set()
+        return stop.is_set()
+
+    if session.source_kind == LiveSession.Source.VIDEO:
+        if session.video is None:
+            raise ValidationFailed("video", "the session's video was deleted")
+        frames = file_frames(
+            storage.absolute(session.video.file), realtime=session.realtime, timings=timings, should_stop=should_stop
+        )
+        source = session.video.stored_name
+    elif session.source_kind == LiveSession.Source.URL:
+        frames = capture_frames(session.url, timings=timings, should_stop=should_stop)
+        source = session.url
+    elif session.source_kind == LiveSession.Source.CAMERA:
+        frames = capture_frames(session.camera_index, timings=timings, should_stop=should_stop)
+        source = f"camera {session.camera_index}"
+    else:
+        frames = pushed_frames(publisher.inbox, timings=timings, should_stop=should_stop)
+        source = "pushed frames"
+
+    publisher.publish(
+        {
+            "stage": "started",
+            "session": session.pk,
+            "source": source,
+            "model_version": session.trained_model.version_label,
+            "labels": runner.labels,
+            "window_sec": runner.spec.window_sec,
+            "step_sec": runner.spec.step_sec,
+            "smoothing": session.smoothing,
+        }
+    )
+    predictor: LivePredictor | None = None
+    last_saved = time.monotonic()
+    shape: list[tuple[int, int]] = []
+
+    def remember_shape(source_frames):
+        for index, t, frame in source_frames:
+            if not shape:
+                shape.append(frame.shape[:2])
+            yield index, t, frame
+
+    with Detector(config) as detector:
+        # Short queues: a live frame waits behind at most two others (latency over throughput).
+        for index, t, detections in detector.process_stream(remember_shape(frames), queue_size=2):
+            began = time.perf_counter()
+            if predictor is None:
+                height, width = shape[0]
+                predictor = LivePredictor(
+                    runner, width=width, height=height, with_objects=config.uses_yolo, smoothing=smoothing
+                )
+            completed = predictor.push(t, detections)
+            counters["frames"] += 1
+            counters["windows"] += len(completed)
+            extra = {"decoded_at": timings.pop(index), "sent_at": time.time()}
+            if caption is not None and completed:
+                extra["caption"] = caption(session=session, prediction=completed[-1])
+            counters["skipped"] = timings.skipped
+            message = sample_message(session, runner.labels, index, t, predictor.latest, **extra)
+            message["overhead_ms"] = round((time.perf_counter() - began) * 1000, 3)
+            publisher.publish(message)
+            if time.monotonic() - last_saved >= 1.0:
+                last_saved = time.monotonic()
+                LiveSession.objects.filter(pk=session.pk).update(
+                    heartbeat_at=timezone.now(),
+                    frames_processed=counters["frames"],
+                    windows_predicted=counters["windows"],
+                    frames_dropped=publisher.frames_dropped + timings.skipped,
+                    last_prediction={k: message[k] for k in ("frame_index", "t", "task_prediction", "task_confidence")},
+                )
+    if predictor is not None:
+        counters["windows"] += len(predictor.finish())
+    if stop.is_set():
+        return LiveSession.Status.STOPPED, ""
+    if counters["frames"] == 0 and session.source_kind != LiveSession.Source.PUSH:
+        return LiveSession.Status.FAILED, "the source gave no frame"
+    return LiveSession.Status.FINISHED, ""

@@ -1,0 +1,121 @@
+"""Fan-out to several viewers of one session: in order and complete for those who keep up, and
+a viewer that stops reading or leaves never holds the session or the others back."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import pytest
+import redis
+from websockets.exceptions import ConnectionClosed
+
+from tests.platform import wait_for
+from tests.streaming.conftest import (
+    VIEWER_QUEUE,
+    connect,
+    create_session,
+    ended,
+    receive_until,
+    receive_until_finished,
+    sessions_held,
+    wait_row,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db]
+
+
+def group_size(session_id: int) -> int:
+    """Viewers subscribed to the session's group in the Redis channel layer (channels_redis' key)."""
+    from django.conf import settings
+
+    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"{prefix}:group:live_{session_id}")
+
+
+def slow_viewer(platform, session_id: int, person):
+    """A client that stops reading after its first message: a tiny socket buffer and a one-frame
+    queue, so what the server sends piles up on the server's side of the connection."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", platform.port))
+    return connect(platform, session_id, person, sock=sock, max_queue=1)
+
+
+def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
+    with sessions_held(platform):
+        r = create_session(platform, trained.alice, model=trained.model_id, source="video", video=trained.video_id,
+                           realtime=False)  # fmt: skip
+        sid = r.json()["id"]
+        fast = [connect(platform, sid, trained.alice), connect(platform, sid, trained.staff)]
+        leaver = connect(platform, sid, trained.alice)
+        slow = slow_viewer(platform, sid, trained.alice) if with_slow_viewer else None
+        viewers = 3 + with_slow_viewer
+        wait_for(lambda: group_size(sid) == viewers, timeout=15, what="every viewer in the group")
+
+    # One viewer leaves mid-session: it leaves the group; the session and the others go on.
+    with leaver:
+        receive_until(leaver, "sample")
+        for _ in range(20):
+            assert json.loads(leaver.recv(timeout=30))["stage"] == "sample"
+    wait_for(lambda: group_size(sid) == viewers - 1, timeout=15, what="the leaver out of the group")
+    assert wait_row(sid, lambda row: True).status == "running"
+
+    got = []
+    for ws in fast:
+        with ws:
+            got.append(receive_until_finished(ws))
+    row = wait_row(sid, ended)
+    result = {"sid": sid, "fast": got, "row": row, "seconds": (row.finished_at - row.started_at).total_seconds()}
+    if slow is not None:
+        time.sleep(1)  # the session is over; only now does the slow viewer read
+        slow_messages = []
+        with slow:
+            try:
+                slow_messages = receive_until_finished(slow, timeout=60)
+            except ConnectionClosed:
+                pass  # the server gave up on it: fine, as long as it never held anyone back
+        result["slow"] = slow_messages
+    wait_for(lambda: group_size(sid) == 0, timeout=15, what="every viewer out of the group")
+    return result
+
+
+def check_fast(result) -> int:
+    frames = result["row"].frames_processed
+    assert result["row"].status == "finished" and frames >= 269
+    for messages in result["fast"]:
+        hello, started, *samples, finished = messages
+        assert (hello["stage"], started["stage"], finished["stage"]) == ("hello", "started", "finished")
+        assert [m["frame_index"] for m in samples] == list(range(frames))  # every frame, in order
+        assert all(m["dropped"] == 0 for m in messages)
+        assert finished["publish_dropped"] == 0
+    return frames
+
+
+def test_a_slow_or_leaving_viewer_never_holds_back_the_session_or_the_others(platform, trained):
+    baseline = watch(platform, trained, with_slow_viewer=False)
+    frames = check_fast(baseline)
+    with_slow = watch(platform, trained, with_slow_viewer=True)
+    assert check_fast(with_slow) == frames
+    # About as fast as without the slow viewer (generous: the machine is shared).
+    assert with_slow["seconds"] < 2 * baseline["seconds"] + 3, (with_slow["seconds"], baseline["seconds"])
+
+    # What the slow viewer gets when it finally reads: never a silent gap. Every sample either
+    # arrives, in order, or is counted in ``dropped`` (its per-viewer queue holds VIEWER_QUEUE).
+    slow = with_slow["slow"]
+    samples = [m for m in slow if m["stage"] == "sample"]
+    indices = [m["frame_index"] for m in samples]
+    assert indices == sorted(indices)
+    if slow and slow[-1]["stage"] == "finished":
+        assert len(samples) + slow[-1]["dropped"] == frames
+        if slow[-1]["dropped"] == 0:
+            # Nothing was dropped: daphne took every message off the consumer's queue at once and
+            # buffered it on the connection (ASGI's send has no back-pressure there).
+            assert indices == list(range(frames))
+        else:
+            assert len(samples) >= VIEWER_QUEUE - 2
+    print(
+        f"\nslow viewer: {len(samples)} of {frames} samples, dropped={slow[-1]['dropped'] if slow else None}; "
+        f"session {with_slow['seconds']:.2f} s vs {baseline['seconds']:.2f} s without it"
+    )
