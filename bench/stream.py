@@ -5,7 +5,7 @@
    window sampling, scaler, aggregation, predict (on the frames that complete a window), the
    message, and the hand-off to the publishing thread — for RandomForest and LightGBM models
    trained on the same video.
-2. Latency and fan-out (real services): a web server (daphne) and a Celery worker on the `live`
+2. Latency and fan-out (real services): the web server (manage.py serve: uvicorn) and a Celery worker on the `live`
    queue with the Redis broker and channel layer (SQLite database in a temporary data dir);
    one session on the sample video played in real time, watched by N websocket viewers that keep
    up. Latency = message received - frame decoded (both wall clock, one machine); delivery =
@@ -160,7 +160,7 @@ class Services:
                 start_new_session=True,
             ),
             subprocess.Popen(
-                [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "taskml.asgi:application"],
+                [py, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning"],
                 cwd=ROOT, env=self.env, stdout=open(logs / "web.log", "wb"), stderr=subprocess.STDOUT,  # noqa: SIM115
                 start_new_session=True,
             ),

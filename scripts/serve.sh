@@ -2,7 +2,7 @@
 # `make run`: the whole product on one machine. With nothing configured it uses SQLite and an
 # embedded Celery broker (a SQLite file) under $TASKML_DATA_DIR (./data); with DATABASE_URL and
 # REDIS_URL it uses PostgreSQL and Redis. Starts one Celery worker and the web server
-# (daphne, HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001). Ctrl-C (or SIGTERM
+# (uvicorn via `manage.py serve`: HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001). Ctrl-C (or SIGTERM
 # to this script) stops both; if either one stops, so does the other.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +65,7 @@ $PY -m celery -A taskml.celery worker -Q live -c "${TASKML_LIVE_CONCURRENCY:-2}"
 LIVE=$!
 echo "worker         pid $WORKER, log $DATA/logs/worker.log; live sessions pid $LIVE, log $DATA/logs/live.log"
 echo "serving        http://$HOST:$PORT/  (admin /admin/, API /api/v1/, docs /api/v1/docs/, /backend/)"
-$PY -m daphne -b "$HOST" -p "$PORT" taskml.asgi:application &
+$PY manage.py serve --host "$HOST" --port "$PORT" &
 SERVER=$!
 
 status=0

@@ -1,6 +1,6 @@
 """A channel layer in a SQLite file: the embedded default when no Redis is configured.
 
-The web server (daphne) and the workers are separate processes on one machine; they share
+The web server (uvicorn) and the workers are separate processes on one machine; they share
 one SQLite file in WAL mode. The semantics follow channels_redis for what consumers use:
 ``send`` raises ``ChannelFull`` at ``capacity`` undelivered messages, ``group_send`` skips
 full channels silently, messages older than ``expiry`` are never delivered, memberships
@@ -8,7 +8,7 @@ lapse after ``group_expiry``, each message goes to exactly one receiver, in orde
 
 How receiving works, and why:
 - All SQLite work runs on one thread per layer instance (its own connection), so no event
-  loop ever blocks on the disk and any loop — daphne's, or the short-lived ones
+  loop ever blocks on the disk and any loop — the web server's, or the short-lived ones
   ``async_to_sync`` makes in a Celery worker — may call any method.
 - ``receive()`` registers a future; one poller task per event loop fetches messages for every
   channel that loop's receivers wait on in one ``DELETE … RETURNING`` (atomic, so two

@@ -1,4 +1,4 @@
-"""ASGI entry point (daphne): HTTP through Django behind a request-size guard, and
+"""ASGI entry point (served by uvicorn, `manage.py serve`): HTTP through Django behind a request-size guard, and
 websockets (live sessions) with session/token auth and an origin check."""
 
 import json

@@ -1,4 +1,4 @@
-"""`make run` with nothing configured: SQLite, the SQLite-file broker, a real worker and daphne.
+"""`make run` with nothing configured: SQLite, the SQLite-file broker, a real worker and the web server.
 
 Runs scripts/serve.sh as a user would (a clean environment: no DATABASE_URL, no REDIS_URL, no
 settings module), drives the /backend/ workflow over real HTTP, stops it, starts it again on
@@ -81,7 +81,7 @@ class Service:
     def processes(self) -> list[str]:
         """This run's processes still alive: the worker (main and pool) and the server."""
         found = []
-        for pattern in (self.worker_name, f"daphne -b 127.0.0.1 -p {self.port} "):
+        for pattern in (self.worker_name, f"manage.py serve --host 127.0.0.1 --port {self.port}"):
             result = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
             found += [line for line in result.stdout.splitlines() if "pgrep" not in line]
         return found

@@ -1,4 +1,4 @@
-"""Real services for live-session tests: a daphne server (taskml.asgi), a Celery worker that also
+"""Real services for live-session tests: the web server (manage.py serve: uvicorn), a Celery worker that also
 consumes the ``live`` queue, the Redis channel layer, and real HTTP and websocket clients.
 
 The services start once for this package, and one model is trained through /backend/ (MediaPipe,
@@ -87,7 +87,7 @@ def start_worker(log_dir: Path, env: dict[str, str], *, name: str, concurrency: 
 def start_server(log_dir: Path, env: dict[str, str]) -> tuple[Service, int]:
     port = free_port()
     server = Service(
-        "daphne", [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "taskml.asgi:application"],
+        "web", [sys.executable, "manage.py", "serve", "--host", "127.0.0.1", "--port", str(port)],
         log_dir, env,
     )  # fmt: skip
     deadline = time.monotonic() + 120
@@ -97,7 +97,7 @@ def start_server(log_dir: Path, env: dict[str, str]) -> tuple[Service, int]:
             if requests.get(f"http://127.0.0.1:{port}/api/v1/", timeout=5).status_code in (200, 401, 403):
                 return server, port
         if time.monotonic() > deadline:
-            raise RuntimeError(f"daphne did not answer:\n{server.log()[-3000:]}")
+            raise RuntimeError(f"the web server did not answer:\n{server.log()[-3000:]}")
         time.sleep(0.3)
 
 
@@ -163,7 +163,7 @@ def _purge(queue: str) -> None:
 
 @pytest.fixture(scope="package")
 def platform(django_db_setup, django_db_blocker, tmp_path_factory):
-    """daphne + a worker consuming every queue (two processes, so two sessions may run at once)."""
+    """The web server + a worker consuming every queue (two processes, so two sessions may run at once)."""
     from tests.platform import worker_env
 
     log_dir = tmp_path_factory.mktemp("live-services")

@@ -1,6 +1,6 @@
 """Live sessions end to end, as a new user meets them: a model trained through /backend/ on the
 Megamind sample, a session on the same video, predictions watched over a real websocket from
-a real daphne server, produced by a real worker through the Redis channel layer."""
+a real web server (uvicorn), produced by a real worker through the Redis channel layer."""
 
 from __future__ import annotations
 
