@@ -102,7 +102,7 @@ def video_create(
                 labels.check_within(info.frame_count)
             except InputError as exc:
                 raise ValidationFailed("labels_csv", str(exc)) from None
-        digest = sha256_file(incoming)
+        digest = getattr(upload, "sha256", None) or sha256_file(incoming)  # hashed while it streamed in
         with transaction.atomic():
             video = Video.objects.create(
                 owner=owner,

@@ -8,6 +8,7 @@ rename, not a copy). A request over the limit is cut off and marked, so the view
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from django.conf import settings
@@ -15,13 +16,26 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 
 
 class LimitedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    """Also hashes each file as it streams in (``upload.sha256``), saving a second read."""
+
     def __init__(self, request=None):
         super().__init__(request)
         self.received = 0
         Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 
+    def new_file(self, *args, **kwargs):
+        super().new_file(*args, **kwargs)
+        self.digest = hashlib.sha256()
+
+    def file_complete(self, file_size):
+        upload = super().file_complete(file_size)
+        if upload is not None:
+            upload.sha256 = self.digest.hexdigest()
+        return upload
+
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
+        self.digest.update(raw_data)
         if self.received > settings.TASKML_MAX_UPLOAD_BYTES:
             if self.request is not None:
                 self.request.upload_too_large = self.field_name

@@ -21,7 +21,14 @@ class Command(BaseCommand):
         parser.add_argument("--log-level", default="info")
 
     def handle(self, *args, host: str, port: int, log_level: str, **opts):
+        import tempfile
+
         import uvicorn
+        from django.conf import settings
+
+        # Django spools each request body to a temporary file before parsing it: keep that on
+        # the data disk (room for the largest upload, never a RAM-backed /tmp).
+        tempfile.tempdir = settings.FILE_UPLOAD_TEMP_DIR
 
         uvicorn.run(
             "taskml.asgi:application",
