@@ -46,6 +46,7 @@ bench: venv samples
 	$(PY) bench/extraction.py
 	$(PY) bench/dataset_build.py
 	$(PY) bench/api.py
+	$(PY) bench/stream.py
 
 clean-demo:
 	rm -rf data/demo

@@ -258,13 +258,19 @@ def fan_out(services: Services, video: Path, viewers: int) -> list[str]:
     final = services.get(f"/api/v1/live-sessions/{session['id']}/")
     delivery = [d for received, _ in results for _, d, _ in received]
     latency = [lat for received, _ in results for _, _, lat in received]
-    expected = {i for received, _ in results for i, _, _ in received}
-    lost = sum(len(expected - {i for i, _, _ in received}) for received, _ in results)
+    expected = sorted({i for received, _ in results for i, _, _ in received})
+    lost = late = 0
+    for received, _ in results:
+        got = {i for i, _, _ in received}
+        first = min(got) if got else None
+        late += sum(1 for i in expected if first is None or i < first)  # before this viewer was in the group
+        lost += sum(1 for i in expected if first is not None and i > first and i not in got)
     counts = [len(received) for received, _ in results]
     return [
         f"session: {final['frames_processed']} frames processed, {final['frames_dropped']} skipped by the source to "
         f"keep real time, {final['windows_predicted']} windows, {wall:.1f} s wall",
-        f"{viewers} viewers: messages per viewer min {min(counts)} max {max(counts)}; lost by viewers {lost}",
+        f"{viewers} viewers: samples per viewer min {min(counts)} max {max(counts)}; lost after a viewer's first "
+        f"sample {lost}; missed before joining {late}",
         f"delivery (published → received): p50 {pct(delivery, 50) * 1e3:.1f} ms, p95 {pct(delivery, 95) * 1e3:.1f} ms, "
         f"max {max(delivery) * 1e3:.1f} ms",
         f"frame-to-viewer (decoded → received): p50 {pct(latency, 50) * 1e3:.1f} ms, "
