@@ -153,6 +153,7 @@ class JobReporter:
         # was re-queued and claimed by another worker (this one was thought dead), stop.
         if not self._ours().filter(cancel_requested=False).update(**fields):
             raise Cancelled("cancelled on request")
+        job_announce(job_id=self.job.pk)
 
     def _ours(self):
         return Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING, attempts=self.job.attempts)
@@ -200,7 +201,31 @@ def _finish(
             _set_target_status(job, status)
     if not ended:
         log.warning("job %s attempt %s ended as %s, but the job had moved on; ignored", job.pk, job.attempts, status)
+    else:
+        job_announce(job_id=job.pk)
     return bool(ended)
+
+
+def job_group(owner_id: int) -> str:
+    return f"jobs_{owner_id}"
+
+
+def job_announce(*, job_id: int) -> None:
+    """Push a job's current state to its owner's pages (``ws/jobs/``); never fails the job."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    job = (
+        Job.objects.filter(pk=job_id)
+        .values("id", "owner_id", "kind", "status", "stage", "progress", "error", "target_id", "retry_of_id")
+        .first()
+    )
+    if job is None:
+        return
+    try:
+        async_to_sync(get_channel_layer().group_send)(job_group(job["owner_id"]), {"type": "job.update", "job": job})
+    except Exception:  # the page shows the row's state on its next poll instead
+        log.warning("could not announce job %s", job_id, exc_info=True)
 
 
 def _output_paths(job: Job) -> list[Path]:

@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "models_app",
     "streaming",
     "backend",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -135,7 +136,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # Uploads: streamed to temporary files on disk (never held in memory beyond 2.5 MB) and
 # refused once they pass TASKML_MAX_UPLOAD_MB.

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -20,7 +19,8 @@ router.register("jobs", JobViewSet, basename="job")
 router.register("live-sessions", LiveSessionViewSet, basename="livesession")
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),  # the web pages replace this (issue 5)
+    path("", include("web.urls")),
+    path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("backend/", include("backend.urls")),
     path("api/v1/", include(router.urls)),

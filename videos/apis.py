@@ -1,3 +1,4 @@
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -6,7 +7,10 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from taskml.domain import TooLarge
+from taskml import storage
+from taskml.domain import TooLarge, ValidationFailed
+from taskml.pipeline.errors import InputError
+from taskml.pipeline.sources import frame_jpeg
 from videos.models import LabelSpan
 from videos.selectors import feature_file_list, label_span_list, video_list
 from videos.serializers import (
@@ -69,6 +73,26 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     def destroy(self, request, pk=None):
         video_delete(video=self.get_object(), cascade=wants_cascade(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("width", OpenApiTypes.INT, description="largest width (64..1920, default 960)")],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path=r"frames/(?P<index>\d+)")
+    def frame(self, request, pk=None, index=None):
+        """One frame as JPEG: the labeller's frame-accurate player (any codec, any browser)."""
+        video = self.get_object()
+        try:
+            width = min(max(int(request.query_params.get("width", 960)), 64), 1920)
+        except ValueError:
+            raise ValidationFailed("width", "must be an integer") from None
+        try:
+            data = frame_jpeg(storage.absolute(video.file), int(index), max_width=width)
+        except InputError as exc:
+            raise ValidationFailed("index", str(exc)) from None
+        response = HttpResponse(data, content_type="image/jpeg")
+        response["Cache-Control"] = "private, max-age=86400"
+        return response
 
     @extend_schema(request=ExtractRequestSerializer, responses={202: VideoExtractResponseSerializer})
     @action(detail=True, methods=["post"])

@@ -175,3 +175,28 @@ def pushed_frames(
         timings.mark(index)
         yield index, t, frame
         index += 1
+
+
+def frame_jpeg(path, index: int, *, max_width: int = 960, quality: int = 80) -> bytes:
+    """Frame ``index`` of a video as JPEG (scaled down to ``max_width``), for frame-accurate viewers."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError("the video cannot be opened")
+        count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if index < 0 or (count and index >= count):
+            raise InputError(f"frame {index} is outside the video (0..{count - 1})")
+        if index:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise InputError(f"frame {index} could not be decoded")
+    finally:
+        cap.release()
+    height, width = frame.shape[:2]
+    if width > max_width:
+        frame = cv2.resize(frame, (max_width, round(height * max_width / width)), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise InputError(f"frame {index} could not be encoded")
+    return data.tobytes()

@@ -1,0 +1,28 @@
+"""``ws/jobs/``: a user's job updates (progress, stage, status) pushed to their pages."""
+
+from __future__ import annotations
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from jobs.services import job_group
+
+
+class JobsConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close()
+            return
+        self.group = job_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def job_update(self, event):
+        await self.send_json({"stage": "job", **event["job"]})
+
+    async def receive_json(self, content, **kwargs):
+        await self.send_json({"stage": "alert", "message": "this socket only sends job updates"})
