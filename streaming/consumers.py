@@ -58,6 +58,10 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
                 "status": s.status,
                 "source": s.source_kind,
                 "model_version": s.trained_model.version_label,
+                "labels": s.trained_model.dataset.labels,
+                "window_sec": s.trained_model.dataset.window_sec,
+                "step_sec": s.trained_model.dataset.step_sec,
+                "server_time": time.time(),  # for clients correcting latency for clock skew
                 "last_prediction": s.last_prediction,
             }
         )

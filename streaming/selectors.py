@@ -8,7 +8,7 @@ from taskml.ownership import visible_to
 
 
 def live_session_list(*, user) -> QuerySet[LiveSession]:
-    return visible_to(LiveSession.objects.select_related("trained_model", "video"), user)
+    return visible_to(LiveSession.objects.select_related("trained_model", "trained_model__dataset", "video"), user)
 
 
 def live_session_get(*, user, pk: int) -> LiveSession:

@@ -17,13 +17,22 @@ const taskml = (() => {
     }
     /** {field: "message"} for showing errors next to the fields they concern. */
     fieldErrors() {
+      const flatten = (value) => {
+        if (value && typeof value === "object" && !Array.isArray(value)) {
+          return Object.entries(value).map(([k, v]) => `${k}: ${flatten(v)}`).join("; ");
+        }
+        return [].concat(value).map((v) => (v && typeof v === "object" ? flatten(v) : v)).join(" ");
+      };
       const out = {};
       for (const [key, value] of Object.entries(this.body || {})) {
-        if (key !== "detail" && key !== "alert" && key !== "status") out[key] = [].concat(value).join(" ");
+        if (key !== "detail" && key !== "alert" && key !== "status" && key !== "job_id" && key !== "job_url") {
+          out[key] = flatten(value);
+        }
       }
-      if (this.body.alert) {
-        const m = /^(\w+): (.*)$/.exec(this.body.alert);
-        if (m) out[m[1]] = m[2];
+      // "<field>: message" in an alert (the /backend/ shape) or a detail (404s of /api/v1/).
+      for (const text of [this.body.alert, this.body.detail]) {
+        const m = typeof text === "string" ? /^(\w+): (.*)$/.exec(text) : null;
+        if (m && !(m[1] in out)) out[m[1]] = m[2];
       }
       return out;
     }
