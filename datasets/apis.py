@@ -4,8 +4,14 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from datasets.selectors import dataset_list
-from datasets.serializers import DatasetCreateSerializer, DatasetSerializer
-from datasets.services import dataset_delete, dataset_params_check, dataset_rebuild, dataset_request
+from datasets.serializers import DatasetCreateSerializer, DatasetPreviewSerializer, DatasetSerializer
+from datasets.services import (
+    dataset_delete,
+    dataset_params_check,
+    dataset_preview,
+    dataset_rebuild,
+    dataset_request,
+)
 from videos.apis import CASCADE, wants_cascade
 from videos.selectors import feature_file_get
 
@@ -24,8 +30,8 @@ class DatasetViewSet(
             dataset_list(user=self.request.user).select_related("job", "job__target_type").prefetch_related("sources")
         )
 
-    @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetSerializer})
-    def create(self, request):
+    def _build_request(self, request):
+        """(feature files, checked parameters) of a create or preview request."""
         form = DatasetCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
@@ -42,8 +48,20 @@ class DatasetViewSet(
             splits=data.get("splits"),
             min_purity=data["min_purity"],
         )
+        return feature_files, params
+
+    @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetSerializer})
+    def create(self, request):
+        feature_files, params = self._build_request(request)
         dataset = dataset_request(owner=request.user, feature_files=feature_files, params=params)
         return Response(self.get_serializer(dataset).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=DatasetCreateSerializer, responses={200: DatasetPreviewSerializer})
+    @action(detail=False, methods=["post"])
+    def preview(self, request):
+        """What a create with this body would build (windows per class and split), writing nothing."""
+        feature_files, params = self._build_request(request)
+        return Response(DatasetPreviewSerializer(dataset_preview(feature_files=feature_files, params=params)).data)
 
     @extend_schema(parameters=[CASCADE])
     def destroy(self, request, pk=None):

@@ -41,3 +41,22 @@ class DatasetCreateSerializer(serializers.Serializer):
         help_text="explicit video_id → split assignment (overrides the ratios)",
     )
     min_purity = serializers.FloatField(default=0.6)
+
+
+class DatasetPreviewSerializer(serializers.Serializer):
+    """What a build would produce: windows per split and class, before anything is written."""
+
+    feature_files = serializers.ListField(child=serializers.CharField())
+    labels = serializers.ListField(child=serializers.CharField())
+    counts = serializers.DictField(
+        child=serializers.DictField(child=serializers.IntegerField()),
+        help_text="{split: {label: windows}} as the dataset will hold them (train after balancing)",
+    )
+    counts_before_balance = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    sizes = serializers.DictField(child=serializers.IntegerField(), help_text="{split: windows}")
+    windows = serializers.IntegerField(help_text="windows in all splits together")
+    balance_method = serializers.CharField()
+    split_strategy = serializers.CharField(help_text="explicit, video or temporal_blocks")
+    splits = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    dropped = serializers.DictField(child=serializers.IntegerField(), help_text="windows dropped, by reason")
+    sources = serializers.ListField(child=serializers.DictField())

@@ -9,7 +9,7 @@ from jobs.models import Job
 from jobs.services import job_cancel, job_create
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
-from taskml.pipeline.dataset import DatasetSpec, build_dataset
+from taskml.pipeline.dataset import DatasetSpec, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS, SPLITS, WindowSpec
@@ -92,8 +92,8 @@ def dataset_params_check(
     return params
 
 
-def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
-    """A pending dataset and the job that builds it from ready feature files of the owner."""
+def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
+    """The distinct feature files, each extracted and labelled, together holding two classes."""
     feature_files = list(dict.fromkeys(feature_files))  # a file named twice is one source
     if not feature_files:
         raise ValidationFailed("feature_files", "name at least one feature file")
@@ -108,6 +108,33 @@ def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) ->
         raise ValidationFailed(
             "feature_files", f"the files hold one class ({', '.join(classes)}); a dataset needs at least two"
         )
+    return feature_files
+
+
+def _plan_error_field(message: str, params: dict) -> str:
+    """The request field a pipeline refusal concerns, so a form can show it where it belongs."""
+    if "split" in message:
+        return "splits" if params.get("splits") is not None else "train_ratio"
+    return "feature_files"
+
+
+def dataset_preview(*, feature_files: list[FeatureFile], params: dict) -> dict:
+    """What building these files with these parameters would produce, without writing anything.
+
+    The same first pass as the build (``plan_dataset``): windows, splits and seeded balancing,
+    so the counts are the ones the built dataset's metadata will hold.
+    """
+    feature_files = _sources_check(feature_files)
+    try:
+        plan = plan_dataset([storage.absolute(f.path) for f in feature_files], _spec_from(params))
+    except InputError as exc:
+        raise ValidationFailed(_plan_error_field(str(exc), params), str(exc)) from None
+    return {**plan.summary(), "feature_files": [f.filename for f in feature_files]}
+
+
+def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
+    """A pending dataset and the job that builds it from ready feature files of the owner."""
+    feature_files = _sources_check(feature_files)
     with transaction.atomic():
         dataset = Dataset.objects.create(
             owner=owner,

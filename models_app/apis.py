@@ -1,4 +1,5 @@
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
@@ -8,6 +9,13 @@ from models_app.serializers import TrainedModelSerializer, TrainRequestSerialize
 from models_app.services import trained_model_delete, trained_model_request
 
 PARAM_NAMES = ("n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers")
+# Per-window and per-feature blocks of the metrics: large, and only a model's own page draws them.
+BULKY_METRICS = ("test_timeline", "feature_importance", "history")
+COMPACT = OpenApiParameter(
+    "compact",
+    OpenApiTypes.BOOL,
+    description=f"leave the bulky metrics blocks ({', '.join(BULKY_METRICS)}) out of each listed model",
+)
 
 
 class TrainedModelViewSet(
@@ -22,6 +30,16 @@ class TrainedModelViewSet(
 
     def get_queryset(self):
         return trained_model_list(user=self.request.user).select_related("job", "job__target_type")
+
+    @extend_schema(parameters=[COMPACT])
+    def list(self, request, *args, **kwargs):
+        response = super().list(request, *args, **kwargs)
+        if request.query_params.get("compact", "").lower() in ("1", "true", "yes"):
+            items = response.data["results"] if isinstance(response.data, dict) else response.data
+            for item in items:
+                metrics = item.get("metrics") or {}
+                item["metrics"] = {k: v for k, v in metrics.items() if k not in BULKY_METRICS}
+        return response
 
     @extend_schema(request=TrainRequestSerializer, responses={202: TrainedModelSerializer})
     def create(self, request):

@@ -22,7 +22,8 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_update(self, event):
-        await self.send_json({"stage": "job", **event["job"]})
+        job = event["job"]  # "stage" marks the message kind, as on every socket; the job's own is job_stage
+        await self.send_json({**job, "job_stage": job["stage"], "stage": "job"})
 
     async def receive_json(self, content, **kwargs):
         await self.send_json({"stage": "alert", "message": "this socket only sends job updates"})

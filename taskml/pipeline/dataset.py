@@ -143,14 +143,103 @@ def _open_source(path: Path, feature_names: list[str]) -> _Source:
     return _Source(path=path, video_id=str(ids[0]), t=t[order], order=order, label_strings=labels)
 
 
-def build_dataset(
+@dataclass(frozen=True)
+class DatasetPlan:
+    """Pass 1 of a build: where every window lies, its label and its split, before any feature is read.
+
+    ``build_dataset`` fills its arrays from a plan, and a preview reports one, so the two agree
+    by construction. Window codes per split are in output order (sources in the order given,
+    windows in time order); ``train_keep`` are the train rows kept by the seeded balancing.
+    """
+
+    spec: DatasetSpec
+    sources: tuple[_Source, ...]
+    label_names: tuple[str, ...]
+    strategy: str
+    video_ids: tuple[str, ...]
+    y_by_split: dict[str, np.ndarray]
+    train_keep: np.ndarray
+    boundary_dropped: int
+
+    @property
+    def code_of(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    @property
+    def train_balanced(self) -> np.ndarray:
+        return self.y_by_split["train"][self.train_keep]
+
+    def distribution(self, y: np.ndarray) -> dict[str, int]:
+        """{label: windows} for the labels present in ``y``, in label order."""
+        counts = np.bincount(y, minlength=len(self.label_names)) if len(y) else np.zeros(len(self.label_names), int)
+        return {name: int(counts[c]) for c, name in enumerate(self.label_names) if counts[c]}
+
+    @property
+    def class_counts(self) -> dict[str, dict[str, int]]:
+        """{split: {label: windows}} as the built dataset holds them (train after balancing)."""
+        return {
+            name: self.distribution(self.train_balanced if name == "train" else self.y_by_split[name])
+            for name in SPLITS
+        }
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        return {name: sum(counts.values()) for name, counts in self.class_counts.items()}
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        dropped = {"gap": 0, "unlabelled": 0, "ambiguous": 0}
+        for s in self.sources:
+            for key, value in s.windows.dropped.items():
+                dropped[key] = dropped.get(key, 0) + value
+        dropped["split_boundary"] = self.boundary_dropped
+        return dropped
+
+    @property
+    def split_members(self) -> dict[str, list[str]]:
+        members: dict[str, list[str]] = {name: [] for name in SPLITS}
+        for s in self.sources:
+            for name in SPLITS:
+                if (s.split_of_window == name).any() and s.video_id not in members[name]:
+                    members[name].append(s.video_id)
+        return members
+
+    def summary(self) -> dict:
+        """What the build would produce, as plain JSON types (a dataset preview)."""
+        sizes = self.sizes
+        return {
+            "labels": list(self.label_names),
+            "counts": self.class_counts,
+            "counts_before_balance": {name: self.distribution(y) for name, y in self.y_by_split.items()},
+            "sizes": sizes,
+            "windows": sum(sizes.values()),
+            "balance_method": self.spec.balance,
+            "split_strategy": self.strategy,
+            "splits": self.split_members,
+            "dropped": self.dropped,
+            "sources": [
+                {
+                    "name": s.path.name,
+                    "video_id": s.video_id,
+                    "rows": len(s.t),
+                    "windows_kept": len(s.windows.starts),
+                    "windows_dropped": dict(s.windows.dropped),
+                }
+                for s in self.sources
+            ],
+        }
+
+
+def plan_dataset(
     feature_paths: Sequence[str | os.PathLike],
-    output: str | os.PathLike,
-    *,
     spec: DatasetSpec | None = None,
-    progress: ProgressCallback | None = None,
-) -> DatasetResult:
-    started = time.perf_counter()
+    *,
+    on_source_read: Callable[[], None] | None = None,
+) -> DatasetPlan:
+    """Pass 1: read only timestamps and labels, place windows, assign splits, balance train.
+
+    Raises InputError for anything the build would refuse; writes nothing.
+    """
     spec = spec or DatasetSpec()
     window = spec.window
     feature_names = spec.feature_names
@@ -159,20 +248,12 @@ def build_dataset(
         raise InputError("no feature files given")
     if len(set(map(os.path.realpath, paths))) != len(paths):
         raise InputError("the same features file is given twice")
-    steps = 2 * len(paths) + 1
-    done = 0
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
-        if progress is not None:
-            progress(done, steps)
-
-    # Pass 1: timelines and labels only.
     sources = []
     for path in paths:
         sources.append(_open_source(path, feature_names))
-        tick()
+        if on_source_read is not None:
+            on_source_read()
     label_names = sorted({str(v) for s in sources for v in s.label_strings if v is not None})
     if len(label_names) < 2:
         raise InputError(
@@ -224,6 +305,46 @@ def build_dataset(
     if len(train_classes) < 2:
         only = ", ".join(label_names[c] for c in train_classes) or "none"
         raise InputError(f"the train split holds {len(train_classes)} class(es) ({only}); need at least two")
+    return DatasetPlan(
+        spec=spec,
+        sources=tuple(sources),
+        label_names=tuple(label_names),
+        strategy=strategy,
+        video_ids=tuple(video_ids),
+        y_by_split=y_by_split,
+        train_keep=balance_indices(y_by_split["train"], spec.balance, spec.seed),
+        boundary_dropped=boundary_dropped,
+    )
+
+
+def build_dataset(
+    feature_paths: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    *,
+    spec: DatasetSpec | None = None,
+    progress: ProgressCallback | None = None,
+) -> DatasetResult:
+    started = time.perf_counter()
+    spec = spec or DatasetSpec()
+    window = spec.window
+    feature_names = spec.feature_names
+    feature_paths = list(feature_paths)
+    steps = 2 * len(feature_paths) + 1
+    done = 0
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, steps)
+
+    # Pass 1: timelines and labels only.
+    plan = plan_dataset(feature_paths, spec, on_source_read=tick)
+    sources = plan.sources
+    label_names = list(plan.label_names)
+    code_of = plan.code_of
+    strategy = plan.strategy
+    y_by_split = dict(plan.y_by_split)
 
     # Pass 2: fill preallocated arrays, one source at a time.
     n_features = len(feature_names)
@@ -269,25 +390,15 @@ def build_dataset(
     for name in SPLITS:
         apply_scaler(arrays[name], mean, scale)
     before_balance = y_by_split["train"]
-    keep = balance_indices(before_balance, spec.balance, spec.seed)
+    keep = plan.train_keep
     if spec.balance != "none":
         arrays["train"] = arrays["train"][keep]
         y_by_split["train"] = before_balance[keep]
         index_rows["train"] = [index_rows["train"][i] for i in keep]
 
-    def distribution(y: np.ndarray) -> dict[str, int]:
-        return {label_names[c]: int((y == c).sum()) for c in range(len(label_names)) if (y == c).any()}
-
-    dropped = {"gap": 0, "unlabelled": 0, "ambiguous": 0}
-    for s in sources:
-        for key, value in s.windows.dropped.items():
-            dropped[key] += value
-    dropped["split_boundary"] = boundary_dropped
-    split_members: dict[str, list[str]] = {name: [] for name in SPLITS}
-    for s in sources:
-        for name in SPLITS:
-            if (s.split_of_window == name).any() and s.video_id not in split_members[name]:
-                split_members[name].append(s.video_id)
+    distribution = plan.distribution
+    dropped = plan.dropped
+    split_members = plan.split_members
     metadata = {
         "format_version": DATASET_FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),

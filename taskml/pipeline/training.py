@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import time
@@ -116,6 +117,68 @@ def _importance(estimator, names: list[str]) -> list[dict]:
     return [{"feature": names[i], "importance": float(values[i])} for i in order]
 
 
+def read_window_index(data: LoadedDataset, split: str) -> list[dict] | None:
+    """The rows of ``windows_<split>.csv`` (where each window came from), in X/y order.
+
+    None when the file is missing (datasets from before it existed) or does not line up with
+    ``y_<split>`` row for row, label for label: a timeline must never be drawn out of order.
+    """
+    file = data.path / f"windows_{split}.csv"
+    if not file.is_file():
+        return None
+    with open(file, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    labels = data.labels
+    y = np.asarray(data.y[split])
+    if len(rows) != len(y) or any(row.get("label") != labels[int(c)] for row, c in zip(rows, y, strict=True)):
+        return None
+    return rows
+
+
+def predicted_timeline(data: LoadedDataset, estimator, X_test: np.ndarray, y_pred: np.ndarray) -> dict[str, list[dict]]:
+    """{video_id: [{start, end, true, pred, confidence}, ...]} over the test windows, in time order.
+
+    ``confidence`` is the estimator's probability for the predicted class (None for an estimator
+    without probabilities). Empty when the dataset has no usable window index.
+    """
+    rows = read_window_index(data, "test")
+    if rows is None:
+        return {}
+    labels = data.labels
+    confidence = [None] * len(rows)
+    if hasattr(estimator, "predict_proba") and len(rows):
+        proba = np.asarray(estimator.predict_proba(X_test), dtype=np.float64)
+        column = {int(c): i for i, c in enumerate(getattr(estimator, "classes_", range(proba.shape[1])))}
+        confidence = [round(float(proba[i, column[int(p)]]), 4) for i, p in enumerate(y_pred)]
+    window_sec = float(data.metadata["window_sec"])
+    timeline: dict[str, list[dict]] = {}
+    for row, true, pred, conf in zip(rows, np.asarray(data.y["test"]), y_pred, confidence, strict=True):
+        start = float(row["start_t"])
+        timeline.setdefault(row["video_id"], []).append(
+            {
+                "start": round(start, 4),
+                "end": round(start + window_sec, 4),
+                "true": labels[int(true)],
+                "pred": labels[int(pred)],
+                "confidence": conf,
+            }
+        )
+    for windows in timeline.values():
+        windows.sort(key=lambda w: w["start"])
+    return timeline
+
+
+def timeline_summary(timeline: dict[str, list[dict]]) -> dict[str, dict]:
+    """{video_id: {windows, accuracy}}: how well each test video was recognised."""
+    return {
+        video_id: {
+            "windows": len(windows),
+            "accuracy": sum(w["true"] == w["pred"] for w in windows) / len(windows) if windows else None,
+        }
+        for video_id, windows in timeline.items()
+    }
+
+
 def train_model(
     dataset: str | os.PathLike,
     output: str | os.PathLike,
@@ -155,11 +218,13 @@ def train_model(
         estimator.fit(features["train"], data.y["train"])
     report(2)
 
-    results = {}
+    results, predictions = {}, {}
     for split in ("val", "test"):
         if len(data.y[split]):
-            results[split] = evaluate(data.y[split], estimator.predict(features[split]), labels)
+            predictions[split] = estimator.predict(features[split])
+            results[split] = evaluate(data.y[split], predictions[split], labels)
     test = results["test"]
+    timeline = predicted_timeline(data, estimator, features["test"], predictions["test"])
     metrics = {
         # Test figures at top level, where existing clients read them.
         "accuracy": test["accuracy"],
@@ -177,6 +242,8 @@ def train_model(
         "test": test,
         "feature_importance": _importance(estimator, names),
         "dataset": str(data.path),
+        "test_timeline": timeline,
+        "test_videos": timeline_summary(timeline),
         "training_seconds": round(time.perf_counter() - started, 3),
     }
     if isinstance(estimator, LSTMClassifier):

@@ -909,6 +909,7 @@
   let reloadTimer = null;
   socket("/ws/jobs/", (message) => {
     if (message.stage !== "job") return;
+    message = { ...message, stage: message.job_stage };  // the job's own stage, as the API gives it
     jobUpdate(message);
     const item = featureList.querySelector(`[data-job="${message.id}"]`);
     if (item) {

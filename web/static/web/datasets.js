@@ -1,0 +1,357 @@
+/* /datasets/ (builder, preview, list) and /datasets/<id>/ (one dataset). */
+"use strict";
+(() => {
+  const { api, all, el, socket, toast, showErrors, fmt } = taskml;
+  const SPLITS = ["train", "val", "test"];
+  const TERMINAL = ["succeeded", "failed", "cancelled"];
+
+  const bytes = (n) => {
+    if (!n) return "–";
+    const units = ["B", "KB", "MB", "GB", "TB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+  };
+  const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–");
+  const clearErrors = (form) => form.querySelectorAll("[data-error-for]").forEach((e) => { e.textContent = ""; });
+  /** A ws/jobs/ update, or null. The consumer spreads the job over {"stage": "job"}, so the
+   * job's own stage ("building", "done", …) replaces that marker: recognise updates by shape. */
+  const jobUpdate = (msg) => {
+    if (!msg || typeof msg !== "object" || !msg.kind || !("status" in msg) || !("target_id" in msg)) return null;
+    return { ...msg, stage: msg.job_stage ?? (msg.stage === "job" ? "" : msg.stage) };
+  };
+  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+
+  function statusCell(status, job) {
+    const cell = el("span", { class: "status" }, el("span", { class: `badge ${status}` }, status));
+    if (job && (job.status === "running" || job.status === "pending") && status !== "succeeded") {
+      const pct = Math.round((job.progress || 0) * 100);
+      cell.append(el("progress", { max: 100, value: pct, "aria-label": `${job.stage || "progress"} ${pct}%` }));
+      if (job.stage) cell.append(el("span", { class: "muted small" }, ` ${job.stage}`));
+    }
+    if (job && job.error && status === "failed") cell.append(el("div", { class: "error small" }, job.error));
+    return cell;
+  }
+
+  /** Windows per class (rows) × split (columns), with totals; cells carry data-split/data-label/data-value. */
+  function countsTable(table, labels, counts, before = null) {
+    const head = table.tHead, body = table.tBodies[0], foot = table.tFoot;
+    head.replaceChildren(el("tr", {}, el("th", { scope: "col" }, "Label"),
+      SPLITS.map((s) => el("th", { scope: "col", class: "num" }, s)), el("th", { scope: "col", class: "num" }, "total")));
+    body.replaceChildren();
+    const totals = { train: 0, val: 0, test: 0 };
+    for (const label of labels) {
+      let rowTotal = 0;
+      const cells = SPLITS.map((split) => {
+        const n = (counts[split] || {})[label] || 0;
+        totals[split] += n; rowTotal += n;
+        const was = before && split === "train" ? (before.train || {})[label] || 0 : null;
+        return el("td", { class: "num", "data-split": split, "data-label": label, "data-value": n },
+          String(n), was !== null && was !== n ? el("span", { class: "muted small", title: "before balancing" }, ` (${was})`) : "");
+      });
+      body.append(el("tr", { "data-label": label }, el("th", { scope: "row" },
+        el("span", { class: "swatch", style: `background:${taskml.colour(label, labels)}` }), label), cells,
+        el("td", { class: "num", "data-label": label, "data-split": "total", "data-value": rowTotal }, String(rowTotal))));
+    }
+    const grand = SPLITS.reduce((a, s) => a + totals[s], 0);
+    foot.replaceChildren(el("tr", {}, el("th", { scope: "row" }, "total"),
+      SPLITS.map((s) => el("td", { class: "num", "data-split": s, "data-label": "total", "data-value": totals[s] }, String(totals[s]))),
+      el("td", { class: "num", "data-split": "total", "data-label": "total", "data-value": grand }, String(grand))));
+  }
+
+  // =================================================================== list + builder
+  function initList(form) {
+    const rows = document.getElementById("feature-file-rows");
+    const list = document.querySelector("#dataset-list tbody");
+    const previewBox = document.getElementById("preview-box");
+    const previewState = document.getElementById("preview-state");
+    let datasets = [];
+
+    // ---- feature files
+    async function loadFeatureFiles() {
+      try {
+        const [files, videos] = await Promise.all([all("/api/v1/feature-files/?status=succeeded"), all("/api/v1/videos/")]);
+        const videoId = new Map(videos.map((v) => [v.id, v.video_id]));
+        const checked = new Set([...form.querySelectorAll("input[name=feature_files]:checked")].map((i) => i.value));
+        rows.replaceChildren();
+        if (!files.length) {
+          rows.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No extracted feature files yet: ",
+            el("a", { href: "/videos/" }, "upload and extract a video"), " first.")));
+          return;
+        }
+        for (const f of files) {
+          const vid = videoId.get(f.video) || f.video_file || String(f.video);
+          const labels = Object.entries(f.label_distribution || {});
+          const usable = labels.length > 0;
+          const id = `ff-${f.id}`;
+          const split = el("select", { class: "split-choice", "data-video-id": vid, "aria-label": `split for ${vid}` },
+            ["auto", "train", "val", "test"].map((s) => el("option", { value: s }, s)));
+          rows.append(el("tr", { "data-feature-file": f.filename },
+            el("td", {}, el("input", { type: "checkbox", name: "feature_files", value: f.filename, id,
+              checked: checked.has(f.filename), disabled: !usable }),
+              " ", el("label", { for: id, class: "inline" }, f.filename)),
+            el("td", {}, el("a", { href: `/videos/${f.video}/` }, vid), el("div", { class: "muted small" }, f.detector)),
+            el("td", { class: "num", "data-title": "Labelled frames" }, `${f.num_labeled ?? "–"} / ${f.num_frames ?? "–"}`),
+            el("td", {}, usable
+              ? el("div", { class: "chips" }, labels.map(([l, n]) => el("span", { class: "chip", "data-label": l, "data-value": n }, `${l} ${n}`)))
+              : el("span", { class: "muted" }, "no labels")),
+            el("td", {}, split)));
+        }
+        syncRatios();
+      } catch (err) {
+        rows.replaceChildren(el("tr", {}, el("td", { colspan: 5, class: "error" }, `Could not load feature files: ${err.message}`)));
+      }
+    }
+
+    // A video's split applies to all its files; choosing any split replaces the ratios.
+    rows.addEventListener("change", (e) => {
+      const target = e.target;
+      if (target.matches("select.split-choice")) {
+        rows.querySelectorAll(`select.split-choice`).forEach((s) => {
+          if (s !== target && s.dataset.videoId === target.dataset.videoId) s.value = target.value;
+        });
+      }
+      syncRatios();
+      markStale();
+    });
+    form.addEventListener("input", markStale);
+
+    function chosenSplits() {
+      const chosen = [...rows.querySelectorAll("tr")].filter((tr) => tr.querySelector("input[name=feature_files]:checked"));
+      const selects = chosen.map((tr) => tr.querySelector("select.split-choice")).filter(Boolean);
+      if (!selects.some((s) => s.value !== "auto")) return null;
+      const splits = {};
+      for (const s of selects) splits[s.dataset.videoId] = s.value === "auto" ? "train" : s.value;
+      return splits;
+    }
+
+    function syncRatios() {
+      const explicit = chosenSplits() !== null;
+      form.querySelectorAll("#ratio-fields input").forEach((i) => { i.disabled = explicit; });
+      document.getElementById("ratio-note").textContent = explicit ? "(not used: you chose the videos' splits)" : "";
+    }
+
+    // ---- the request body (the same for preview and build)
+    function numberField(name, body, errors) {
+      const input = form.elements[name];
+      if (input.validity.badInput) { errors[name] = "enter a number"; return; }
+      body[name] = input.value.trim() === "" ? null : Number(input.value);
+    }
+
+    function requestBody() {
+      const body = { feature_files: [...form.querySelectorAll("input[name=feature_files]:checked")].map((i) => i.value) };
+      const errors = {};
+      for (const name of ["window_sec", "step_sec", "seed", "min_purity"]) numberField(name, body, errors);
+      body.balance_method = form.elements.balance_method.value;
+      const splits = chosenSplits();
+      if (splits) body.splits = splits;
+      else for (const name of ["train_ratio", "val_ratio", "test_ratio"]) numberField(name, body, errors);
+      const groups = [...form.querySelectorAll("input[name=groups]:checked")].map((i) => i.value);
+      if (groups.length !== 3) body.groups = groups;
+      if (Object.keys(errors).length) throw new taskml.ApiError(400, errors);
+      return body;
+    }
+
+    function busy(on) {
+      form.querySelectorAll("button").forEach((b) => { b.disabled = on; });
+      form.setAttribute("aria-busy", on ? "true" : "false");
+    }
+
+    // ---- preview
+    function markStale() {
+      if (!previewBox.hidden) previewState.textContent = "(the form changed since: preview again)";
+    }
+
+    document.getElementById("preview").addEventListener("click", async () => {
+      let body;
+      try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
+      busy(true);
+      try {
+        const p = await api("POST", "/api/v1/datasets/preview/", body);
+        clearErrors(form);
+        renderPreview(p);
+      } catch (err) {
+        showErrors(form, err);
+      } finally { busy(false); }
+    });
+
+    function renderPreview(p) {
+      previewBox.hidden = false;
+      previewState.textContent = "";
+      countsTable(document.getElementById("preview-table"), p.labels, p.counts,
+        p.balance_method !== "none" ? p.counts_before_balance : null);
+      const dropped = Object.entries(p.dropped || {}).filter(([, n]) => n).map(([k, n]) => `${n} ${k.replace("_", " ")}`);
+      const members = SPLITS.map((s) => `${s}: ${(p.splits[s] || []).join(", ") || "–"}`).join(" · ");
+      document.getElementById("preview-summary").replaceChildren(
+        el("span", { "data-value": p.windows, id: "preview-windows" }, `${p.windows} windows`),
+        ` · split by ${p.split_strategy.replace("_", " ")} (${members})`,
+        p.balance_method !== "none" ? ` · train ${p.balance_method}d (before balancing in brackets)` : "",
+        dropped.length ? ` · dropped: ${dropped.join(", ")}` : " · nothing dropped");
+    }
+
+    // ---- build
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      let body;
+      try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
+      busy(true);
+      try {
+        const d = await api("POST", "/api/v1/datasets/", body);
+        clearErrors(form);
+        toast(`Building ${d.name}…`);
+        datasets = [d, ...datasets.filter((x) => x.id !== d.id)];
+        renderList();
+      } catch (err) {
+        showErrors(form, err);
+      } finally { busy(false); }
+    });
+
+    // ---- list
+    async function loadList() {
+      try {
+        datasets = await all("/api/v1/datasets/?ordering=-created_at");
+        renderList();
+      } catch (err) {
+        list.replaceChildren(el("tr", {}, el("td", { colspan: 10, class: "error" }, `Could not load datasets: ${err.message}`)));
+      }
+    }
+
+    function renderList() {
+      list.replaceChildren();
+      if (!datasets.length) {
+        list.append(el("tr", {}, el("td", { colspan: 10, class: "muted" }, "No datasets yet.")));
+        return;
+      }
+      for (const d of datasets) list.append(datasetRow(d));
+    }
+
+    function datasetRow(d) {
+      const ok = d.status === "succeeded";
+      return el("tr", { "data-dataset-id": d.id, "data-status": d.status },
+        el("td", {}, el("a", { class: "dataset-link", href: `/datasets/${d.id}/` }, d.name)),
+        el("td", { class: "status-cell" }, statusCell(d.status, d.job)),
+        el("td", {}, el("div", { class: "chips" }, (d.feature_files || []).map((f) => el("span", { class: "chip" }, f)))),
+        el("td", {}, (d.labels || []).join(", ") || "–"),
+        el("td", { class: "num", "data-split": "train" }, ok ? String(d.train_size) : "–"),
+        el("td", { class: "num", "data-split": "val" }, ok ? String(d.val_size) : "–"),
+        el("td", { class: "num", "data-split": "test" }, ok ? String(d.test_size) : "–"),
+        el("td", { class: "nowrap" }, `${d.window_sec} s / ${d.step_sec} s`, el("div", { class: "muted small" }, d.balance_method)),
+        el("td", { class: "num" }, bytes(d.size_bytes)),
+        el("td", {}, when(d.created_at)));
+    }
+
+    const refreshList = debounce(loadList, 300);
+    socket("/ws/jobs/", (raw) => {
+      const msg = jobUpdate(raw);
+      if (!msg) return;
+      if (msg.kind === "extraction" && TERMINAL.includes(msg.status)) { loadFeatureFiles(); return; }
+      if (msg.kind !== "dataset") return;
+      const d = datasets.find((x) => x.id === msg.target_id);
+      if (!d || TERMINAL.includes(msg.status)) { refreshList(); return; }
+      d.job = { ...(d.job || {}), status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
+      if (msg.status === "running") d.status = "running";
+      const row = list.querySelector(`tr[data-dataset-id="${d.id}"]`);
+      if (row) row.replaceWith(datasetRow(d));
+    });
+
+    // Updates missed while the socket (re)connects: poll while anything is still building.
+    setInterval(() => {
+      if (!document.hidden && datasets.some((d) => !TERMINAL.includes(d.status))) refreshList();
+    }, 5000);
+
+    loadFeatureFiles();
+    loadList();
+  }
+
+  // =================================================================== one dataset
+  function initDetail(root) {
+    const id = Number(root.dataset.datasetId);
+    const jobBox = document.getElementById("dataset-job");
+    const badge = document.getElementById("dataset-status");
+    const rebuild = document.getElementById("rebuild");
+    const trainLink = document.getElementById("train-link");
+    let current = null;
+
+    async function load() {
+      try {
+        current = await api("GET", `/api/v1/datasets/${id}/`);
+        render(current);
+      } catch (err) {
+        jobBox.replaceChildren(el("p", { class: "error" }, `Could not load the dataset: ${err.message}`));
+      }
+    }
+
+    function render(d) {
+      badge.className = `badge ${d.status}`;
+      badge.textContent = d.status;
+      const job = d.job;
+      const running = job && !TERMINAL.includes(job.status);
+      rebuild.disabled = Boolean(running);
+      trainLink.classList.toggle("disabled", d.status !== "succeeded");
+      trainLink.setAttribute("aria-disabled", d.status !== "succeeded" ? "true" : "false");
+      document.getElementById("split-strategy").textContent = d.split_strategy || "–";
+      document.getElementById("num-features").textContent = d.num_features;
+      document.getElementById("dataset-size").textContent = bytes(d.size_bytes);
+      jobBox.replaceChildren();
+      if (job) {
+        const pct = Math.round((job.progress || 0) * 100);
+        jobBox.append(el("dl", { class: "pairs" },
+          el("dt", {}, "Status"), el("dd", {}, el("span", { class: `badge ${job.status}`, id: "job-status" }, job.status)),
+          el("dt", {}, "Stage"), el("dd", {}, job.stage || "–"),
+          el("dt", {}, "Progress"), el("dd", {}, el("progress", { max: 100, value: pct, "aria-label": `progress ${pct}%` }), ` ${pct}%`),
+          el("dt", {}, "Time"), el("dd", {}, job.seconds != null ? `${fmt(job.seconds, 1)} s` : "–"),
+          el("dt", {}, "Started"), el("dd", {}, when(job.started_at)),
+          el("dt", {}, "Job"), el("dd", {}, el("a", { href: `/api/v1/jobs/${job.id}/` }, `#${job.id}`), job.attempts > 1 ? ` (attempt ${job.attempts})` : "")));
+        if (job.error) jobBox.append(el("p", { class: "error", id: "job-error", role: "alert" }, job.error));
+      } else {
+        jobBox.append(el("p", { class: "muted" }, "No job."));
+      }
+      const table = document.getElementById("class-counts");
+      if (d.status === "succeeded" && d.labels && d.labels.length) countsTable(table, d.labels, d.class_counts || {});
+      else {
+        table.tHead.replaceChildren();
+        table.tFoot.replaceChildren();
+        table.tBodies[0].replaceChildren(el("tr", {}, el("td", { class: "muted" },
+          d.status === "failed" ? "The build failed: no windows." : "Counts appear when the build has finished.")));
+      }
+    }
+
+    rebuild.addEventListener("click", async () => {
+      rebuild.disabled = true;
+      try {
+        current = await api("POST", `/api/v1/datasets/${id}/rebuild/`);
+        toast(`Rebuilding ${current.name}…`);
+        render(current);
+      } catch (err) {
+        toast(err.message, true);
+        rebuild.disabled = false;
+      }
+    });
+
+    trainLink.addEventListener("click", (e) => {
+      if (trainLink.getAttribute("aria-disabled") === "true") {
+        e.preventDefault();
+        toast("The dataset is not built yet.", true);
+      }
+    });
+
+    const reload = debounce(load, 250);
+    socket("/ws/jobs/", (raw) => {
+      const msg = jobUpdate(raw);
+      if (!msg || msg.kind !== "dataset" || msg.target_id !== id) return;
+      if (TERMINAL.includes(msg.status) || !current) { reload(); return; }
+      current.job = { ...(current.job || {}), id: msg.id, status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
+      render(current);
+    });
+    setInterval(() => {
+      const job = current && current.job;
+      if (!document.hidden && job && !TERMINAL.includes(job.status)) reload();
+    }, 5000);
+    load();
+  }
+
+  const form = document.getElementById("dataset-form");
+  if (form) initList(form);
+  const detail = document.getElementById("dataset-detail");
+  if (detail) initDetail(detail);
+})();

@@ -1,0 +1,404 @@
+/* /models/ (train, list, compare) and /models/<id>/ (one model's evaluation charts). */
+"use strict";
+(() => {
+  const { api, all, el, socket, toast, showErrors, fmt } = taskml;
+  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  const TREE_FIELDS = ["n_estimators", "max_depth", "learning_rate"];
+  const LSTM_FIELDS = ["epochs", "lr", "hidden_dim", "num_layers"];
+
+  const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–");
+  /** A ws/jobs/ update, or null. The consumer spreads the job over {"stage": "job"}, so the
+   * job's own stage ("building", "done", …) replaces that marker: recognise updates by shape. */
+  const jobUpdate = (msg) => {
+    if (!msg || typeof msg !== "object" || !msg.kind || !("status" in msg) || !("target_id" in msg)) return null;
+    return { ...msg, stage: msg.job_stage ?? (msg.stage === "job" ? "" : msg.stage) };
+  };
+  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+  const clearErrors = (form) => form.querySelectorAll("[data-error-for]").forEach((e) => { e.textContent = ""; });
+  /** A number cell: the shown text is rounded, data-value holds the raw value. */
+  const numCell = (value, digits = 3, attrs = {}) =>
+    el("td", { class: "num", "data-value": value ?? "", ...attrs }, value === null || value === undefined ? "–" : fmt(value, digits));
+
+  function statusCell(status, job) {
+    const cell = el("span", { class: "status" }, el("span", { class: `badge ${status}` }, status));
+    if (job && !TERMINAL.includes(job.status) && status !== "succeeded") {
+      const pct = Math.round((job.progress || 0) * 100);
+      cell.append(el("progress", { max: 100, value: pct, "aria-label": `${job.stage || "progress"} ${pct}%` }));
+    }
+    if (job && job.error && status === "failed") cell.append(el("div", { class: "error small" }, job.error));
+    return cell;
+  }
+
+  // =================================================================== list, train, compare
+  function initList(form) {
+    const list = document.querySelector("#model-list tbody");
+    const progressNote = document.getElementById("train-progress");
+    const wanted = new URLSearchParams(location.search).get("dataset");
+    let models = [];
+    let datasets = [];
+    let compared = null; // Set of model ids, once the user (or the default) chose
+    let lastTrained = null;
+
+    // ---- datasets for the form
+    let userChoseDataset = false;
+    form.elements.dataset.addEventListener("change", () => { userChoseDataset = true; });
+
+    async function loadDatasets() {
+      const select = form.elements.dataset;
+      // ?dataset=<id> holds until the user picks another (it may still be building at first).
+      const keep = userChoseDataset ? select.value : wanted || select.value;
+      try {
+        datasets = await all("/api/v1/datasets/?status=succeeded&ordering=-created_at");
+      } catch (err) {
+        select.replaceChildren(el("option", { value: "" }, "could not load datasets"));
+        return;
+      }
+      select.replaceChildren();
+      if (!datasets.length) select.append(el("option", { value: "" }, "no built datasets yet: build one first"));
+      for (const d of datasets) {
+        select.append(el("option", { value: d.id, selected: String(d.id) === String(keep) },
+          `${d.name} · ${(d.labels || []).join(", ")} · ${d.train_size}/${d.val_size}/${d.test_size} windows`));
+      }
+      const note = form.querySelector('[data-error-for="dataset"]');
+      if (wanted && !userChoseDataset && !datasets.some((d) => String(d.id) === wanted)) {
+        select.prepend(el("option", { value: "", selected: true }, `dataset_${wanted} (not built yet)`));
+        select.value = "";
+        note.textContent = `dataset_${wanted} is not built (yet): it is chosen here once it is`;
+        note.dataset.waiting = "1";
+      } else if (note.dataset.waiting) {
+        note.textContent = "";
+        delete note.dataset.waiting;
+      }
+    }
+
+    function syncModelType() {
+      const lstm = form.elements.model_type.value === "lstm";
+      document.getElementById("lstm-params").hidden = !lstm;
+      document.getElementById("tree-params").hidden = lstm;
+      form.elements.aggregation.disabled = lstm;
+      form.elements.learning_rate.disabled = form.elements.model_type.value !== "lgbm";
+    }
+    form.elements.model_type.addEventListener("change", syncModelType);
+    syncModelType();
+
+    function requestBody() {
+      const errors = {};
+      const type = form.elements.model_type.value;
+      const body = { dataset: form.elements.dataset.value === "" ? null : Number(form.elements.dataset.value), model_type: type };
+      if (type !== "lstm") body.aggregation = form.elements.aggregation.value;
+      const fields = [...(type === "lstm" ? LSTM_FIELDS : TREE_FIELDS.filter((f) => f !== "learning_rate" || type === "lgbm")), "seed"];
+      for (const name of fields) {
+        const input = form.elements[name];
+        if (input.validity.badInput) errors[name] = "enter a number";
+        else if (input.value.trim() !== "") body[name] = Number(input.value);
+      }
+      if (body.dataset === null) errors.dataset = "choose a built dataset";
+      if (Object.keys(errors).length) throw new taskml.ApiError(400, errors);
+      return body;
+    }
+
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      let body;
+      try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
+      const button = document.getElementById("train");
+      button.disabled = true;
+      try {
+        const m = await api("POST", "/api/v1/models/", body);
+        clearErrors(form);
+        lastTrained = m.id;
+        progressNote.textContent = `Training ${m.filename || `model ${m.id}`} (${m.model_type})… queued`;
+        toast(`Training started (model ${m.id})`);
+        models = [m, ...models.filter((x) => x.id !== m.id)];
+        renderList();
+      } catch (err) {
+        showErrors(form, err);
+      } finally { button.disabled = false; }
+    });
+
+    // ---- list
+    async function loadModels() {
+      try {
+        models = await all("/api/v1/models/?compact=true&ordering=-created_at");
+        renderList();
+        renderCompare();
+      } catch (err) {
+        list.replaceChildren(el("tr", {}, el("td", { colspan: 9, class: "error" }, `Could not load models: ${err.message}`)));
+      }
+    }
+
+    function modelRow(m) {
+      return el("tr", { "data-model-id": m.id, "data-status": m.status },
+        el("td", {}, m.filename || el("span", { class: "muted" }, `model ${m.id}`)),
+        el("td", {}, m.version_label || `v${m.version}`),
+        el("td", {}, m.model_type, m.aggregation && m.aggregation !== "sequence" ? el("span", { class: "muted small" }, ` · ${m.aggregation}`) : ""),
+        el("td", {}, el("a", { href: `/datasets/${m.dataset}/` }, m.dataset_dir || `dataset_${m.dataset}`)),
+        el("td", { class: "status-cell" }, statusCell(m.status, m.job)),
+        numCell(m.accuracy, 3, { "data-metric": "accuracy" }),
+        numCell(m.f1_macro, 3, { "data-metric": "f1_macro" }),
+        el("td", {}, when(m.created_at)),
+        el("td", {}, el("a", { class: "model-link", href: `/models/${m.id}/`, "aria-label": `open ${m.filename || `model ${m.id}`}` }, "Open")));
+    }
+
+    function renderList() {
+      list.replaceChildren();
+      if (!models.length) list.append(el("tr", {}, el("td", { colspan: 9, class: "muted" }, "No models yet.")));
+      for (const m of models) list.append(modelRow(m));
+    }
+
+    // ---- compare
+    const options = document.getElementById("compare-options");
+    const compareTable = document.getElementById("compare");
+    options.addEventListener("change", (e) => {
+      if (!e.target.matches("input.compare-choice")) return;
+      compared = new Set([...options.querySelectorAll("input.compare-choice:checked")].map((i) => Number(i.value)));
+      renderCompareTable();
+    });
+
+    function trainedModels() { return models.filter((m) => m.status === "succeeded" && m.metrics && m.metrics.test); }
+
+    function renderCompare() {
+      const trained = trainedModels();
+      if (compared === null) compared = new Set(trained.slice(0, 5).map((m) => m.id));
+      options.replaceChildren();
+      if (!trained.length) options.append(el("span", { class: "muted" }, "No trained models yet."));
+      for (const m of trained) {
+        const id = `cmp-${m.id}`;
+        options.append(el("label", { class: "inline choice", for: id },
+          el("input", { type: "checkbox", class: "compare-choice", id, value: m.id, checked: compared.has(m.id) }),
+          ` ${m.filename} `, el("span", { class: "muted small" }, m.version_label)));
+      }
+      renderCompareTable();
+    }
+
+    function renderCompareTable() {
+      const chosen = trainedModels().filter((m) => compared.has(m.id));
+      const labels = [...new Set(chosen.flatMap((m) => m.metrics.labels || Object.keys(m.metrics.test.per_class || {})))].sort();
+      const columns = [
+        { key: "accuracy", title: "Accuracy", get: (m) => m.metrics.accuracy },
+        { key: "f1_macro", title: "F1 macro", get: (m) => m.metrics.f1_macro },
+        { key: "f1_weighted", title: "F1 weighted", get: (m) => m.metrics.f1_weighted },
+        ...labels.map((l) => ({
+          key: `f1:${l}`, label: l, title: `F1 ${l}`,
+          get: (m) => ((m.metrics.test.per_class || {})[l] || {}).f1,
+          // A class with no test windows scores 0 by convention: say so rather than rank it.
+          absent: (m) => (((m.metrics.test.per_class || {})[l] || {}).support ?? 0) === 0,
+        })),
+        { key: "training_seconds", title: "Training (s)", get: (m) => m.metrics.training_seconds, lowerIsBetter: true, digits: 2 },
+      ];
+      const head = compareTable.tHead, body = compareTable.tBodies[0];
+      head.replaceChildren(el("tr", {}, el("th", { scope: "col" }, "Model"), el("th", { scope: "col" }, "Type"),
+        el("th", { scope: "col" }, "Dataset"), columns.map((c) => el("th", { scope: "col", class: "num", "data-metric": c.key }, c.title))));
+      body.replaceChildren();
+      if (!chosen.length) {
+        body.append(el("tr", {}, el("td", { colspan: columns.length + 3, class: "muted" }, "Tick models above to compare them.")));
+        return;
+      }
+      const best = {};
+      for (const c of columns) {
+        const values = chosen.filter((m) => !(c.absent && c.absent(m))).map(c.get).filter((v) => typeof v === "number");
+        if (values.length > 1) best[c.key] = c.lowerIsBetter ? Math.min(...values) : Math.max(...values);
+      }
+      for (const m of chosen) {
+        body.append(el("tr", { "data-model-id": m.id },
+          el("th", { scope: "row" }, el("a", { href: `/models/${m.id}/` }, m.filename), el("div", { class: "muted small" }, m.version_label)),
+          el("td", {}, m.model_type),
+          el("td", {}, m.dataset_dir),
+          columns.map((c) => {
+            const v = c.get(m);
+            const absent = Boolean(c.absent && c.absent(m));
+            const isBest = typeof v === "number" && best[c.key] === v && !absent;
+            const cell = numCell(v, c.digits ?? 3, { "data-metric": c.key, "data-model-id": m.id, ...(c.label ? { "data-label": c.label } : {}) });
+            if (absent) { cell.classList.add("muted"); cell.title = `no ${c.label} windows in this model's test split`; cell.append(el("sup", {}, "n=0")); }
+            if (isBest) { cell.classList.add("best"); cell.append(el("span", { class: "star", title: "best of the compared" }, " ★")); }
+            return cell;
+          })));
+      }
+    }
+
+    // ---- live updates
+    const reload = debounce(loadModels, 300);
+    socket("/ws/jobs/", (raw) => {
+      const msg = jobUpdate(raw);
+      if (!msg) return;
+      if (msg.kind === "dataset" && TERMINAL.includes(msg.status)) { loadDatasets(); return; }
+      if (msg.kind !== "training") return;
+      if (msg.target_id === lastTrained) {
+        progressNote.textContent = TERMINAL.includes(msg.status)
+          ? `Model ${msg.target_id}: ${msg.status}${msg.error ? ` (${msg.error})` : ""}`
+          : `Training model ${msg.target_id}… ${msg.stage || msg.status} ${Math.round((msg.progress || 0) * 100)}%`;
+      }
+      const m = models.find((x) => x.id === msg.target_id);
+      if (!m || TERMINAL.includes(msg.status)) {
+        if (msg.status === "succeeded" && compared) compared.add(msg.target_id);
+        reload();
+        return;
+      }
+      m.job = { ...(m.job || {}), status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
+      if (msg.status === "running") m.status = "running";
+      const row = list.querySelector(`tr[data-model-id="${m.id}"]`);
+      if (row) row.replaceWith(modelRow(m));
+    });
+
+    // Updates missed while the socket (re)connects: poll while anything is still running.
+    setInterval(() => {
+      if (!document.hidden && models.some((m) => !TERMINAL.includes(m.status))) reload();
+    }, 5000);
+
+    loadDatasets();
+    loadModels();
+  }
+
+  // =================================================================== one model
+  function initDetail(root) {
+    const id = Number(root.dataset.modelId);
+    const badge = document.getElementById("model-status");
+    const jobBox = document.getElementById("model-job");
+    let status = badge.textContent.trim();
+
+    async function load() {
+      let m;
+      try {
+        m = await api("GET", `/api/v1/models/${id}/`);
+      } catch (err) {
+        document.getElementById("metrics").replaceChildren(el("p", { class: "error" }, `Could not load the model: ${err.message}`));
+        return;
+      }
+      badge.className = `badge ${m.status}`;
+      badge.textContent = m.status;
+      status = m.status;
+      renderJob(m);
+      if (m.status === "succeeded" && m.metrics && m.metrics.labels) render(m);
+      else {
+        document.getElementById("metrics").replaceChildren(el("p", { class: "muted" },
+          m.status === "failed" ? "Training failed: no metrics." : "Metrics appear when training has finished."));
+        document.getElementById("timelines").replaceChildren();
+      }
+    }
+
+    function renderJob(m, job = m.job) {
+      if (!job || (m.status === "succeeded" && job.status === "succeeded")) { jobBox.hidden = true; return; }
+      jobBox.hidden = false;
+      const pct = Math.round((job.progress || 0) * 100);
+      jobBox.replaceChildren(el("h2", {}, "Training job"),
+        el("p", {}, el("span", { class: `badge ${job.status}` }, job.status), ` ${job.stage || ""} `,
+          el("progress", { max: 100, value: pct, "aria-label": `progress ${pct}%` }), ` ${pct}%`),
+        job.error ? el("p", { class: "error", role: "alert" }, job.error) : "");
+    }
+
+    function render(m) {
+      const x = m.metrics;
+      const test = x.test || {};
+      const stat = (key, title, value, digits = 3) => el("div", { class: "stat" },
+        el("div", { class: "stat-title" }, title),
+        el("div", { class: "stat-value", "data-metric": key, "data-value": value ?? "" }, typeof value === "number" ? fmt(value, digits) : (value ?? "–")));
+      const params = Object.entries(x.params || m.params || {})
+        .filter(([k]) => (x.model_type === "lstm" ? !["n_estimators", "max_depth", "learning_rate"].includes(k) : !["epochs", "lr", "hidden_dim", "num_layers", "batch_size", "patience"].includes(k)))
+        .map(([k, v]) => el("span", { class: "chip", "data-param": k, "data-value": v ?? "" }, `${k} ${v ?? "none"}`));
+      document.getElementById("metrics").replaceChildren(
+        el("div", { class: "stats" },
+          stat("accuracy", "Accuracy", x.accuracy),
+          stat("f1_macro", "F1 macro", x.f1_macro),
+          stat("f1_weighted", "F1 weighted", x.f1_weighted),
+          stat("support", "Test windows", test.support, 0),
+          stat("train_size", "Train windows", x.train_size, 0),
+          x.val ? stat("val_accuracy", "Val accuracy", x.val.accuracy) : "",
+          stat("training_seconds", "Training (s)", x.training_seconds, 2)),
+        el("dl", { class: "pairs" },
+          el("dt", {}, "Model"), el("dd", {}, `${x.model_type} · ${x.aggregation}`, x.epochs_run ? ` · ${x.epochs_run} epochs` : ""),
+          el("dt", {}, "Parameters"), el("dd", { id: "model-params" }, el("div", { class: "chips" }, params, el("span", { class: "chip", "data-param": "seed" }, `seed ${x.seed}`))),
+          el("dt", {}, "Labels"), el("dd", {}, (x.labels || []).join(", ")),
+          el("dt", {}, "Version"), el("dd", {}, m.version_label, " ", el("code", { class: "small" }, (m.sha256 || "").slice(0, 16)))));
+
+      const labels = x.labels;
+      charts.heatmap(document.getElementById("confusion"), { labels, matrix: x.confusion_matrix });
+
+      const perClass = test.per_class || {};
+      charts.bars(document.getElementById("f1-bars"), labels.map((l) => {
+        const c = perClass[l] || {};
+        return {
+          label: l, value: c.f1 ?? 0, colour: taskml.colour(l, labels),
+          title: `${l}: F1 ${fmt(c.f1)} · precision ${fmt(c.precision)} · recall ${fmt(c.recall)} · support ${c.support ?? 0}`,
+          attrs: { "data-precision": c.precision ?? "", "data-recall": c.recall ?? "", "data-support": c.support ?? "" },
+        };
+      }), { max: 1, name: "F1 per class" });
+
+      const importance = (x.feature_importance || []).slice(0, 20);
+      const impSvg = document.getElementById("importance");
+      document.getElementById("importance-note")?.remove();
+      if (importance.length) {
+        charts.bars(impSvg, importance.map((f) => ({ label: f.feature, value: f.importance, title: `${f.feature}: ${f.importance}` })),
+          { digits: 4, name: "feature importance, top 20" });
+      } else {
+        impSvg.replaceChildren();
+        impSvg.removeAttribute("viewBox");
+        impSvg.setAttribute("height", "0");
+        impSvg.parentElement.after(el("p", { class: "muted", id: "importance-note" }, `No feature importance for ${x.model_type} models.`));
+      }
+      renderTimelines(x);
+    }
+
+    function renderTimelines(x) {
+      const box = document.getElementById("timelines");
+      const timeline = x.test_timeline || {};
+      const videos = Object.keys(timeline).sort();
+      box.replaceChildren();
+      if (!videos.length) {
+        box.append(el("p", { class: "muted" }, "No timeline: this model was trained before timelines were recorded, or its dataset has no window index."));
+        return;
+      }
+      const labels = x.labels;
+      box.append(charts.legend(labels, [["miss", "prediction differs from the truth"]]),
+        el("p", { class: "muted small" }, "Predicted windows are shaded by the model's confidence; hover a window for its times and probability."));
+      for (const video of videos) {
+        const windows = timeline[video];
+        const summary = (x.test_videos || {})[video] || {};
+        const node = taskml.svg("svg", { class: "timeline", "data-video-id": video });
+        box.append(el("figure", { class: "timeline-figure", "data-video-id": video },
+          el("figcaption", {}, el("strong", {}, video), " · ",
+            el("span", { "data-metric": "windows", "data-value": summary.windows ?? windows.length }, `${summary.windows ?? windows.length} windows`), " · accuracy ",
+            el("span", { "data-metric": "accuracy", "data-value": summary.accuracy ?? "" }, fmt(summary.accuracy))),
+          el("div", { class: "chart-box" }, node)));
+        const span = (w) => `${fmt(w.start, 2)}–${fmt(w.end, 2)} s`;
+        charts.lanes(node, {
+          labels,
+          name: `${video}: true and predicted labels over time`,
+          lanes: [
+            { name: "true", key: "true", segments: windows.map((w) => ({ start: w.start, end: w.end, label: w.true, title: `${span(w)}: true ${w.true}` })) },
+            {
+              name: "predicted", key: "pred",
+              segments: windows.map((w) => ({
+                start: w.start, end: w.end, label: w.pred,
+                opacity: w.confidence == null ? 1 : 0.35 + 0.65 * w.confidence,
+                attrs: { "data-value": w.confidence ?? "", "data-true": w.true },
+                title: `${span(w)}: predicted ${w.pred}${w.confidence == null ? "" : ` (p = ${fmt(w.confidence)})`}, true ${w.true}`,
+              })),
+            },
+          ],
+          // A mistake is marked up to where the next window takes over, as its segment is drawn.
+          marks: windows.map((w, k) => [w, windows[k + 1]]).filter(([w]) => w.true !== w.pred).map(([w, next]) => ({
+            start: w.start, end: w.end, drawEnd: next && next.start > w.start && next.start < w.end ? next.start : w.end,
+            title: `${span(w)}: predicted ${w.pred}, true ${w.true}`,
+          })),
+        });
+      }
+    }
+
+    const reload = debounce(load, 250);
+    socket("/ws/jobs/", (raw) => {
+      const msg = jobUpdate(raw);
+      if (!msg || msg.kind !== "training" || msg.target_id !== id) return;
+      if (TERMINAL.includes(msg.status)) { reload(); return; }
+      badge.className = `badge ${msg.status}`;
+      badge.textContent = msg.status;
+      renderJob({ status: msg.status }, msg);
+    });
+    setInterval(() => { if (!document.hidden && !TERMINAL.includes(status)) reload(); }, 5000);
+    load();
+  }
+
+  const form = document.getElementById("train-form");
+  if (form) initList(form);
+  const detail = document.getElementById("model-detail");
+  if (detail) initDetail(detail);
+})();
