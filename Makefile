@@ -8,7 +8,7 @@ LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 SAMPLES := data/samples/Megamind.avi data/samples/vtest.avi
 
-.PHONY: run demo worker test venv samples lint bench clean-demo
+.PHONY: run demo worker test venv samples browser lint bench clean-demo
 
 run: venv samples
 	@bash scripts/serve.sh
@@ -21,7 +21,7 @@ demo: venv samples
 worker: venv
 	$(PY) -m celery -A taskml.celery worker -Q default,extraction,datasets,training,live -c 2 -l info
 
-test: venv samples lint
+test: venv samples browser lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
@@ -36,6 +36,10 @@ samples: $(SAMPLES)
 
 $(SAMPLES) &:
 	bash scripts/fetch_samples.sh data/samples
+
+# Debian's Chromium for the browser tests (tests/web/): apt-get, only when /usr/bin/chromium is missing.
+browser:
+	@bash scripts/browser.sh
 
 lint: venv
 	$(VENV)/bin/ruff check .
