@@ -80,3 +80,27 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_artifacts(request):
+    """Before a transactional test, clear the artefact folders of the shared data directory.
+
+    Such a test starts from an empty, flushed database whose ids start again at 1, so files
+    left by earlier tests (``task_classifier_rf_1.pkl``…) would otherwise stand where this
+    test's rows point. Caches (exported models) are kept.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    if "transactional_db" in request.fixturenames or (marker is not None and marker.kwargs.get("transaction")):
+        import shutil
+
+        from django.conf import settings
+
+        for folder in ("processed", "mlruns"):
+            shutil.rmtree(settings.DATA_DIR / folder, ignore_errors=True)
+        uploads = settings.DATA_DIR / "uploads"
+        if uploads.is_dir():
+            for child in uploads.iterdir():
+                if child.name != ".incoming":
+                    shutil.rmtree(child, ignore_errors=True)
+    yield

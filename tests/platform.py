@@ -39,40 +39,32 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Worker:
-    """A real `celery worker` process (prefork, one child) in its own process group."""
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    def __init__(self, log_dir: Path, *, name: str | None = None, **env: str):
-        self.name = name or f"test-{uuid.uuid4().hex[:6]}"
-        self.nodename = f"{self.name}@{socket.gethostname()}"  # what Job.worker records
-        self.log_path = log_dir / f"worker-{self.name}.log"
+
+class Service:
+    """A subprocess in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str]):
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "taskml.celery", "worker", "-Q", QUEUES, "-c", "1",
-             "-n", f"{self.name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT,
-            env=worker_env(**env),
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        self.wait_ready()
+            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if " ready." in self.log():
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"worker exited at start:\n{self.log()[-3000:]}")
-            time.sleep(0.2)
-        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log()[-3000:]}")
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{self.log()[-3000:]}")
 
     def kill(self) -> None:
-        """SIGKILL the whole worker (main process and its child) at once: no clean-up runs."""
+        """SIGKILL the whole process group at once: no clean-up runs."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
@@ -86,6 +78,33 @@ class Worker:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+
+class Worker(Service):
+    """A real `celery worker` process (prefork, one child) in its own process group."""
+
+    def __init__(self, log_dir: Path, *, name: str | None = None, **env: str):
+        worker_name = name or f"test-{uuid.uuid4().hex[:6]}"
+        super().__init__(
+            f"worker-{worker_name}",
+            [sys.executable, "-m", "celery", "-A", "taskml.celery", "worker", "-Q", QUEUES, "-c", "1",
+             "-n", f"{worker_name}@%h", "-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            log_dir,
+            worker_env(**env),
+        )  # fmt: skip
+        self.name = worker_name
+        self.nodename = f"{worker_name}@{socket.gethostname()}"
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if " ready." in self.log():
+                return
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited at start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout} s:\n{self.log()[-3000:]}")
 
 
 def purge_broker() -> None:

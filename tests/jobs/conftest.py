@@ -38,9 +38,9 @@ def start_worker(tmp_path, quiet_workers):
 
 def upload(api, video: Path, *, labels: bool = False, video_id: str | None = None) -> dict:
     with open(video, "rb") as handle:
-        fields = {"video": handle}
-        if video_id:
-            fields["video_id"] = video_id
+        # A unique video_id, so file names never meet files another test left in the shared data
+        # directory (the database is flushed between tests and ids are reused; files stay).
+        fields = {"video": handle, "video_id": f"{video_id or video.stem}-{uuid.uuid4().hex[:6]}"}
         if labels:
             fields["labels_csv"] = open(MEGAMIND_LABELS, "rb")  # noqa: SIM115 - closed below
         try:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import signal
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -26,45 +23,11 @@ import pytest
 import requests
 
 from tests.conftest import MEGAMIND_LABELS
+from tests.platform import Service, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 QUEUES = "default,extraction,datasets,training,live"
 VIEWER_QUEUE = 8  # the per-viewer queue (TASKML_VIEWER_QUEUE): small, so holding messages back overflows it
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Service:
-    """A subprocess in its own process group, its output in a log file."""
-
-    def __init__(self, name: str, args: list[str], log_dir: Path, env: dict[str, str]):
-        self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            args, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise RuntimeError(f"{self.name} exited ({self.process.returncode}):\n{self.log()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
 
 
 def start_worker(log_dir: Path, env: dict[str, str], *, name: str, concurrency: int = 2) -> Service:
