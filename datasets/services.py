@@ -172,9 +172,6 @@ def dataset_build(job: Job, reporter) -> dict:
         spec=_spec_from(dataset.params),
         progress=reporter,
     )
-    if not Dataset.objects.filter(pk=dataset.pk).exists():  # deleted while we ran: leave no orphan
-        storage.remove(dataset.path)
-        raise ValidationFailed("dataset", "was deleted while it was being built")
     m = result.metadata
     size = sum(p.stat().st_size for p in result.output.iterdir() if p.is_file())
     Dataset.objects.filter(pk=dataset.pk).update(

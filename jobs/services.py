@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from jobs.models import Job
 from taskml import storage
-from taskml.domain import Conflict, ServiceError
+from taskml.domain import Conflict, ServiceError, ValidationFailed
 from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import Cancelled, PipelineError
 
@@ -249,10 +249,22 @@ def _remove_leftovers(job: Job) -> None:
             continue
         for leftover in [*output.parent.glob(f".{output.name}.*.tmp"), *output.parent.glob(f".{output.name}.old-*")]:
             log.info("job %s: removing %s left by an earlier attempt", job.pk, leftover.name)
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+            _remove(leftover)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _check_target_kept(job: Job, outputs: list[Path]) -> None:
+    """A target deleted while its job ran: remove what the job wrote, so no file outlives its row."""
+    if job.target_type_id and not job.target_type.model_class().objects.filter(pk=job.target_id).exists():
+        for output in outputs:
+            _remove(output)
+        raise ValidationFailed(job.target_type.model, "was deleted while its job ran")
 
 
 def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
@@ -265,8 +277,10 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
     log.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.attempts)
     try:
         _remove_leftovers(job)
+        written = _output_paths(job)  # known now: the target row may be gone by the end
         with JobReporter(job) as reporter:
             outputs = handler(job, reporter)
+        _check_target_kept(job, written)
     except Cancelled:
         _finish(job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled")
     except SoftTimeLimitExceeded:

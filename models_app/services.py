@@ -117,10 +117,6 @@ def trained_model_train(job: Job, reporter) -> dict:
     result = train_model(
         storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter
     )
-    if not TrainedModel.objects.filter(pk=model.pk).exists():  # deleted while we ran: leave no orphan
-        for path in (result.model_path, result.metrics_path, result.meta_path):
-            path.unlink(missing_ok=True)
-        raise ValidationFailed("model", "was deleted while it was being trained")
     metrics = {**result.metrics, "dataset": model.dataset.name}
     TrainedModel.objects.filter(pk=model.pk).update(
         sha256=result.sha256,

@@ -294,9 +294,6 @@ def feature_file_extract(job: Job, reporter) -> dict:
     except Cancelled:  # cancelled after the file was written: a cancelled job leaves nothing behind
         storage.remove(feature_file.path)
         raise
-    if not FeatureFile.objects.filter(pk=feature_file.pk).exists():  # deleted while we ran: leave no orphan
-        storage.remove(feature_file.path)
-        raise ValidationFailed("feature_file", "was deleted while it was being extracted")
     distribution: dict[str, int] = {}
     if "label" in result.columns:
         labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()

@@ -119,3 +119,34 @@ def test_reaper_ends_stale_jobs_it_must_not_requeue_and_leaves_live_ones(alice):
     assert cancelled.status == Job.Status.CANCELLED and cancelled.error == "cancelled on request"
     alive.refresh_from_db()
     assert alive.status == Job.Status.RUNNING and alive.finished_at is None
+
+
+def test_a_target_deleted_while_its_job_ran_leaves_no_files(alice):
+    from django.contrib.contenttypes.models import ContentType
+
+    from datasets.models import Dataset
+    from jobs.services import job_run
+    from taskml import storage
+
+    dataset = Dataset.objects.create(
+        owner=alice, window_sec=1, step_sec=0.5, train_ratio=0.7, val_ratio=0.15, test_ratio=0.15
+    )
+    Dataset.objects.filter(pk=dataset.pk).update(path=f"processed/datasets/{dataset.name}")
+    job = Job.objects.create(
+        owner=alice,
+        kind=Job.Kind.DATASET,
+        inputs={},
+        target_type=ContentType.objects.get_for_model(Dataset),
+        target_id=dataset.pk,
+    )
+    output = storage.absolute(f"processed/datasets/{dataset.name}")
+
+    def build_then_lose_the_row(job, reporter):
+        output.mkdir(parents=True)
+        (output / "metadata.json").write_text("{}")
+        Dataset.objects.filter(pk=dataset.pk).delete()  # deleted by someone while the job ran
+        return {}
+
+    ended = job_run(job_id=job.pk, handler=build_then_lose_the_row, worker="w@test")
+    assert ended.status == Job.Status.FAILED and "deleted while its job ran" in ended.error
+    assert not output.exists()
