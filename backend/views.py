@@ -23,7 +23,7 @@ from models_app.services import trained_model_request
 from taskml.api_errors import alert
 from taskml.domain import TooLarge, ValidationFailed
 from videos.selectors import feature_file_get, feature_file_list
-from videos.services import feature_file_request, video_create
+from videos.services import extraction_params_check, feature_file_request, video_create
 from videos.uploads import upload_limit_mb
 
 
@@ -78,10 +78,7 @@ class UploadAndExtractFeatures(BackendView):
         labels_upload = files.get("labels_csv")
         if labels_upload is None and forms.text(data, "labels_csv"):
             raise ValidationFailed("labels_csv", "send the labels as a file upload (multipart), not as text")
-        from taskml.pipeline.detectors import DETECTOR_KINDS
-
-        if detector not in DETECTOR_KINDS:
-            raise ValidationFailed("detector_type", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
+        extraction_params_check(detector=detector, sample_rate=sample_rate)  # before the video is stored
         video = video_create(
             owner=request.user,
             upload=files.get("video"),

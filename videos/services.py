@@ -227,14 +227,19 @@ def _feature_filename(owner, video: Video) -> str:
     return name
 
 
-def feature_file_request(
-    *, owner, video: Video, detector: str = "fusion", sample_rate: int = 1, yolo_model: str | None = None
-) -> FeatureFile:
-    """A pending feature file for ``video`` and the extraction job that will write it."""
+def extraction_params_check(*, detector: str, sample_rate: int) -> None:
+    """Refuse an unknown detector or a bad sample rate (before anything is stored)."""
     if detector not in DETECTOR_KINDS:
         raise ValidationFailed("detector_type", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
     if not isinstance(sample_rate, int) or sample_rate < 1:
         raise ValidationFailed("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+
+
+def feature_file_request(
+    *, owner, video: Video, detector: str = "fusion", sample_rate: int = 1, yolo_model: str | None = None
+) -> FeatureFile:
+    """A pending feature file for ``video`` and the extraction job that will write it."""
+    extraction_params_check(detector=detector, sample_rate=sample_rate)
     for _ in range(5):  # two requests may pick the same free name at once
         try:
             with transaction.atomic():
