@@ -124,25 +124,21 @@ def _purge(queue: str) -> None:
         conn.default_channel.queue_purge(queue)
 
 
-@pytest.fixture(scope="package")
-def platform(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The web server + a worker consuming every queue (two processes, so two sessions may run at once)."""
-    from tests.platform import worker_env
-
-    log_dir = tmp_path_factory.mktemp("live-services")
+@contextlib.contextmanager
+def serving(django_db_blocker, log_dir: Path, env: dict[str, str], *, worker_name: str):
+    """Purge the queues, start a worker on every queue and the web server, yield (server, worker,
+    port); afterwards stop the live sessions and both processes, and flush the database as a
+    transactional test's teardown does."""
     with django_db_blocker.unblock():
         for queue in QUEUES.split(","):
             _purge(queue)
-        env = worker_env(TASKML_VIEWER_QUEUE=str(VIEWER_QUEUE))
-        name = f"live-{uuid.uuid4().hex[:6]}"
-        worker = start_worker(log_dir, env, name=name)
+        worker = start_worker(log_dir, env, name=worker_name)
         try:
             server, port = start_server(log_dir, env)
         except BaseException:
             worker.stop()
             raise
-    running = Platform(server=server, worker=worker, worker_node=f"{name}@{socket.gethostname()}", port=port)
-    yield running
+    yield server, worker, port
     with django_db_blocker.unblock():
         from streaming.models import LiveSession
 
@@ -153,6 +149,21 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         _purge("live")
         _flush_database()
+
+
+@pytest.fixture(scope="package")
+def platform(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The web server + a worker consuming every queue (two processes, so two sessions may run at once)."""
+    from tests.platform import worker_env
+
+    name = f"live-{uuid.uuid4().hex[:6]}"
+    env = worker_env(TASKML_VIEWER_QUEUE=str(VIEWER_QUEUE))
+    with serving(django_db_blocker, tmp_path_factory.mktemp("live-services"), env, worker_name=name) as (
+        server,
+        worker,
+        port,
+    ):
+        yield Platform(server=server, worker=worker, worker_node=f"{name}@{socket.gethostname()}", port=port)
 
 
 def _person(username: str, *, staff: bool = False) -> Person:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.streaming.conftest import QUEUES, Person, Service, _purge, _train, start_server, start_worker
+from tests.streaming.conftest import Person, Service, _train, serving
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "web"
@@ -67,32 +67,12 @@ def web_platform(django_db_setup, django_db_blocker, tmp_path_factory):
 
     from tests.platform import worker_env
 
+    # DEBUG is off: WhiteNoise serves the pages' scripts and styles from STATIC_ROOT (in the
+    # tests' data directory), as `make run` does after its collectstatic.
+    call_command("collectstatic", interactive=False, verbosity=0)
     log_dir = tmp_path_factory.mktemp("web-services")
-    with django_db_blocker.unblock():
-        for queue in QUEUES.split(","):
-            _purge(queue)
-        # DEBUG is off: WhiteNoise serves the pages' scripts and styles from STATIC_ROOT (in the
-        # tests' data directory), as `make run` does after its collectstatic.
-        call_command("collectstatic", interactive=False, verbosity=0)
-        env = worker_env()
-        worker = start_worker(log_dir, env, name=f"web-{os.getpid()}")
-        try:
-            server, port = start_server(log_dir, env)
-        except BaseException:
-            worker.stop()
-            raise
-    running = WebPlatform(server=server, worker=worker, port=port)
-    yield running
-    with django_db_blocker.unblock():
-        from streaming.models import LiveSession
-
-        LiveSession.objects.filter(status__in=LiveSession.ACTIVE).update(stop_requested=True)
-        time.sleep(1.5)  # sessions notice within half a second and end
-    server.stop()
-    worker.stop()
-    with django_db_blocker.unblock():
-        _purge("live")
-        call_command("flush", interactive=False, verbosity=0)  # as a transactional test's teardown does
+    with serving(django_db_blocker, log_dir, worker_env(), worker_name=f"web-{os.getpid()}") as (server, worker, port):
+        yield WebPlatform(server=server, worker=worker, port=port)
 
 
 @pytest.fixture(scope="package")
