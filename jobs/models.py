@@ -15,6 +15,10 @@ class Job(models.Model):
         EXTRACTION = "extraction"
         DATASET = "dataset"
         TRAINING = "training"
+        SUGGESTIONS = "suggestions"  # active learning: predict videos, rank uncertain spans
+        ABLATION = "ablation"
+        LABELLING_ROUND = "labelling_round"  # retrain after a round of accepted suggestions
+        RETRAINING = "retraining"  # rebuild, train a challenger, compare with the champion
 
     class Status(models.TextChoices):
         PENDING = "pending"

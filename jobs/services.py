@@ -44,6 +44,10 @@ TASKS = {
     Job.Kind.EXTRACTION: ("videos.extract_features", "extraction"),
     Job.Kind.DATASET: ("datasets.build_dataset", "datasets"),
     Job.Kind.TRAINING: ("models_app.train_model", "training"),
+    Job.Kind.SUGGESTIONS: ("learning.compute_suggestions", "training"),
+    Job.Kind.ABLATION: ("learning.run_ablation", "training"),
+    Job.Kind.LABELLING_ROUND: ("learning.retrain_round", "training"),
+    Job.Kind.RETRAINING: ("retraining.run_retraining", "training"),
 }
 QUEUES = ("extraction", "datasets", "training")
 

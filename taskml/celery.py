@@ -14,6 +14,8 @@ app.conf.task_routes = {
     "videos.*": {"queue": "extraction"},
     "datasets.*": {"queue": "datasets"},
     "models_app.*": {"queue": "training"},
+    "learning.*": {"queue": "training"},
+    "retraining.*": {"queue": "training"},
     "streaming.*": {"queue": "live"},
 }
 if app.conf.broker_url.startswith("sqla+"):
