@@ -4,15 +4,25 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='job',
-            name='kind',
-            field=models.CharField(choices=[('extraction', 'Extraction'), ('dataset', 'Dataset'), ('training', 'Training'), ('suggestions', 'Suggestions'), ('ablation', 'Ablation'), ('labelling_round', 'Labelling Round'), ('retraining', 'Retraining')], max_length=20),
+            model_name="job",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("extraction", "Extraction"),
+                    ("dataset", "Dataset"),
+                    ("training", "Training"),
+                    ("suggestions", "Suggestions"),
+                    ("ablation", "Ablation"),
+                    ("labelling_round", "Labelling Round"),
+                    ("retraining", "Retraining"),
+                ],
+                max_length=20,
+            ),
         ),
     ]
