@@ -14,6 +14,7 @@ from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS, SPLITS, WindowSpec
 from videos.models import FeatureFile
+from videos.services import feature_files_relabel
 
 
 def _spec_from(params: dict) -> DatasetSpec:
@@ -92,6 +93,17 @@ def dataset_params_check(
     return params
 
 
+def _relabelled(feature_files: list[FeatureFile]) -> list[FeatureFile]:
+    """The files, in order, with label columns brought up to date with their videos' label spans."""
+    changed = False
+    for video in {f.video_id: f.video for f in feature_files}.values():
+        changed |= bool(feature_files_relabel(video=video))
+    if not changed:
+        return feature_files
+    fresh = FeatureFile.objects.in_bulk([f.pk for f in feature_files])
+    return [fresh[f.pk] for f in feature_files]
+
+
 def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
     """The distinct feature files, each extracted and labelled, together holding two classes."""
     feature_files = list(dict.fromkeys(feature_files))  # a file named twice is one source
@@ -100,6 +112,7 @@ def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
     not_ready = [f.filename for f in feature_files if f.status != "succeeded"]
     if not_ready:
         raise ValidationFailed("feature_files", f"not extracted (yet): {', '.join(not_ready)}")
+    feature_files = _relabelled(feature_files)
     unlabelled = [f.filename for f in feature_files if not f.label_distribution]
     if unlabelled:
         raise ValidationFailed("feature_files", f"no labelled frames in {', '.join(unlabelled)}")
@@ -165,6 +178,8 @@ def dataset_build(job: Job, reporter) -> dict:
     if dataset is None:
         raise ValidationFailed("dataset", "was deleted before it could be built")
     sources = list(dataset.sources.order_by("datasetsource__id"))
+    reporter.stage("relabelling")
+    sources = _relabelled(sources)  # labels edited since the last build are what it builds from
     reporter.stage("building")
     result = build_dataset(
         [storage.absolute(f.path) for f in sources],
@@ -215,7 +230,7 @@ def dataset_delete(*, dataset: Dataset, cascade: bool = False) -> None:
 
 @transaction.atomic
 def dataset_rebuild(*, dataset: Dataset, owner) -> Dataset:
-    """Build the same dataset again from its sources (e.g. after relabelling and re-extraction)."""
+    """Build the same dataset again from its sources, with their videos' current labels."""
     dataset = Dataset.objects.select_for_update(of=("self",)).select_related("job").get(pk=dataset.pk)  # one at a time
     if dataset.job is not None and not dataset.job.is_terminal:
         raise Conflict("dataset", f"{dataset.name} is being built already")

@@ -78,6 +78,9 @@ class FeatureFile(models.Model):
     num_labeled = models.PositiveIntegerField(default=0)
     columns = models.JSONField(default=list, blank=True)
     label_distribution = models.JSONField(default=dict, blank=True)
+    labels_digest = models.CharField(
+        max_length=64, blank=True, default="", help_text="digest of the video's label spans the label column holds"
+    )
     detected = models.JSONField(default=dict, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, default="")
     size_bytes = models.BigIntegerField(default=0)

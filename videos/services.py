@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import uuid
@@ -19,7 +20,7 @@ from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
 from taskml.pipeline.errors import Cancelled, InputError
-from taskml.pipeline.extraction import extract_features, probe_video
+from taskml.pipeline.extraction import extract_features, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
 from videos.models import FeatureFile, LabelSpan, Video
@@ -144,6 +145,42 @@ def video_frame_labels(video: Video) -> FrameLabels | None:
     return FrameLabels(by_frame=by_frame, source=f"labels of {video.stored_name}")
 
 
+def video_labels_digest(video: Video) -> str:
+    """A digest of the video's label spans as ``video_frame_labels`` reads them."""
+    spans = video.label_spans.order_by("start_frame", "id").values_list("start_frame", "end_frame", "label")
+    text = "\n".join(f"{start},{end},{label}" for start, end, label in spans)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def feature_files_relabel(*, video: Video) -> list[FeatureFile]:
+    """Bring the label column of the video's extracted feature files in line with its label spans.
+
+    Spans edited in the browser, accepted suggestions and CSV uploads all land in LabelSpan rows;
+    the detectors' output does not change, so only the label column is rewritten (atomically),
+    and only in files whose labels are out of date. Returns the files that were rewritten.
+    """
+    digest = video_labels_digest(video)
+    stale = list(video.feature_files.filter(status="succeeded").exclude(labels_digest=digest))
+    if not stale:
+        return []
+    labels = video_frame_labels(video)
+    changed = []
+    for feature_file in stale:
+        path = storage.absolute(feature_file.path)
+        try:
+            result = relabel_features(path, labels)
+        except InputError as exc:
+            raise ValidationFailed("feature_files", f"{feature_file.filename}: {exc}") from None
+        update = {"labels_digest": digest, "num_labeled": result.num_labeled, "label_distribution": result.distribution}
+        if result.changed:
+            update |= {"sha256": sha256_file(path), "size_bytes": path.stat().st_size}
+            changed.append(feature_file)
+        FeatureFile.objects.filter(pk=feature_file.pk).update(**update)
+        for key, value in update.items():
+            setattr(feature_file, key, value)
+    return changed
+
+
 def _files_removed_on_commit(paths: list[str]) -> None:
     def remove() -> None:
         for path in paths:
@@ -213,6 +250,42 @@ def label_span_update(*, span: LabelSpan, **changes) -> LabelSpan:
 
 def label_span_delete(*, span: LabelSpan) -> None:
     span.delete()
+
+
+@transaction.atomic
+def label_span_replace_range(
+    *, video: Video, start_frame: int, end_frame: int, label: str, source: str, user
+) -> LabelSpan:
+    """Label frames ``start_frame..end_frame`` with ``label``, replacing what they carried.
+
+    Spans inside the range are deleted, spans reaching into it are trimmed, and a span that
+    covers the whole range is split in two around it; then the new span is created.
+    """
+    label = _check_span(video, start_frame, end_frame, label)
+    overlapping = LabelSpan.objects.select_for_update().filter(
+        video=video, start_frame__lte=end_frame, end_frame__gte=start_frame
+    )
+    for span in overlapping:
+        before = span.start_frame < start_frame
+        after = span.end_frame > end_frame
+        if before and after:
+            LabelSpan.objects.create(
+                video=video, start_frame=end_frame + 1, end_frame=span.end_frame, label=span.label,
+                source=span.source, created_by=span.created_by,
+            )  # fmt: skip
+            span.end_frame = start_frame - 1
+            span.save(update_fields=["end_frame", "updated_at"])
+        elif before:
+            span.end_frame = start_frame - 1
+            span.save(update_fields=["end_frame", "updated_at"])
+        elif after:
+            span.start_frame = end_frame + 1
+            span.save(update_fields=["start_frame", "updated_at"])
+        else:
+            span.delete()
+    return label_span_create(
+        video=video, start_frame=start_frame, end_frame=end_frame, label=label, source=source, user=user
+    )
 
 
 # ---------------------------------------------------------------- feature files
@@ -285,6 +358,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
     )
     reporter.stage("extracting")
     output = storage.absolute(feature_file.path)
+    labels_digest = video_labels_digest(video)
     result = extract_features(
         storage.absolute(video.file),
         output,
@@ -308,6 +382,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
         num_labeled=result.num_labeled,
         columns=result.columns,
         label_distribution=distribution,
+        labels_digest=labels_digest,
         detected=result.detected,
         sha256=sha256_file(output),
         size_bytes=output.stat().st_size,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -294,6 +295,53 @@ def write_features(frame: pd.DataFrame, output: str | os.PathLike, metadata: dic
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
     with atomic_path(output) as tmp:
         pq.write_table(table, tmp, compression="zstd")
+
+
+@dataclass(frozen=True)
+class RelabelResult:
+    changed: bool
+    num_labeled: int
+    distribution: dict[str, int]
+
+
+def relabel_features(path: str | os.PathLike, labels: FrameLabels | None) -> RelabelResult:
+    """Replace the ``label`` column of a features file with ``labels`` (None: unlabelled).
+
+    Labels change far more often than video does, and the detectors are the expensive part:
+    only the label column is rewritten, the file is replaced atomically, and a file whose
+    labels are already these is not written at all.
+    """
+    path = Path(path)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError):
+        raise InputError(f"{path.name} is not a Parquet features file") from None
+    if "frame_index" not in table.column_names:
+        raise InputError(f"{path.name} has no frame_index column; was it written by extract_features?")
+    frames = table.column("frame_index").to_numpy(zero_copy_only=False)
+    new = labels.for_frames(frames).tolist() if labels is not None else [None] * len(frames)
+    old = table.column("label").to_pylist() if "label" in table.column_names else None
+    counts = Counter(v for v in new if v is not None)
+    result = RelabelResult(
+        changed=old != new and not (old is None and labels is None),
+        num_labeled=sum(counts.values()),
+        distribution=dict(sorted(counts.items())),
+    )
+    if not result.changed:
+        return result
+    metadata = read_features_metadata(path)
+    metadata["labels_source"] = labels.source if labels is not None else None
+    column = pa.array(new, type=pa.string())
+    if old is None:
+        table = table.append_column(pa.field("label", pa.string()), column)
+    else:
+        index = table.column_names.index("label")
+        kind = table.schema.field(index).type
+        table = table.set_column(index, pa.field("label", kind), column.cast(kind))
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return result
 
 
 def read_features_metadata(path: str | os.PathLike) -> dict:

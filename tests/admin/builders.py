@@ -45,6 +45,7 @@ def make_rows(owner, *, name: str = "mega", labels: list[str] = LABELS) -> Simpl
     from jobs.models import Job
     from models_app.models import TrainedModel
     from videos.models import FeatureFile, LabelSpan, Video
+    from videos.services import video_labels_digest
 
     video = Video.objects.create(
         owner=owner,
@@ -76,6 +77,7 @@ def make_rows(owner, *, name: str = "mega", labels: list[str] = LABELS) -> Simpl
         num_labeled=135,
         columns=["frame_index", "t", "label"],
         label_distribution={labels[0]: 50, labels[1]: 85},
+        labels_digest=video_labels_digest(video),
         size_bytes=40_000,
     )
     _write(feature_file.path)

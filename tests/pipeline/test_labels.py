@@ -132,3 +132,67 @@ def test_read_labels_non_utf8_is_input_error(tmp_path):
 def test_read_labels_missing_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_labels(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------- relabelling a features file
+
+
+def _features(tmp_path, labels):
+    import pandas as pd
+
+    from tests.pipeline.conftest import write_feature_file
+
+    frame = pd.DataFrame(
+        {"video_id": pd.Series(["v"] * 6, dtype="string"), "frame_index": np.arange(0, 12, 2), "t": np.arange(6) / 5}
+    )
+    frame["right_elbow_angle"] = np.linspace(0, 1, 6, dtype=np.float32)
+    if labels is not None:
+        frame["label"] = pd.Series(labels, dtype="string")
+    return write_feature_file(tmp_path / "v.parquet", frame)
+
+
+def test_relabel_rewrites_only_the_label_column(tmp_path):
+    import pyarrow.parquet as pq
+
+    from taskml.pipeline.extraction import read_features_metadata, relabel_features
+    from taskml.pipeline.labels import FrameLabels
+
+    path = _features(tmp_path, ["a", "a", "a", "b", "b", None])
+    before = pq.read_table(path)
+    labels = FrameLabels(by_frame={f: ("reach" if f < 6 else "place") for f in range(11)}, source="spans")
+    result = relabel_features(path, labels)
+    after = pq.read_table(path)
+    # frames 0,2,4 → reach; 6,8,10 → place (frame 10 is labelled now)
+    assert after.column("label").to_pylist() == ["reach"] * 3 + ["place"] * 3
+    assert (result.changed, result.num_labeled, result.distribution) == (True, 6, {"place": 3, "reach": 3})
+    assert after.drop(["label"]).equals(before.drop(["label"]))
+    assert read_features_metadata(path)["labels_source"] == "spans"
+    assert not list(tmp_path.glob(".*.tmp"))
+
+    mtime = path.stat().st_mtime_ns
+    again = relabel_features(path, labels)
+    assert again.changed is False and path.stat().st_mtime_ns == mtime  # already in line: not written
+
+
+def test_relabel_adds_a_label_column_and_can_clear_it(tmp_path):
+    import pyarrow.parquet as pq
+
+    from taskml.pipeline.extraction import relabel_features
+    from taskml.pipeline.labels import FrameLabels
+
+    path = _features(tmp_path, None)
+    assert relabel_features(path, None).changed is False  # no labels before, none now
+    relabel_features(path, FrameLabels(by_frame={0: "a", 2: "b"}, source="spans"))
+    assert pq.read_table(path).column("label").to_pylist() == ["a", "b", None, None, None, None]
+    result = relabel_features(path, None)
+    assert result.changed and result.num_labeled == 0
+    assert pq.read_table(path).column("label").to_pylist() == [None] * 6
+
+
+def test_relabel_refuses_a_file_that_is_not_features(tmp_path):
+    from taskml.pipeline.extraction import relabel_features
+
+    bogus = tmp_path / "x.parquet"
+    bogus.write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="not a Parquet features file"):
+        relabel_features(bogus, None)
