@@ -1,0 +1,436 @@
+"""The learning loop: active-learning rounds (suggest, decide, retrain) and feature-group ablations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from datasets.models import Dataset, DatasetSource
+from datasets.services import dataset_build
+from jobs.models import Job
+from jobs.services import job_cancel, job_create
+from learning.models import Ablation, LabellingRound, SuggestedSpan
+from models_app.models import TrainedModel
+from models_app.services import trained_model_load, trained_model_train, training_params_check
+from taskml import storage
+from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
+from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
+from taskml.pipeline.errors import InputError
+from taskml.pipeline.estimators import ModelParams
+from taskml.pipeline.online import ModelRunner, predict_windows
+from taskml.pipeline.training import TrainSpec
+from videos.models import FeatureFile, Video
+from videos.services import label_span_replace_range
+
+SUGGESTION_FIELDS = tuple(SuggestionSpec().as_dict())
+
+
+# ---------------------------------------------------------------- labelling rounds
+
+
+def suggestion_params_check(**params: Any) -> dict:
+    """The round's thresholds as stored; unknown or bad values name their field."""
+    unknown = [name for name in params if name not in SUGGESTION_FIELDS]
+    if unknown:
+        raise ValidationFailed(unknown[0], f"unknown parameter; use {', '.join(SUGGESTION_FIELDS)}")
+    clean = {name: value for name, value in params.items() if value is not None}
+    try:
+        return SuggestionSpec(**clean).as_dict()
+    except InputError as exc:
+        words = str(exc)
+        raise ValidationFailed(next((n for n in clean if words.startswith(n) or n in words), "params"), words) from None
+
+
+def model_detector(model: TrainedModel) -> str:
+    """The detector of the feature files the model's dataset was built from."""
+    source = model.dataset.sources.order_by("datasetsource__id").first()
+    return source.detector if source is not None else ""
+
+
+def round_feature_file(*, video: Video, detector: str) -> FeatureFile:
+    """The video's newest extracted feature file made with ``detector``."""
+    found = (
+        FeatureFile.objects.filter(video=video, status="succeeded", detector=detector).order_by("-created_at", "-id")
+    ).first()
+    if found is None:
+        raise ValidationFailed(
+            "videos",
+            f"{video.stored_name} has no extracted feature file with the {detector or 'model'} detector the model "
+            "was trained on; extract one first",
+        )
+    return found
+
+
+def labelling_round_request(*, owner, model: TrainedModel, videos: list[Video], params: dict) -> LabellingRound:
+    """A round and the job that predicts the videos and ranks their uncertain spans."""
+    params = suggestion_params_check(**params)
+    if model.status != "succeeded":
+        raise ValidationFailed("model", f"{model} is not trained ({model.status})")
+    videos = list(dict.fromkeys(videos))
+    if not videos:
+        raise ValidationFailed("videos", "name at least one video")
+    foreign = [v.stored_name for v in videos if v.owner_id != model.owner_id]
+    if foreign:
+        raise ValidationFailed("videos", f"{', '.join(foreign)} and the model belong to different people")
+    detector = model_detector(model)
+    feature_files = [round_feature_file(video=v, detector=detector) for v in videos]
+    with transaction.atomic():
+        round_ = LabellingRound.objects.create(
+            owner=owner,
+            model=model,
+            params=params,
+            accuracy_before=model.accuracy,
+            f1_before=model.f1_macro,
+        )
+        round_.videos.set(videos)
+        round_.feature_files.set(feature_files)
+        job_create(
+            owner=owner,
+            kind=Job.Kind.SUGGESTIONS,
+            inputs={"round_id": round_.pk, "model_id": model.pk, "videos": [v.pk for v in videos], **params},
+            target=round_,
+        )
+    round_.refresh_from_db()
+    return round_
+
+
+def _feature_rows(feature_file: FeatureFile, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(t, frame_index, values) of a feature file, in time order, one row per time."""
+    path = storage.absolute(feature_file.path)
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError):
+        raise InputError(f"{feature_file.filename} is not a readable features file") from None
+    missing = [c for c in ("t", "frame_index", *names) if c not in schema.names]
+    if missing:
+        raise InputError(f"{feature_file.filename} lacks the model's columns {', '.join(missing[:5])}")
+    table = pq.read_table(path, columns=["t", "frame_index", *names])
+    t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
+    frames = table.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
+    values = np.column_stack(
+        [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in names]
+    )
+    order = np.argsort(t, kind="stable")
+    t, frames, values = t[order], frames[order], values[order]
+    keep = np.concatenate([[True], np.diff(t) > 0]) if len(t) else np.zeros(0, bool)
+    values = values[keep]
+    values[~np.isfinite(values)] = np.nan
+    return t[keep], frames[keep], values
+
+
+def labelling_round_suggest(job: Job, reporter) -> dict:
+    """The suggestions job: predict every window of the round's videos, rank the uncertain spans."""
+    round_ = LabellingRound.objects.select_related("model").filter(pk=job.inputs["round_id"]).first()
+    if round_ is None:
+        raise ValidationFailed("round", "was deleted before its suggestions were computed")
+    spec = SuggestionSpec(**round_.params)
+    reporter.stage("loading model")
+    runner = ModelRunner(trained_model_load(trained_model=round_.model))
+    feature_files = list(round_.feature_files.select_related("video").order_by("id"))
+    found, placed, windows = [], {}, 0
+    reporter.stage("predicting")
+    for done, feature_file in enumerate(feature_files, start=1):
+        t, frames, values = _feature_rows(feature_file, runner.feature_names)
+        starts, probabilities = predict_windows(t, values, runner)
+        windows += len(starts)
+        placed[str(feature_file.pk)] = (feature_file.video, t, frames)
+        found += find_spans(
+            starts,
+            probabilities,
+            runner.labels,
+            window_sec=runner.spec.window_sec,
+            step_sec=runner.spec.step_sec,
+            spec=spec,
+            source=str(feature_file.pk),
+        )
+        reporter(done, len(feature_files))
+    ranked = rank_spans(found, max_spans=spec.max_spans)
+    rows = []
+    for span in ranked:
+        video, t, frames = placed[span.source]
+        first, last = span_frames(span.start, span.end, t, frames)
+        last = min(last, max(video.frame_count - 1, 0))
+        rows.append(
+            SuggestedSpan(
+                round=round_,
+                video=video,
+                start_frame=min(first, last),
+                end_frame=last,
+                start_time=round(span.start, 4),
+                end_time=round(span.end, 4),
+                predicted_label=span.label,
+                confidence=span.confidence,
+                uncertainty=span.uncertainty,
+                entropy=span.entropy,
+                windows=span.windows,
+                reasons=list(span.reasons),
+                rank=span.rank,
+            )
+        )
+    reporter.stage("recording", progress=1.0)
+    with transaction.atomic():
+        round_.spans.all().delete()  # a re-run replaces what an earlier attempt wrote
+        SuggestedSpan.objects.bulk_create(rows)
+        LabellingRound.objects.filter(pk=round_.pk).update(state=LabellingRound.State.OPEN, spans_shown=len(rows))
+    return {
+        "round_id": round_.pk,
+        "windows": windows,
+        "spans_found": len(found),
+        "spans": len(rows),
+        "score": spec.score,
+    }
+
+
+DECISIONS = ("accept", "correct", "reject")
+
+
+@transaction.atomic
+def suggested_span_decide(*, span: SuggestedSpan, decision: str, user, label: str | None = None) -> SuggestedSpan:
+    """Accept (the predicted label), correct (another label) or reject one open span of an open round.
+
+    Accepted and corrected spans become LabelSpan rows (source ``suggestion``) that replace the
+    labels the frames carried.
+    """
+    if decision not in DECISIONS:
+        raise ValidationFailed("decision", f"{decision!r} unknown; use {', '.join(DECISIONS)}")
+    span = SuggestedSpan.objects.select_for_update().select_related("round", "video").get(pk=span.pk)
+    round_ = span.round
+    if round_.state != LabellingRound.State.OPEN:
+        raise Conflict("round", f"round {round_.pk} is {round_.state}; spans are decided while it is open")
+    if span.status != SuggestedSpan.Status.OPEN:
+        raise Conflict("span", f"span {span.pk} was {span.status} already")
+    if decision == "reject":
+        span.status = SuggestedSpan.Status.REJECTED
+    else:
+        final = span.predicted_label if decision == "accept" else (label or "").strip()
+        if not final:
+            raise ValidationFailed("label", "give the label the span should carry")
+        span.label_span = label_span_replace_range(
+            video=span.video,
+            start_frame=span.start_frame,
+            end_frame=span.end_frame,
+            label=final,
+            source="suggestion",
+            user=user,
+        )
+        span.final_label = span.label_span.label
+        span.status = SuggestedSpan.Status.ACCEPTED if decision == "accept" else SuggestedSpan.Status.CORRECTED
+        LabellingRound.objects.filter(pk=round_.pk).update(labels_added=F("labels_added") + 1)
+    span.decided_by = user
+    span.decided_at = timezone.now()
+    span.save(update_fields=["status", "final_label", "label_span", "decided_by", "decided_at"])
+    return span
+
+
+@transaction.atomic
+def labelling_round_close(*, round_: LabellingRound, retrain: bool, user) -> LabellingRound:
+    """Close an open round; with ``retrain``, one job rebuilds the dataset and trains the model again."""
+    round_ = LabellingRound.objects.select_for_update().get(pk=round_.pk)
+    if round_.state != LabellingRound.State.OPEN:
+        raise Conflict("round", f"round {round_.pk} is {round_.state}; only an open round can be closed")
+    if retrain and round_.labels_added == 0:
+        raise ValidationFailed("retrain", "no span was accepted or corrected; there is nothing new to train on")
+    round_.closed_at = timezone.now()
+    round_.retrain = retrain
+    round_.state = LabellingRound.State.RETRAINING if retrain else LabellingRound.State.CLOSED
+    round_.save(update_fields=["closed_at", "retrain", "state"])
+    if retrain:
+        job_create(
+            owner=round_.owner,
+            kind=Job.Kind.LABELLING_ROUND,
+            inputs={"round_id": round_.pk, "model_id": round_.model_id, "closed_by": getattr(user, "pk", None)},
+            target=round_,
+        )
+    round_.refresh_from_db()
+    return round_
+
+
+@dataclass
+class _Inputs:
+    """What a job handler reads off its job, for running another kind's handler inside this job."""
+
+    inputs: dict = field(default_factory=dict)
+
+
+def _next_model(*, owner, dataset: Dataset, like: TrainedModel, job: Job) -> TrainedModel:
+    for _ in range(5):  # versions are per owner; another request may take the next one first
+        try:
+            with transaction.atomic():
+                version = (TrainedModel.objects.filter(owner=owner).aggregate(v=Max("version"))["v"] or 0) + 1
+                model = TrainedModel.objects.create(
+                    owner=owner,
+                    dataset=dataset,
+                    status="running",
+                    job=job,
+                    version=version,
+                    model_type=like.model_type,
+                    aggregation=like.aggregation,
+                    params=dict(like.params),
+                )
+                model.filename = f"task_classifier_{model.model_type}_{model.pk}.pkl"
+                model.path = storage.relative(storage.models_dir() / model.filename)
+                model.save(update_fields=["filename", "path"])
+                return model
+        except IntegrityError:
+            continue
+    raise Conflict("model", "could not allocate a model version; try again")
+
+
+def _retrain_sources(round_: LabellingRound, dataset: Dataset) -> list[FeatureFile]:
+    """The dataset's sources, then the round's files not among them whose videos now carry labels."""
+    sources = list(dataset.sources.order_by("datasetsource__id"))
+    extra = [
+        f
+        for f in round_.feature_files.order_by("id")
+        if f not in sources and f.video.label_spans.exists() and f.status == "succeeded"
+    ]
+    return sources + extra
+
+
+def labelling_round_retrain(job: Job, reporter) -> dict:
+    """The retraining job of a closed round: relabel, rebuild the dataset, train the same configuration."""
+    round_ = LabellingRound.objects.select_related("model", "model__dataset").filter(pk=job.inputs["round_id"]).first()
+    if round_ is None:
+        raise ValidationFailed("round", "was deleted before it could be retrained")
+    old_model, old_dataset = round_.model, round_.model.dataset
+    sources = _retrain_sources(round_, old_dataset)
+    made: list = []
+    try:
+        with transaction.atomic():
+            dataset = Dataset.objects.create(
+                owner=round_.owner,
+                status="running",
+                job=job,
+                window_sec=old_dataset.window_sec,
+                step_sec=old_dataset.step_sec,
+                balance_method=old_dataset.balance_method,
+                train_ratio=old_dataset.train_ratio,
+                val_ratio=old_dataset.val_ratio,
+                test_ratio=old_dataset.test_ratio,
+                params=old_dataset.params,
+            )
+            dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
+            dataset.save(update_fields=["path"])
+            DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in sources)
+            LabellingRound.objects.filter(pk=round_.pk).update(dataset=dataset)
+        made.append(dataset)
+        dataset_build(_Inputs({"dataset_id": dataset.pk}), reporter)  # relabels the sources, then builds
+        Dataset.objects.filter(pk=dataset.pk).update(status="succeeded")
+        dataset.refresh_from_db()
+        model = _next_model(owner=round_.owner, dataset=dataset, like=old_model, job=job)
+        made.append(model)
+        LabellingRound.objects.filter(pk=round_.pk).update(retrained_model=model)
+        trained_model_train(_Inputs({"trained_model_id": model.pk}), reporter)
+        TrainedModel.objects.filter(pk=model.pk).update(status="succeeded")
+        model.refresh_from_db()
+    except BaseException:
+        for row in made:
+            type(row).objects.filter(pk=row.pk, status="running").update(status="failed")
+        raise
+    LabellingRound.objects.filter(pk=round_.pk).update(
+        state=LabellingRound.State.CLOSED, accuracy_after=model.accuracy, f1_after=model.f1_macro
+    )
+    return {
+        "round_id": round_.pk,
+        "dataset_id": dataset.pk,
+        "dataset_dir": dataset.name,
+        "model_id": model.pk,
+        "model_path": model.filename,
+        "accuracy_before": round_.accuracy_before,
+        "accuracy_after": model.accuracy,
+        "f1_before": round_.f1_before,
+        "f1_after": model.f1_macro,
+    }
+
+
+@transaction.atomic
+def labelling_round_delete(*, round_: LabellingRound) -> None:
+    """The round and its spans; labels already added stay, as does a retrained model."""
+    if round_.job is not None and not round_.job.is_terminal:
+        job_cancel(job=round_.job)
+    round_.delete()
+
+
+# ---------------------------------------------------------------- ablations
+
+
+def ablation_request(
+    *,
+    owner,
+    dataset: Dataset,
+    model_type: str = "rf",
+    aggregation: str = "stats",
+    params: dict | None = None,
+    seed: int = 42,
+    groups: list[str] | None = None,
+) -> Ablation:
+    """A pending ablation and the job that trains the configuration on each feature group."""
+    model_type, aggregation, params = training_params_check(
+        model_type=model_type, aggregation=aggregation, params=params or {}
+    )
+    if not 0 <= seed < 2**32:
+        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+    if dataset.status != "succeeded":
+        raise ValidationFailed("dataset", f"{dataset.name} is not built ({dataset.status})")
+    groups = list(dict.fromkeys(groups or [g for g in ABLATION_GROUPS if g != FUSED]))
+    unknown = [g for g in groups if g not in ABLATION_GROUPS]
+    if unknown:
+        raise ValidationFailed("groups", f"{unknown} unknown; choose from {', '.join(ABLATION_GROUPS)}")
+    with transaction.atomic():
+        ablation = Ablation.objects.create(
+            owner=owner,
+            dataset=dataset,
+            model_type=model_type,
+            aggregation=aggregation,
+            params={**params, "seed": seed},
+            groups=groups,
+        )
+        job_create(
+            owner=owner,
+            kind=Job.Kind.ABLATION,
+            inputs={"ablation_id": ablation.pk, "dataset_dir": dataset.name, "model_type": model_type,
+                    "aggregation": aggregation, "params": params, "seed": seed, "groups": groups},
+            target=ablation,
+        )  # fmt: skip
+    ablation.refresh_from_db()
+    return ablation
+
+
+def ablation_run(job: Job, reporter) -> dict:
+    """The ablation job: train on each group's copy of the dataset and store the comparison."""
+    ablation = Ablation.objects.select_related("dataset").filter(pk=job.inputs["ablation_id"]).first()
+    if ablation is None:
+        raise ValidationFailed("ablation", "was deleted before it could run")
+    params = {k: v for k, v in ablation.params.items() if k != "seed"}
+    spec = TrainSpec(
+        model_type=ablation.model_type,
+        aggregation=ablation.aggregation,
+        params=ModelParams(**params),
+        seed=ablation.params.get("seed", 42),
+    )
+    reporter.stage("training each group")
+    results = run_ablation(
+        storage.absolute(ablation.dataset.path), spec=spec, groups=ablation.groups, progress=reporter
+    )
+    Ablation.objects.filter(pk=ablation.pk).update(results=results)
+    return {
+        "ablation_id": ablation.pk,
+        "groups": results["order"],
+        "skipped": results["skipped"],
+        "accuracy": {g: r["accuracy"] for g, r in results["groups"].items()},
+    }
+
+
+@transaction.atomic
+def ablation_delete(*, ablation: Ablation) -> None:
+    if ablation.job is not None and not ablation.job.is_terminal:
+        job_cancel(job=ablation.job)
+    ablation.delete()
