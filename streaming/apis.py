@@ -4,6 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app.selectors import trained_model_get
+from retraining.selectors import retrain_policy_get
 from streaming.selectors import live_session_list
 from streaming.serializers import LiveSessionCreateSerializer, LiveSessionSerializer
 from streaming.services import live_session_create, live_session_stop
@@ -25,7 +26,8 @@ class LiveSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         form = LiveSessionCreateSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        model = trained_model_get(user=request.user, pk=data["model"])
+        model = trained_model_get(user=request.user, pk=data["model"]) if data.get("model") is not None else None
+        policy = retrain_policy_get(user=request.user, pk=data["policy"]) if data.get("policy") is not None else None
         video = video_get(user=request.user, pk=data["video"]) if data.get("video") is not None else None
         session = live_session_create(
             owner=request.user,
@@ -36,6 +38,7 @@ class LiveSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             camera_index=data["camera_index"],
             realtime=data["realtime"],
             smoothing=data.get("smoothing"),
+            policy=policy,
         )
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
 

@@ -22,6 +22,14 @@ class LiveSession(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="live_sessions")
     trained_model = models.ForeignKey("models_app.TrainedModel", on_delete=models.PROTECT, related_name="+")
+    policy = models.ForeignKey(
+        "retraining.RetrainPolicy",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="live_sessions",
+        help_text="follow this policy's champion: the session switches model when another is promoted",
+    )
     source_kind = models.CharField(max_length=10, choices=Source.choices)
     video = models.ForeignKey("videos.Video", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     url = models.CharField(max_length=1000, blank=True, default="")

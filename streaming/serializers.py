@@ -12,8 +12,8 @@ class LiveSessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = LiveSession
         fields = [
-            "id", "model", "model_file", "source_kind", "video", "video_file", "url", "camera_index", "realtime",
-            "smoothing", "status", "error", "frames_processed", "windows_predicted", "frames_dropped",
+            "id", "model", "model_file", "policy", "source_kind", "video", "video_file", "url", "camera_index",
+            "realtime", "smoothing", "status", "error", "frames_processed", "windows_predicted", "frames_dropped",
             "last_prediction", "created_at", "started_at", "finished_at", "websocket",
         ]  # fmt: skip
         read_only_fields = fields
@@ -30,7 +30,10 @@ class SmoothingSerializer(serializers.Serializer):
 
 
 class LiveSessionCreateSerializer(serializers.Serializer):
-    model = serializers.IntegerField(help_text="id of one of your trained models")
+    model = serializers.IntegerField(required=False, help_text="id of one of your trained models")
+    policy = serializers.IntegerField(
+        required=False, help_text="id of one of your retraining policies: follow its champion (the model if none given)"
+    )
     source = serializers.ChoiceField(choices=LiveSession.Source.choices)
     video = serializers.IntegerField(required=False, help_text="video source: id of one of your videos")
     url = serializers.CharField(required=False, help_text="url source: rtsp://, http(s)://, rtmp://, udp://, tcp://")

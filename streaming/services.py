@@ -25,12 +25,13 @@ from django.utils.module_loading import import_string
 
 from models_app.models import TrainedModel
 from models_app.services import trained_model_load
+from retraining.models import RetrainPolicy
 from streaming.models import LiveSession
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
-from taskml.pipeline.online import LivePredictor, ModelRunner, SmoothingSpec, WindowPrediction
+from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames, pushed_frames
 from videos.models import Video
 
@@ -55,7 +56,7 @@ def smoothing_check(smoothing: dict | None) -> dict:
 def live_session_create(
     *,
     owner,
-    trained_model: TrainedModel,
+    trained_model: TrainedModel | None = None,
     source_kind: str,
     video: Video | None = None,
     url: str = "",
@@ -63,8 +64,21 @@ def live_session_create(
     realtime: bool = True,
     smoothing: dict | None = None,
     start: bool = True,
+    policy: RetrainPolicy | None = None,
 ) -> LiveSession:
-    """A pending session; its runner is queued once the transaction commits (``start``)."""
+    """A pending session; its runner is queued once the transaction commits (``start``).
+
+    With a retraining ``policy`` the session follows the policy's champion (its model when no
+    ``trained_model`` is given) and switches to each newly promoted one while it runs.
+    """
+    if policy is not None and policy.owner_id != owner.pk:
+        raise ValidationFailed("policy", f"no policy {policy.pk} of yours")
+    if trained_model is None:
+        if policy is None:
+            raise ValidationFailed("model", "name a trained model, or a retraining policy whose champion to use")
+        if policy.champion is None:
+            raise ValidationFailed("policy", f"{policy.name} has no champion yet; run it first or name a model")
+        trained_model = policy.champion
     if trained_model.status != "succeeded" or not trained_model.sha256:
         raise ValidationFailed("model", f"{trained_model} is not a trained model ({trained_model.status})")
     if source_kind not in LiveSession.Source.values:
@@ -80,6 +94,7 @@ def live_session_create(
         session = LiveSession.objects.create(
             owner=owner,
             trained_model=trained_model,
+            policy=policy,
             source_kind=source_kind,
             video=video if source_kind == LiveSession.Source.VIDEO else None,
             url=url if source_kind == LiveSession.Source.URL else "",
@@ -249,6 +264,66 @@ def _detector_config(model: TrainedModel) -> DetectorConfig:
     )
 
 
+class ChampionWatch:
+    """For a session that follows a retraining policy: the policy's champion, looked up every few seconds."""
+
+    def __init__(self, session: LiveSession):
+        self.policy_id = session.policy_id
+        self.current = session.trained_model_id
+        self.interval = settings.TASKML_LIVE_POLICY_CHECK_SECONDS
+        self._next = time.monotonic() + self.interval
+
+    def promoted(self) -> TrainedModel | None:
+        """The new champion once it differs from the model in use, else None."""
+        if self.policy_id is None or time.monotonic() < self._next:
+            return None
+        self._next = time.monotonic() + self.interval
+        champion_id = RetrainPolicy.objects.filter(pk=self.policy_id).values_list("champion_id", flat=True).first()
+        if not champion_id or champion_id == self.current:
+            return None
+        self.current = champion_id  # tried once: a model that cannot be used is not retried every check
+        return TrainedModel.objects.select_related("dataset").filter(pk=champion_id, status="succeeded").first()
+
+
+def _switch_model(session: LiveSession, model: TrainedModel, runner: ModelRunner, predictor, config, publisher):
+    """(runner, predictor) after moving the session to ``model``, announced to its viewers.
+
+    The rolling buffer carries on when the features and window are the same; otherwise the
+    next window starts afresh. A model that needs other detectors is refused (with an alert).
+    """
+    previous = session.trained_model.version_label
+    if _detector_config(model) != config:
+        message = f"champion {model.version_label} uses other detectors; staying on {previous}"
+        publisher.publish({"stage": "alert", "session": session.pk, "message": message})
+        return runner, predictor
+    try:
+        new_runner = ModelRunner(trained_model_load(trained_model=model))
+    except (PipelineError, ValidationFailed) as exc:
+        publisher.publish({"stage": "alert", "session": session.pk, "message": f"cannot switch model: {exc}"})
+        return runner, predictor
+    session.trained_model = model
+    LiveSession.objects.filter(pk=session.pk).update(trained_model=model)
+    if predictor is not None:
+        if new_runner.feature_names == runner.feature_names and new_runner.spec == runner.spec:
+            predictor.runner = new_runner
+            if new_runner.labels != runner.labels:
+                predictor.smoother = Smoother(predictor.smoother.spec, len(new_runner.labels))
+        else:
+            predictor = None  # rebuilt for the new model at the next frame
+    publisher.publish(
+        {
+            "stage": "model_changed",
+            "session": session.pk,
+            "model_version": model.version_label,
+            "previous_model_version": previous,
+            "labels": new_runner.labels,
+            "window_sec": new_runner.spec.window_sec,
+            "step_sec": new_runner.spec.step_sec,
+        }
+    )
+    return new_runner, predictor
+
+
 def sample_message(
     session: LiveSession, labels: list[str], index: int, t: float, prediction: WindowPrediction | None, **extra
 ) -> dict:
@@ -392,6 +467,7 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
         }
     )
     predictor: LivePredictor | None = None
+    watch = ChampionWatch(session)
     last_saved = time.monotonic()
     shape: list[tuple[int, int]] = []
 
@@ -420,6 +496,9 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
             message = sample_message(session, runner.labels, index, t, predictor.latest, **extra)
             message["overhead_ms"] = round((time.perf_counter() - began) * 1000, 3)
             publisher.publish(message)
+            promoted = watch.promoted()
+            if promoted is not None:
+                runner, predictor = _switch_model(session, promoted, runner, predictor, config, publisher)
             if time.monotonic() - last_saved >= 1.0:
                 last_saved = time.monotonic()
                 LiveSession.objects.filter(pk=session.pk).update(

@@ -1,0 +1,109 @@
+from rest_framework import serializers
+
+from jobs.serializers import JobSerializer
+from retraining.models import Promotion, RetrainPolicy, RetrainRun
+
+
+class RetrainPolicySerializer(serializers.ModelSerializer):
+    training_videos = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    holdout_videos = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    champion_version = serializers.CharField(source="champion.version_label", read_only=True, allow_null=True)
+    new_labels = serializers.SerializerMethodField()
+    periodic_task = serializers.CharField(source="periodic_task.name", read_only=True, allow_null=True)
+
+    class Meta:
+        model = RetrainPolicy
+        fields = [
+            "id", "name", "training_scope", "training_videos", "holdout_videos", "detector", "dataset_params",
+            "model_type", "aggregation", "model_params", "seed", "min_new_labels", "new_labels",
+            "schedule_interval_seconds", "schedule_crontab", "periodic_task", "margin", "incremental", "enabled",
+            "champion", "champion_version", "labels_since", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_new_labels(self, policy: RetrainPolicy) -> int:
+        from retraining.selectors import policy_new_labels
+
+        return policy_new_labels(policy)
+
+
+class DatasetParamsSerializer(serializers.Serializer):
+    window_sec = serializers.FloatField(required=False)
+    step_sec = serializers.FloatField(required=False)
+    balance_method = serializers.CharField(required=False)
+    train_ratio = serializers.FloatField(required=False)
+    val_ratio = serializers.FloatField(required=False)
+    test_ratio = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+    groups = serializers.ListField(child=serializers.CharField(), required=False)
+    min_purity = serializers.FloatField(required=False)
+    resample_fps = serializers.FloatField(required=False)
+
+
+class RetrainPolicyInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    holdout_videos = serializers.ListField(
+        child=serializers.IntegerField(), help_text="ids of your videos kept out of training (frozen at creation)"
+    )
+    training_videos = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        allow_null=True,
+        help_text="ids of your videos to train on; leave out (or null) for all your labelled videos but the holdout",
+    )
+    detector = serializers.CharField(required=False, allow_blank=True, default="")
+    dataset_params = DatasetParamsSerializer(required=False)
+    model_type = serializers.CharField(required=False, allow_blank=True, default="", help_text="blank: the default")
+    aggregation = serializers.CharField(required=False, allow_blank=True, default="")
+    model_params = serializers.DictField(required=False, default=dict)
+    seed = serializers.IntegerField(required=False, default=42)
+    min_new_labels = serializers.IntegerField(required=False, default=0)
+    schedule_interval_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+    schedule_crontab = serializers.CharField(required=False, allow_blank=True, default="")
+    margin = serializers.FloatField(required=False, default=0.0)
+    incremental = serializers.BooleanField(required=False, default=False)
+    enabled = serializers.BooleanField(required=False, default=True)
+
+
+class PromoteSerializer(serializers.Serializer):
+    model = serializers.IntegerField(help_text="id of one of your trained models")
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RollbackSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RetrainRunSerializer(serializers.ModelSerializer):
+    policy_name = serializers.CharField(source="policy.name", read_only=True)
+    dataset_dir = serializers.CharField(source="dataset.name", read_only=True, allow_null=True)
+    challenger_version = serializers.CharField(source="challenger.version_label", read_only=True, allow_null=True)
+    champion_before_version = serializers.CharField(
+        source="champion_before.version_label", read_only=True, allow_null=True
+    )
+    job = JobSerializer(read_only=True)
+
+    class Meta:
+        model = RetrainRun
+        fields = [
+            "id", "policy", "policy_name", "trigger", "status", "new_labels", "dataset", "dataset_dir",
+            "challenger", "challenger_version", "champion_before", "champion_before_version", "incremental_model",
+            "champion_metrics", "challenger_metrics", "incremental", "report", "decision", "reason", "created_at",
+            "finished_at", "job",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class PromotionSerializer(serializers.ModelSerializer):
+    policy_name = serializers.CharField(source="policy.name", read_only=True)
+    model_version = serializers.CharField(source="model.version_label", read_only=True, allow_null=True)
+    previous_version = serializers.CharField(source="previous.version_label", read_only=True, allow_null=True)
+    user = serializers.CharField(source="user.username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Promotion
+        fields = [
+            "id", "policy", "policy_name", "model", "model_version", "previous", "previous_version", "action",
+            "reason", "run", "user", "at",
+        ]  # fmt: skip
+        read_only_fields = fields
