@@ -67,6 +67,7 @@ class BackendView(APIView):
 
 class UploadAndExtractFeatures(BackendView):
     parser_classes = [MultiPartParser, FormParser]
+    throttle_scope = "uploads"  # TASKML_THROTTLE_UPLOADS per user
 
     def post(self, request):
         data, files = request.data, request.FILES

@@ -9,7 +9,7 @@ from taskml.pipeline.windows import BALANCE_METHODS
 class DatasetSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
     feature_files = serializers.SlugRelatedField(source="sources", slug_field="filename", many=True, read_only=True)
-    job = JobSerializer(read_only=True)
+    job = JobSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Dataset

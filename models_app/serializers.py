@@ -8,7 +8,7 @@ from taskml.pipeline.estimators import MODEL_TYPES
 class TrainedModelSerializer(serializers.ModelSerializer):
     dataset_dir = serializers.CharField(source="dataset.name", read_only=True)
     version_label = serializers.CharField(read_only=True)
-    job = JobSerializer(read_only=True)
+    job = JobSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = TrainedModel

@@ -143,6 +143,15 @@ def trained_model_load(*, trained_model: TrainedModel) -> dict:
 
 @transaction.atomic
 def trained_model_delete(*, trained_model: TrainedModel) -> None:
+    from streaming.models import LiveSession
+
+    sessions = LiveSession.objects.filter(trained_model=trained_model)
+    running = list(sessions.filter(status__in=LiveSession.ACTIVE).values_list("pk", flat=True))
+    if running:
+        raise Conflict(
+            "model", f"{trained_model} is used by live session(s) {', '.join(map(str, running))}; stop them first"
+        )
+    sessions.delete()  # ended sessions go with their model
     if trained_model.job is not None and not trained_model.job.is_terminal:
         job_cancel(job=trained_model.job)
     paths = []

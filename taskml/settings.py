@@ -24,17 +24,17 @@ env_file = BASE_DIR / ".env"
 if env_file.exists():
     environ.Env.read_env(str(env_file))
 
-DEBUG = env("DEBUG")
+DEBUG = env.bool("TASKML_DEBUG", default=env("DEBUG"))  # either name; off unless set
 DATA_DIR = Path(env("TASKML_DATA_DIR")).resolve()
 
 
 def _secret_key() -> str:
     """SECRET_KEY from the environment; outside production a random key kept in DATA_DIR."""
-    key = env("SECRET_KEY", default=None)
+    key = env("SECRET_KEY", default=None) or env("DJANGO_SECRET_KEY", default=None)
     if key:
         return key
     if env.bool("TASKML_PRODUCTION", default=False):
-        raise environ.ImproperlyConfigured("SECRET_KEY must be set when TASKML_PRODUCTION=1")
+        raise environ.ImproperlyConfigured("SECRET_KEY (or DJANGO_SECRET_KEY) must be set when TASKML_PRODUCTION=1")
     key_file = DATA_DIR / ".secret_key"
     if key_file.exists():
         return key_file.read_text().strip()
@@ -47,6 +47,35 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+# Deployment security. TASKML_PRODUCTION=1 (a site served over HTTPS) requires SECRET_KEY and
+# turns on HTTPS-only cookies, HSTS and the redirect to HTTPS, each overridable; `manage.py
+# check --deploy` passes with it. Behind a proxy that terminates TLS, TASKML_BEHIND_PROXY=1
+# trusts its X-Forwarded-Proto/-For headers (only set it when the proxy overwrites them), and
+# TASKML_SSL_REDIRECT=0 leaves the redirect to the proxy. Locally (`make run`) all stay off.
+PRODUCTION = env.bool("TASKML_PRODUCTION", default=False)
+TASKML_BEHIND_PROXY = env.bool("TASKML_BEHIND_PROXY", default=False)
+if TASKML_BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env.bool("TASKML_SSL_REDIRECT", default=PRODUCTION)
+SECURE_HSTS_SECONDS = env.int("TASKML_HSTS_SECONDS", default=31536000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("TASKML_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+SECURE_HSTS_PRELOAD = env.bool("TASKML_HSTS_PRELOAD", default=PRODUCTION)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("TASKML_SECURE_COOKIES", default=PRODUCTION)
+SESSION_COOKIE_HTTPONLY = True
+CSRF_TRUSTED_ORIGINS = env.list("TASKML_CSRF_TRUSTED_ORIGINS", default=[])  # e.g. https://taskml.example.org
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = []
+if PRODUCTION and TASKML_BEHIND_PROXY and not SECURE_SSL_REDIRECT:
+    SILENCED_SYSTEM_CHECKS.append("security.W008")  # the proxy redirects to HTTPS (TASKML_SSL_REDIRECT=0)
+
+# Throttles (taskml/throttles.py): "N/period" (s, min, h, day) or "off". Uploads are counted per
+# user; failed sign-ins (passwords on any login page, unknown API tokens) per client address and
+# per username, locking further attempts out with 429 + Retry-After until old failures age out.
+TASKML_THROTTLE_UPLOADS = env("TASKML_THROTTLE_UPLOADS", default="120/min")
+TASKML_THROTTLE_AUTH = env("TASKML_THROTTLE_AUTH", default="20/min")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -71,6 +100,7 @@ INSTALLED_APPS = [
     "retraining",
     "backend",
     "web",
+    "users",  # the admin's user pages: deleting a user deletes their objects and files (users.services)
 ]
 
 MIDDLEWARE = [
@@ -80,6 +110,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "taskml.throttles.LoginThrottleMiddleware",  # 429 on sign-in POSTs while locked out
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -153,19 +184,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024  # form fields other than files
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "taskml.throttles.ThrottledTokenAuthentication",  # DRF tokens; unknown ones count as failed sign-ins
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "taskml.filters.FilterBackend",  # django-filter; date-times turned into UTC before the query
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "taskml.api_errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["taskml.throttles.UploadThrottle"],  # rates: TASKML_THROTTLE_*
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "taskml API",

@@ -46,6 +46,7 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     serializer_class = VideoSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
+    throttle_scope = "uploads"  # POSTs (upload, extract): TASKML_THROTTLE_UPLOADS per user
     filterset_fields = {"video_id": ["exact"], "created_at": ["gte", "lte"]}
     search_fields = ["video_id", "original_name", "stored_name"]
     ordering_fields = ["created_at", "duration", "size_bytes"]

@@ -52,7 +52,7 @@ class LabelSpanSerializer(serializers.ModelSerializer):
 
 class FeatureFileSerializer(serializers.ModelSerializer):
     video_file = serializers.CharField(source="video.stored_name", read_only=True)
-    job = JobSerializer(read_only=True)
+    job = JobSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = FeatureFile
