@@ -397,8 +397,125 @@
     load();
   }
 
+  // =================================================================== ablations
+  function initAblations(form) {
+    const box = document.getElementById("ablation-list");
+    const note = document.getElementById("ablation-progress");
+    let ablations = [];
+
+    async function loadDatasets() {
+      const select = form.elements.dataset;
+      const keep = select.value;
+      try {
+        const datasets = await all("/api/v1/datasets/?status=succeeded&ordering=-created_at");
+        select.replaceChildren(...(datasets.length
+          ? datasets.map((d) => el("option", { value: d.id, selected: String(d.id) === keep },
+            `${d.name} · ${(d.params && d.params.groups || []).join("+") || "all groups"} · ${d.test_size} test windows`))
+          : [el("option", { value: "" }, "no built datasets yet: build one first")]));
+      } catch (err) {
+        select.replaceChildren(el("option", { value: "" }, "could not load datasets"));
+      }
+    }
+
+    const signed = (x) => (x === null || x === undefined ? "–" : `${x > 0 ? "+" : x < 0 ? "−" : "±"}${fmt(Math.abs(x), 3)}`);
+    function deltaCell(x) {
+      return el("td", { class: `num ${x > 1e-9 ? "delta-up" : x < -1e-9 ? "delta-down" : ""}`, "data-value": x ?? "" }, signed(x));
+    }
+
+    function table(a) {
+      const r = a.results || {};
+      const labels = r.labels || [];
+      const head = el("tr", {},
+        el("th", { scope: "col" }, "Group"), el("th", { scope: "col", class: "num" }, "Features"),
+        el("th", { scope: "col", class: "num" }, "Accuracy"), el("th", { scope: "col", class: "num" }, "Δ accuracy"),
+        el("th", { scope: "col", class: "num" }, "F1 macro"), el("th", { scope: "col", class: "num" }, "Δ F1"),
+        ...labels.flatMap((name) => [el("th", { scope: "col", class: "num" }, `F1 ${name}`), el("th", { scope: "col", class: "num" }, `Δ ${name}`)]));
+      const rows = (r.order || []).map((group) => {
+        const g = r.groups[group];
+        return el("tr", { "data-group": group },
+          el("th", { scope: "row" }, group), el("td", { class: "num" }, String(g.num_features)),
+          numCell(g.accuracy), deltaCell(g.delta_accuracy), numCell(g.f1_macro), deltaCell(g.delta_f1_macro),
+          ...labels.flatMap((name) => [numCell(g.per_class_f1[name]), deltaCell((g.delta_per_class_f1 || {})[name])]));
+      });
+      return el("div", { class: "table-wrap" },
+        el("table", { class: "numbers ablation-table", "data-ablation-id": a.id },
+          el("caption", { class: "sr-only" }, `Ablation ${a.id}: test figures per feature group, deltas against fused`),
+          el("thead", {}, head), el("tbody", {}, ...rows)));
+    }
+
+    function render() {
+      box.replaceChildren();
+      if (!ablations.length) { box.append(el("p", { class: "muted" }, "No ablations yet.")); return; }
+      for (const a of ablations) {
+        const r = a.results || {};
+        const skipped = Object.entries(r.skipped || {});
+        const remove = el("button", { type: "button", class: "secondary small", "aria-label": `Delete ablation ${a.id}` }, "Delete");
+        remove.addEventListener("click", async () => {
+          try { await api("DELETE", `/api/v1/ablations/${a.id}/`); load(); } catch (err) { toast(err.message, true); }
+        });
+        box.append(el("article", { class: "ablation", "data-ablation-id": a.id },
+          el("h3", {}, `Ablation ${a.id} · ${a.dataset_dir} · ${a.model_type}/${a.aggregation} `, statusCell(a.status, a.job), " ", remove),
+          el("p", { class: "muted small" }, `${when(a.created_at)}` + (r.sizes ? ` · train ${r.sizes.train}, val ${r.sizes.val}, test ${r.sizes.test} windows, identical splits` : "")),
+          r.groups ? table(a) : "",
+          ...skipped.map(([group, why]) => el("p", { class: "small skipped", "data-skipped": group }, `Skipped ${group}: ${why}`))));
+      }
+    }
+
+    async function load() {
+      try {
+        ablations = await all("/api/v1/ablations/?ordering=-created_at");
+      } catch (err) {
+        box.replaceChildren(el("p", { class: "error" }, `Could not load the ablations: ${err.message}`));
+        return;
+      }
+      render();
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      clearErrors(form);
+      const body = {
+        dataset: Number(form.elements.dataset.value) || null,
+        model_type: form.elements.model_type.value,
+        groups: [...form.querySelectorAll('input[name="groups"]:checked')].map((c) => c.value),
+      };
+      if (form.elements.n_estimators.value) body.n_estimators = Number(form.elements.n_estimators.value);
+      if (!body.groups.length) { form.querySelector('[data-error-for="groups"]').textContent = "Choose at least one group."; return; }
+      const button = document.getElementById("start-ablation");
+      button.disabled = true;
+      try {
+        const a = await api("POST", "/api/v1/ablations/", body);
+        note.textContent = `Ablation ${a.id} queued…`;
+        load();
+      } catch (err) {
+        showErrors(form, err);
+      } finally {
+        button.disabled = false;
+      }
+    });
+
+    const reload = debounce(load, 300);
+    socket("/ws/jobs/", (raw) => {
+      const msg = jobUpdate(raw);
+      if (!msg) return;
+      if (msg.kind === "dataset" && TERMINAL.includes(msg.status)) { loadDatasets(); return; }
+      if (msg.kind !== "ablation") return;
+      note.textContent = TERMINAL.includes(msg.status)
+        ? `Ablation ${msg.target_id}: ${msg.status}${msg.error ? ` (${msg.error})` : ""}`
+        : `Ablation ${msg.target_id}: ${msg.stage || msg.status} ${Math.round((msg.progress || 0) * 100)}%`;
+      if (TERMINAL.includes(msg.status)) reload();
+    });
+    setInterval(() => {
+      if (!document.hidden && ablations.some((a) => !TERMINAL.includes(a.status))) reload();
+    }, 5000);
+    loadDatasets();
+    load();
+  }
+
   const form = document.getElementById("train-form");
   if (form) initList(form);
+  const ablationForm = document.getElementById("ablation-form");
+  if (ablationForm) initAblations(ablationForm);
   const detail = document.getElementById("model-detail");
   if (detail) initDetail(detail);
 })();
