@@ -23,6 +23,7 @@ from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
 from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
+from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.online import ModelRunner, predict_windows
@@ -295,12 +296,37 @@ def _retrain_sources(round_: LabellingRound, dataset: Dataset) -> list[FeatureFi
     return sources + extra
 
 
+def _discard_unfinished(round_: LabellingRound) -> None:
+    """The dataset and model an earlier attempt of the retraining job made: this attempt starts over.
+
+    Removed directly (files, then rows) rather than through the delete services, which would
+    cancel the job that owns them: this one.
+    """
+    round_ = LabellingRound.objects.select_related("dataset", "retrained_model").get(pk=round_.pk)
+    model, dataset = round_.retrained_model, round_.dataset
+    if model is not None:
+        if model.path:
+            path = storage.absolute(model.path)
+            for leftover in (path, *sidecar_paths(path)):
+                storage.remove(storage.relative(leftover))
+        model.delete()
+    if dataset is not None:
+        if dataset.trained_models.exists():  # someone trained on it since: keep it
+            dataset = None
+        else:
+            if dataset.path:
+                storage.remove(dataset.path)
+            dataset.delete()
+    LabellingRound.objects.filter(pk=round_.pk).update(dataset=None, retrained_model=None)
+
+
 def labelling_round_retrain(job: Job, reporter) -> dict:
     """The retraining job of a closed round: relabel, rebuild the dataset, train the same configuration."""
     round_ = LabellingRound.objects.select_related("model", "model__dataset").filter(pk=job.inputs["round_id"]).first()
     if round_ is None:
         raise ValidationFailed("round", "was deleted before it could be retrained")
     old_model, old_dataset = round_.model, round_.model.dataset
+    _discard_unfinished(round_)  # what an earlier attempt of this job left half-made
     sources = _retrain_sources(round_, old_dataset)
     made: list = []
     try:

@@ -200,3 +200,21 @@ def test_round_decide_retrain_and_ablation_on_a_real_worker(celery_worker, alice
     assert other.get("/api/v1/ablations/").json()["count"] == 0
     assert api.delete(f"/api/v1/ablations/{ablation_id}/").status_code == 204
     assert not Ablation.objects.exists()
+
+    # ---- the CLI: a round from the command line prints its ranked spans
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(
+        "suggest_spans", "--model", model.filename, "--video", str(video.pk), "--threshold", "0.99",
+        "--min-margin", "0.98", "--max-gap", "0", "--max-spans", "5", stdout=out,
+    )  # fmt: skip
+    cli_round = LabellingRound.objects.exclude(pk=round_id).get()
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(f"round {cli_round.pk} of {model.filename}")
+    ranked = list(cli_round.spans.order_by("rank"))
+    assert 1 <= len(ranked) <= 5 and cli_round.state == "open"
+    assert [int(line.split()[0]) for line in lines[2:]] == [s.rank for s in ranked]
+    assert [int(line.split()[1]) for line in lines[2:]] == [s.pk for s in ranked]
