@@ -15,6 +15,7 @@ times (default 3) fails instead of being re-queued again.
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import threading
@@ -27,13 +28,14 @@ from pathlib import Path
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.db import close_old_connections, connection, transaction
+from django.db import DatabaseError, close_old_connections, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from jobs.models import Job
 from taskml import storage
 from taskml.domain import Conflict, ServiceError, ValidationFailed
+from taskml.middleware import forget_broken_connections, is_database_unavailable
 from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import Cancelled, PipelineError
 
@@ -155,7 +157,18 @@ class JobReporter:
     def _write(self, fields: dict) -> None:
         # Only while this attempt still owns the job: once a cancel was requested, or the job
         # was re-queued and claimed by another worker (this one was thought dead), stop.
-        if not self._ours().filter(cancel_requested=False).update(**fields):
+        try:
+            written = self._ours().filter(cancel_requested=False).update(**fields)
+        except DatabaseError as exc:
+            if not is_database_unavailable(exc):
+                raise
+            # PostgreSQL restarting: the work goes on; this report is skipped and the next one
+            # (or the heartbeat) reconnects. Were the gap longer than the stale time, the
+            # reaper re-queues the job and this attempt stops at its first write after it.
+            log.warning("job %s: progress not saved, the database is unavailable: %s", self.job.pk, exc)
+            forget_broken_connections()
+            return
+        if not written:
             raise Cancelled("cancelled on request")
         job_announce(job_id=self.job.pk)
 
@@ -165,7 +178,11 @@ class JobReporter:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(settings.TASKML_JOB_HEARTBEAT_SECONDS):
-                self._ours().update(heartbeat_at=timezone.now())
+                try:
+                    self._ours().update(heartbeat_at=timezone.now())
+                except DatabaseError as exc:  # the database restarting: beat again once it is back
+                    log.warning("heartbeat for job %s not saved: %s", self.job.pk, exc)
+                    forget_broken_connections()
         except Exception:  # a lost heartbeat only makes recovery earlier; never kill the job for it
             log.exception("heartbeat for job %s failed", self.job.pk)
         finally:
@@ -195,19 +212,42 @@ def _finish(
     }
     if status == Job.Status.SUCCEEDED:
         fields["progress"] = 1.0  # a failed or cancelled job keeps the progress it had reached
-    with transaction.atomic():
-        ended = (
-            Job.objects.filter(only_if, pk=job.pk, attempts=job.attempts)
-            .exclude(status__in=Job.TERMINAL)
-            .update(**fields)
-        )
-        if ended:
-            _set_target_status(job, status)
+
+    def end() -> int:
+        with transaction.atomic():
+            ended = (
+                Job.objects.filter(only_if, pk=job.pk, attempts=job.attempts)
+                .exclude(status__in=Job.TERMINAL)
+                .update(**fields)
+            )
+            if ended:
+                _set_target_status(job, status)
+        return ended
+
+    ended = _retrying_while_database_unavailable(end, what=f"ending job {job.pk}")
     if not ended:
         log.warning("job %s attempt %s ended as %s, but the job had moved on; ignored", job.pk, job.attempts, status)
     else:
         job_announce(job_id=job.pk)
     return bool(ended)
+
+
+def _retrying_while_database_unavailable(write, *, what: str, patience: float = 120.0):
+    """``write()``, tried again while PostgreSQL restarts (for up to ``patience`` seconds).
+
+    A job's outcome is worth waiting for: given up, the job would be re-run from the start once
+    its heartbeat went stale.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return write()
+        except DatabaseError as exc:
+            if not is_database_unavailable(exc) or time.monotonic() > deadline:
+                raise
+            log.warning("%s: the database is unavailable (%s); trying again", what, exc)
+            forget_broken_connections()
+            time.sleep(1.0)
 
 
 def job_group(owner_id: int) -> str:
@@ -219,11 +259,16 @@ def job_announce(*, job_id: int) -> None:
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    job = (
-        Job.objects.filter(pk=job_id)
-        .values("id", "owner_id", "kind", "status", "stage", "progress", "error", "target_id", "retry_of_id")
-        .first()
-    )
+    try:
+        job = (
+            Job.objects.filter(pk=job_id)
+            .values("id", "owner_id", "kind", "status", "stage", "progress", "error", "target_id", "retry_of_id")
+            .first()
+        )
+    except DatabaseError as exc:  # the database restarting: the page's next poll shows the state
+        log.warning("could not read job %s to announce it: %s", job_id, exc)
+        forget_broken_connections()
+        return
     if job is None:
         return
     try:
@@ -292,6 +337,15 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
         _finish(job, Job.Status.FAILED, error=f"timed out after {limit} s", error_kind="timeout")
     except (PipelineError, ServiceError) as exc:
         _finish(job, Job.Status.FAILED, error=str(exc), error_kind="input")
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and "no space left on device" not in str(exc).lower():
+            log.exception("job %s failed", job.pk)
+            error, kind = f"internal error: {type(exc).__name__}: {exc}", "internal"
+        else:  # the data disk is full: say so plainly; the atomic writes left nothing half-written
+            log.error("job %s: no space left on device: %s", job.pk, exc)
+            where = f" while writing {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
+            error, kind = f"no space left on device{where} ({storage.data_dir()}): free space and retry", "disk_full"
+        _finish(job, Job.Status.FAILED, error=error, error_kind=kind)
     except Exception as exc:
         log.exception("job %s failed", job.pk)
         _finish(job, Job.Status.FAILED, error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal")
@@ -370,6 +424,23 @@ def job_requeue_stale() -> list[int]:
                 requeued.append(job.pk)
     if requeued:
         log.warning("re-queued jobs whose worker stopped: %s", requeued)
+    return requeued
+
+
+def job_requeue_pending() -> list[int]:
+    """Send every pending job's message again; returns their ids.
+
+    For when the broker lost its queues (Redis restarted without persistence): a pending
+    job's message may be gone, and nothing else would ever run it. A message that did
+    survive only makes a second delivery, which the claim turns into a no-op.
+    """
+    requeued = []
+    for job in Job.objects.filter(status=Job.Status.PENDING, cancel_requested=False):
+        with transaction.atomic():
+            job_enqueue(job)
+        requeued.append(job.pk)
+    if requeued:
+        log.warning("the job queue restarted; sent pending jobs again: %s", requeued)
     return requeued
 
 

@@ -1,9 +1,14 @@
-"""What every worker does besides running tasks: re-queue jobs whose worker died.
+"""What every worker does besides running tasks: re-queue jobs whose worker died, or whose
+message the broker lost.
 
 A thread in the worker's main process checks for running jobs whose heartbeat went
 stale (a worker killed mid-job) and puts them back on their queue; the job row's claim
 makes sure only one worker runs each. Live sessions whose worker died are marked failed
 (a live moment cannot be re-run).
+
+It also watches the broker: when Redis comes back as a new instance (it restarted and,
+without persistence, lost every queued message), pending jobs and sessions are sent again.
+A message that survived only makes a second delivery, which the claim ignores.
 """
 
 from __future__ import annotations
@@ -19,13 +24,47 @@ log = logging.getLogger(__name__)
 _stop = threading.Event()
 
 
+class BrokerWatch:
+    """Tells when the Redis broker is a different instance than last time it answered."""
+
+    def __init__(self, url: str):
+        self.url = url if url.startswith(("redis://", "rediss://")) else ""
+        self.client = None
+        self.run_id: str | None = None
+
+    def restarted(self) -> bool:
+        if not self.url:
+            return False
+        import redis
+
+        try:
+            if self.client is None:
+                self.client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+            run_id = self.client.info("server")["run_id"]
+        except redis.RedisError:  # down right now: decide once it answers again
+            return False
+        before, self.run_id = self.run_id, run_id
+        if before is not None and before != run_id:
+            log.warning("the broker restarted (Redis run_id %s → %s)", before, run_id)
+            return True
+        return False
+
+
 def _reap_forever() -> None:
-    from jobs.services import job_requeue_stale
+    from jobs.services import job_requeue_pending, job_requeue_stale
     from streaming.services import live_session_fail_stale
+    from taskml.celery import app
 
     interval = max(1.0, settings.TASKML_JOB_STALE_SECONDS / 3)
+    broker = BrokerWatch(app.conf.broker_url)
+    resend = False
     while not _stop.is_set():
         try:
+            resend = broker.restarted() or resend
+            if resend:
+                job_requeue_pending()
+                _resend_pending_sessions()
+                resend = False
             job_requeue_stale()
             live_session_fail_stale()
         except Exception:  # the database may be restarting; try again on the next round
@@ -35,6 +74,17 @@ def _reap_forever() -> None:
             # process (after one dies), and a child must not inherit a socket this thread uses.
             connection.close()
         _stop.wait(interval)
+
+
+def _resend_pending_sessions() -> None:
+    from streaming.models import LiveSession
+    from streaming.services import RUN_TASK
+    from taskml.celery import app
+
+    for pk in LiveSession.objects.filter(status=LiveSession.Status.PENDING, stop_requested=False).values_list(
+        "pk", flat=True
+    ):
+        app.send_task(RUN_TASK, args=[pk], queue="live")
 
 
 @worker_ready.connect

@@ -181,6 +181,9 @@ class Publisher:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"publisher-{group}", daemon=True)
         self.push_channel = ""
+        # Why the channel layer failed (Redis went away): the session then ends failed, since
+        # a restarted Redis has also forgotten which viewers were in the group.
+        self.interrupted = ""
 
     def start(self, *, receive_frames: bool) -> None:
         self._receive_frames = receive_frames
@@ -215,8 +218,10 @@ class Publisher:
                 return
             try:
                 await self.layer.group_send(self.group, {"type": "live.message", "message": message})
-            except Exception:
-                log.exception("publishing to %s failed", self.group)
+            except Exception as exc:
+                if not self.interrupted:  # once: a session publishes 25 messages a second
+                    log.exception("publishing to %s failed", self.group)
+                    self.interrupted = f"lost the live channel (Redis): {type(exc).__name__}: {exc}"
 
     async def _receive_loop(self) -> None:
         while True:
@@ -427,7 +432,8 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
     last_check = [0.0]
 
     def should_stop() -> bool:
-        if stop.is_set():
+        if stop.is_set() or publisher.interrupted:
+            stop.set()
             return True
         now = time.monotonic()
         if now - last_check[0] >= 0.5:
@@ -510,6 +516,8 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
                 )
     if predictor is not None:
         counters["windows"] += len(predictor.finish())
+    if publisher.interrupted:
+        return LiveSession.Status.FAILED, publisher.interrupted
     if stop.is_set():
         return LiveSession.Status.STOPPED, ""
     if counters["frames"] == 0 and session.source_kind != LiveSession.Source.PUSH:

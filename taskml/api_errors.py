@@ -15,6 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from taskml.domain import ServiceError
+from taskml.middleware import (
+    DATABASE_UNAVAILABLE,
+    RETRY_AFTER_SECONDS,
+    forget_broken_connections,
+    is_database_unavailable,
+)
 from taskml.pipeline.errors import PipelineError
 
 log = logging.getLogger("taskml.api")
@@ -46,6 +52,11 @@ def api_exception_handler(exc, context):
         return Response(body, status=exc.status_code)
     if isinstance(exc, PipelineError):
         return alert(str(exc), 400) if backend else Response({"detail": str(exc)}, status=400)
+    if is_database_unavailable(exc):  # PostgreSQL restarting: a clean 503, and a fresh connection next time
+        log.warning("database unavailable in %s: %s", type(view).__name__ if view else "a view", exc)
+        forget_broken_connections()
+        body = {"status": "error", "alert": DATABASE_UNAVAILABLE} if backend else {"detail": DATABASE_UNAVAILABLE}
+        return Response(body, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": RETRY_AFTER_SECONDS})
     response = exception_handler(exc, context)
     if response is None:
         log.exception("unhandled error in %s", type(view).__name__ if view else "a view", exc_info=exc)
