@@ -25,5 +25,7 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
         job = event["job"]  # "stage" marks the message kind, as on every socket; the job's own is job_stage
         await self.send_json({**job, "job_stage": job["stage"], "stage": "job"})
 
-    async def receive_json(self, content, **kwargs):
+    async def receive(self, text_data=None, bytes_data=None, **kwargs):
+        # Anything a client sends (JSON or not, text or binary, any size) gets the same answer;
+        # decoding it first would let a malformed message crash the connection.
         await self.send_json({"stage": "alert", "message": "this socket only sends job updates"})
