@@ -1,0 +1,336 @@
+"""Load: uploads, live-session viewers and API reads all at once, for a fixed time, on loopback.
+
+Starts the product as ``make run`` does with PostgreSQL and Redis (``scripts/serve.sh`` through
+bench/api.py's ``Server``, a throw-away PostgreSQL database and Redis database 12), trains one
+small model (Megamind with its labels, MediaPipe, a 30-tree forest), then runs ``--rounds``
+identical rounds of ``--seconds`` each. In every round, at the same time:
+
+- ``--uploads`` clients (20) each upload the real sample video (multipart POST /api/v1/videos/),
+  then delete it (DELETE /api/v1/videos/<id>/), over and over;
+- live sessions on the uploaded Megamind (real time, real MediaPipe), as many at once as the live
+  worker runs (``--sessions``, 2), each watched by ``--viewers`` / ``--sessions`` websocket viewers
+  (50 in all) from creation to ``finished``; a new session starts when one ends;
+- ``--readers`` clients (4) each GET a list or detail endpoint every ``--read-interval`` s.
+
+Printed per round: the errors (any non-2xx answer, exception, a websocket closed before
+``finished``, a session that did not finish; target 0), count and p50/p95 latency per kind
+(upload, delete, read, session create, live delivery = published → received by a viewer), and
+the RSS of the web server and of each worker process (main and pool children), before the first
+round and after each round (after a short settle), so growth shows. Linux only.
+
+    .venv/bin/python bench/load.py [--seconds 60] [--rounds 2] [--uploads 20] [--viewers 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psutil  # noqa: E402
+import requests  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from bench.api import REDIS, Server, postgres_database, redis_database  # noqa: E402
+
+SAMPLES = ROOT / "data" / "samples"
+LABELS = ROOT / "samples" / "Megamind_labels.csv"
+TERMINAL = ("succeeded", "failed", "cancelled")
+READ_PATHS = ["/api/v1/videos/", "/api/v1/jobs/", "/api/v1/models/", "/api/v1/live-sessions/", "/backend/models"]
+
+
+class Stats:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.latency: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, list[str]] = defaultdict(list)
+
+    def ok(self, kind: str, seconds: float) -> None:
+        with self.lock:
+            self.latency[kind].append(seconds)
+
+    def error(self, kind: str, what: str) -> None:
+        with self.lock:
+            self.errors[kind].append(what[:300])
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))] if values else float("nan")
+
+
+class Client:
+    def __init__(self, server: Server):
+        self.base = f"http://127.0.0.1:{server.port}"
+        self.ws = f"ws://127.0.0.1:{server.port}"
+        self.headers = {"Authorization": f"Token {server.token}"}
+
+    def session(self) -> requests.Session:
+        s = requests.Session()
+        s.headers.update(self.headers)
+        return s
+
+    def wait_job(self, http: requests.Session, job_id: int, timeout: float = 900) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = http.get(f"{self.base}/api/v1/jobs/{job_id}/", timeout=30).json()
+            if job["status"] in TERMINAL:
+                if job["status"] != "succeeded":
+                    raise RuntimeError(f"job {job_id} {job['status']}: {job['error']}")
+                return job
+            time.sleep(0.5)
+        raise RuntimeError(f"job {job_id} did not end")
+
+
+def prepare(client: Client, video: Path) -> tuple[int, int]:
+    """Upload Megamind with labels, extract, build, train; returns (video id, model id)."""
+    http = client.session()
+    with open(video, "rb") as v, open(LABELS, "rb") as labels:
+        r = http.post(
+            f"{client.base}/api/v1/videos/", files={"video": (video.name, v), "labels_csv": ("labels.csv", labels)},
+            data={"video_id": f"load-{uuid.uuid4().hex[:6]}"}, timeout=120,
+        )  # fmt: skip
+    r.raise_for_status()
+    video_id = r.json()["id"]
+    r = http.post(f"{client.base}/api/v1/videos/{video_id}/extract/", json={"detector_type": "mediapipe",
+                  "sample_rate": 2}, timeout=60)  # fmt: skip
+    r.raise_for_status()
+    feature_file = r.json()["feature_file"]
+    client.wait_job(http, feature_file["job"]["id"])
+    r = http.post(
+        f"{client.base}/api/v1/datasets/",
+        json={"feature_files": [feature_file["filename"]], "window_sec": 1.0, "step_sec": 0.25,
+              "train_ratio": 0.5, "val_ratio": 0.25, "test_ratio": 0.25}, timeout=60,
+    )  # fmt: skip
+    r.raise_for_status()
+    client.wait_job(http, r.json()["job"]["id"])
+    r = http.post(f"{client.base}/api/v1/models/", json={"dataset": r.json()["id"], "model_type": "rf",
+                  "n_estimators": 30}, timeout=60)  # fmt: skip
+    r.raise_for_status()
+    client.wait_job(http, r.json()["job"]["id"])
+    return video_id, r.json()["id"]
+
+
+# ---------------------------------------------------------------- the load
+
+
+def uploader(client: Client, video: Path, stats: Stats, until: float) -> None:
+    http = client.session()
+    while time.monotonic() < until:
+        try:
+            began = time.perf_counter()
+            with open(video, "rb") as handle:
+                r = http.post(f"{client.base}/api/v1/videos/", files={"video": (video.name, handle)},
+                              data={"video_id": f"up-{uuid.uuid4().hex[:8]}"}, timeout=120)  # fmt: skip
+            if r.status_code != 201:
+                stats.error("upload", f"{r.status_code} {r.text}")
+                continue
+            stats.ok("upload", time.perf_counter() - began)
+            began = time.perf_counter()
+            r = http.delete(f"{client.base}/api/v1/videos/{r.json()['id']}/", timeout=60)
+            if r.status_code != 204:
+                stats.error("delete", f"{r.status_code} {r.text}")
+            else:
+                stats.ok("delete", time.perf_counter() - began)
+        except Exception as exc:
+            stats.error("upload", f"{type(exc).__name__}: {exc}")
+            time.sleep(0.5)
+
+
+def reader(client: Client, stats: Stats, until: float, interval: float, offset: int) -> None:
+    http = client.session()
+    index = offset
+    while time.monotonic() < until:
+        path = READ_PATHS[index % len(READ_PATHS)]
+        index += 1
+        began = time.perf_counter()
+        try:
+            r = http.get(f"{client.base}{path}", timeout=60)
+            if r.status_code != 200:
+                stats.error("read", f"{path} {r.status_code} {r.text}")
+            else:
+                stats.ok("read", time.perf_counter() - began)
+        except Exception as exc:
+            stats.error("read", f"{path} {type(exc).__name__}: {exc}")
+        time.sleep(max(0.0, interval - (time.perf_counter() - began)))
+
+
+def viewer(client: Client, session_id: int, stats: Stats, ready: threading.Barrier) -> None:
+    try:
+        with connect(
+            f"{client.ws}/ws/streams/{session_id}/", origin=client.base, additional_headers=client.headers,
+            open_timeout=60, max_queue=None,
+        ) as ws:  # fmt: skip
+            with contextlib.suppress(threading.BrokenBarrierError):
+                ready.wait(timeout=60)
+            while True:
+                message = json.loads(ws.recv(timeout=180))
+                if message["stage"] == "sample":
+                    stats.ok("delivery", time.time() - message["sent_at"])
+                elif message["stage"] == "finished":
+                    if message["status"] != "finished":
+                        stats.error("viewer", f"session {session_id} ended {message['status']}")
+                    return
+    except (ConnectionClosed, TimeoutError, OSError) as exc:
+        stats.error("viewer", f"session {session_id}: {type(exc).__name__}: {exc}")
+
+
+def session_slot(client: Client, video_id: int, model_id: int, viewers: int, stats: Stats, until: float) -> None:
+    """Sessions one after another, each watched by ``viewers`` websocket clients from start to end."""
+    http = client.session()
+    while time.monotonic() < until:
+        began = time.perf_counter()
+        try:
+            r = http.post(f"{client.base}/api/v1/live-sessions/", json={"model": model_id, "source": "video",
+                          "video": video_id}, timeout=60)  # fmt: skip
+        except Exception as exc:
+            stats.error("session", f"{type(exc).__name__}: {exc}")
+            time.sleep(1)
+            continue
+        if r.status_code != 201:
+            stats.error("session", f"{r.status_code} {r.text}")
+            time.sleep(1)
+            continue
+        stats.ok("session", time.perf_counter() - began)
+        session_id = r.json()["id"]
+        ready = threading.Barrier(viewers + 1)
+        threads = [threading.Thread(target=viewer, args=(client, session_id, stats, ready)) for _ in range(viewers)]
+        for thread in threads:
+            thread.start()
+        with contextlib.suppress(threading.BrokenBarrierError):
+            ready.wait(timeout=60)
+        for thread in threads:
+            thread.join()
+        row = http.get(f"{client.base}/api/v1/live-sessions/{session_id}/", timeout=60).json()
+        if row["status"] != "finished":
+            stats.error("session", f"session {session_id} {row['status']}: {row['error']}")
+        stats.ok("frames", row["frames_processed"])
+
+
+def run_round(client: Client, args, video: Path, video_id: int, model_id: int) -> Stats:
+    stats = Stats()
+    until = time.monotonic() + args.seconds
+    per_session = args.viewers // args.sessions
+    threads = [threading.Thread(target=uploader, args=(client, video, stats, until)) for _ in range(args.uploads)]
+    threads += [
+        threading.Thread(target=reader, args=(client, stats, until, args.read_interval, i)) for i in range(args.readers)
+    ]
+    threads += [
+        threading.Thread(target=session_slot, args=(client, video_id, model_id, per_session, stats, until))
+        for _ in range(args.sessions)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return stats
+
+
+# ---------------------------------------------------------------- memory
+
+
+def processes(server: Server) -> dict[str, psutil.Process]:
+    """The web server, and every celery worker process (main and pool children), by a readable name."""
+    found = {"web": server.web()}
+    for child in psutil.Process(server.proc.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            command = " ".join(child.cmdline())
+            if "celery" not in command or " beat" in command:
+                continue
+            kind = "live" if "-Q live" in command else "jobs"
+            parent = child.parent()
+            main = parent is not None and "celery" not in " ".join(parent.cmdline())
+            name = f"{kind} worker main" if main else f"{kind} worker child {child.pid}"
+            found[name] = child
+    return found
+
+
+def rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    out = {}
+    for name, proc in procs.items():
+        with contextlib.suppress(psutil.Error):
+            out[name] = proc.memory_info().rss / 2**20
+    return out
+
+
+def report(name: str, stats: Stats, args) -> int:
+    errors = sum(len(v) for v in stats.errors.values())
+    print(f"\n{name}: {args.seconds:.0f} s, {args.uploads} uploaders, {args.viewers} viewers on {args.sessions} "
+          f"sessions at a time, {args.readers} readers every {args.read_interval} s; load average "
+          f"{' '.join(f'{x:.1f}' for x in psutil.getloadavg())} on {psutil.cpu_count()} CPUs")  # fmt: skip
+    print(f"  errors: {errors}" + "".join(f"  {k}={len(v)}" for k, v in sorted(stats.errors.items())))
+    for kind, examples in sorted(stats.errors.items()):
+        for example in examples[:3]:
+            print(f"    {kind}: {example}")
+    for kind in ("upload", "delete", "read", "session", "delivery"):
+        values = stats.latency.get(kind, [])
+        if values:
+            print(f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 0.5) * 1000:8.1f} ms  "
+                  f"p95 {pct(values, 0.95) * 1000:8.1f} ms  max {max(values) * 1000:8.1f} ms")  # fmt: skip
+    frames = stats.latency.get("frames", [])
+    if frames:
+        print(f"  live sessions finished: {len(frames)}, frames each: median {statistics.median(frames):.0f}")
+    return errors
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--uploads", type=int, default=20)
+    parser.add_argument("--viewers", type=int, default=50)
+    parser.add_argument("--sessions", type=int, default=2, help="live sessions at a time (the live worker runs 2)")
+    parser.add_argument("--readers", type=int, default=4)
+    parser.add_argument("--read-interval", type=float, default=0.1)
+    parser.add_argument("--upload-throttle", default="off", help="TASKML_THROTTLE_UPLOADS for the server")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds after a round before RSS is read")
+    args = parser.parse_args()
+    video = SAMPLES / "Megamind.avi"
+    if not video.exists():
+        sys.exit(f"{video} is missing: run scripts/fetch_samples.sh")
+
+    with postgres_database() as database, redis_database():
+        env = {"DATABASE_URL": database, "REDIS_URL": REDIS, "TASKML_LIVE_CONCURRENCY": str(args.sessions)}
+        # The upload throttle (120/min per user by default) would answer 429 to 20 clients of one
+        # user; capacity is measured here, not the throttle.
+        env["TASKML_THROTTLE_UPLOADS"] = args.upload_throttle
+        server = Server(env)
+        try:
+            print(f"starting the product (PostgreSQL {database}, Redis {REDIS}) ...", flush=True)
+            server.wait_ready()
+            client = Client(server)
+            began = time.perf_counter()
+            video_id, model_id = prepare(client, video)
+            print(f"trained model {model_id} in {time.perf_counter() - began:.0f} s", flush=True)
+            procs = processes(server)
+            memory = [("before", rss_mb(procs))]
+            total_errors = 0
+            for index in range(1, args.rounds + 1):
+                stats = run_round(client, args, video, video_id, model_id)
+                total_errors += report(f"round {index}", stats, args)
+                time.sleep(args.settle)
+                procs.update({k: v for k, v in processes(server).items() if k not in procs})
+                memory.append((f"after round {index}", rss_mb(procs)))
+            print("\nRSS (MB)")
+            names = list(procs)
+            print("  " + "".ljust(16) + "".join(n[:24].rjust(26) for n in names))
+            for label, values in memory:
+                print("  " + label.ljust(16) + "".join(f"{values.get(n, float('nan')):26.1f}" for n in names))
+            print(f"\ntotal errors: {total_errors}")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
