@@ -5,8 +5,8 @@ from retraining.models import Promotion, RetrainPolicy, RetrainRun
 
 
 class RetrainPolicySerializer(serializers.ModelSerializer):
-    training_videos = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
-    holdout_videos = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    training_videos = serializers.SerializerMethodField()
+    holdout_videos = serializers.SerializerMethodField()
     champion_version = serializers.CharField(source="champion.version_label", read_only=True, allow_null=True)
     new_labels = serializers.SerializerMethodField()
     periodic_task = serializers.CharField(source="periodic_task.name", read_only=True, allow_null=True)
@@ -20,6 +20,12 @@ class RetrainPolicySerializer(serializers.ModelSerializer):
             "champion", "champion_version", "labels_since", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = fields
+
+    def get_training_videos(self, policy: RetrainPolicy) -> list[int]:
+        return sorted(v.pk for v in policy.training_videos.all())
+
+    def get_holdout_videos(self, policy: RetrainPolicy) -> list[int]:
+        return sorted(v.pk for v in policy.holdout_videos.all())
 
     def get_new_labels(self, policy: RetrainPolicy) -> int:
         from retraining.selectors import policy_new_labels

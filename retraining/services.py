@@ -402,7 +402,9 @@ def retrain_run_request(*, policy: RetrainPolicy, trigger: str = RetrainRun.Trig
                 target=run,
             )
     except IntegrityError:
-        raise Conflict("policy", f"{policy.name} has a run in progress already") from None
+        if RetrainRun.objects.filter(policy_id=policy.pk, status__in=RetrainRun.ACTIVE).exists():
+            raise Conflict("policy", f"{policy.name} has a run in progress already") from None
+        raise  # another integrity problem is a bug, not a busy policy
     run.refresh_from_db()
     return run
 

@@ -2,8 +2,9 @@
 # `make run`: the whole product on one machine. With nothing configured it uses SQLite and an
 # embedded Celery broker (a SQLite file) under $TASKML_DATA_DIR (./data); with DATABASE_URL and
 # REDIS_URL it uses PostgreSQL and Redis. Starts one Celery worker and the web server
-# (uvicorn via `manage.py serve`: HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001). Ctrl-C (or SIGTERM
-# to this script) stops both; if either one stops, so does the other.
+# (uvicorn via `manage.py serve`: HTTP + websockets) on $TASKML_HOST:$TASKML_PORT (127.0.0.1:8001), and the Celery beat
+# scheduler (django-celery-beat's database schedule: retraining thresholds and schedules). Ctrl-C (or SIGTERM
+# to this script) stops them all; if one stops, so do the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -30,13 +31,14 @@ $PY manage.py ensure_admin
 # re-queued from the start when the service next runs (see jobs.services.job_requeue_stale).
 WORKER=
 LIVE=
+BEAT=
 SERVER=
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 stop() {
   trap - EXIT INT TERM
-  for pid in $SERVER $WORKER $LIVE; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in $SERVER $WORKER $LIVE $BEAT; do kill -TERM "$pid" 2>/dev/null || true; done
   local ticks=$(( ${TASKML_STOP_SECONDS:-20} * 5 ))
-  while { alive "$WORKER" || alive "$LIVE" || alive "$SERVER"; } && [ "$ticks" -gt 0 ]; do
+  while { alive "$WORKER" || alive "$LIVE" || alive "$BEAT" || alive "$SERVER"; } && [ "$ticks" -gt 0 ]; do
     sleep 0.2
     ticks=$((ticks - 1))
   done
@@ -49,6 +51,7 @@ stop() {
     pkill -KILL -P "$LIVE" 2>/dev/null || true
     kill -KILL "$LIVE" 2>/dev/null || true
   fi
+  if alive "$BEAT"; then kill -KILL "$BEAT" 2>/dev/null || true; fi
   if alive "$SERVER"; then kill -KILL "$SERVER" 2>/dev/null || true; fi
   wait 2>/dev/null || true
 }
@@ -63,12 +66,21 @@ WORKER=$!
 $PY -m celery -A taskml.celery worker -Q live -c "${TASKML_LIVE_CONCURRENCY:-2}" \
   -l info -n "embedded-live-$$@%h" >>"$DATA/logs/live.log" 2>&1 &
 LIVE=$!
+# Periodic tasks (retraining: the label-threshold check, each policy's schedule) live in the database
+# (django-celery-beat); one beat process sends them to the queues. Its pid file refuses a second beat
+# on the same data directory, which would send every tick twice.
+$PY -m celery -A taskml.celery beat -S django_celery_beat.schedulers:DatabaseScheduler -l info \
+  --pidfile "$DATA/beat.pid" >>"$DATA/logs/beat.log" 2>&1 &
+BEAT=$!
 echo "worker         pid $WORKER, log $DATA/logs/worker.log; live sessions pid $LIVE, log $DATA/logs/live.log"
+echo "scheduler      pid $BEAT (celery beat, database schedule), log $DATA/logs/beat.log"
 echo "serving        http://$HOST:$PORT/  (admin /admin/, API /api/v1/, docs /api/v1/docs/, /backend/)"
 $PY manage.py serve --host "$HOST" --port "$PORT" &
 SERVER=$!
 
 status=0
 wait -n || status=$?
-if ! alive "$SERVER"; then echo "server         stopped (exit $status)"; else echo "a worker       stopped (exit $status)"; fi
+if ! alive "$SERVER"; then echo "server         stopped (exit $status)"
+elif ! alive "$BEAT"; then echo "scheduler      stopped (exit $status)"
+else echo "a worker       stopped (exit $status)"; fi
 exit "$status"

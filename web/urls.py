@@ -11,4 +11,5 @@ urlpatterns = [
     path("models/", views.models, name="models"),
     path("models/<int:pk>/", views.model, name="model"),
     path("live/", views.live, name="live"),
+    path("retraining/", views.retraining, name="retraining"),
 ]

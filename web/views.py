@@ -57,3 +57,8 @@ def model(request, pk: int):
 @login_required
 def live(request):
     return render(request, "web/live.html", {"page": "live"})
+
+
+@login_required
+def retraining(request):
+    return render(request, "web/retraining.html", {"page": "retraining"})

@@ -51,6 +51,7 @@ class Service:
             start_new_session=True,
         )
         self.worker_name = f"embedded-{self.process.pid}@"  # serve.sh names its worker after its own pid
+        self.beat_pidfile = f"--pidfile {data}/beat.pid"  # the beat scheduler's command line names it
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -79,10 +80,11 @@ class Service:
         return found.group(1)
 
     def processes(self) -> list[str]:
-        """This run's processes still alive: the worker (main and pool) and the server."""
+        """This run's processes still alive: the worker (main and pool), the server and the beat scheduler."""
         found = []
-        for pattern in (self.worker_name, f"manage.py serve --host 127.0.0.1 --port {self.port}"):
-            result = subprocess.run(["pgrep", "-af", pattern], capture_output=True, text=True)
+        patterns = (self.worker_name, f"manage.py serve --host 127.0.0.1 --port {self.port}", self.beat_pidfile)
+        for pattern in patterns:
+            result = subprocess.run(["pgrep", "-af", "--", pattern], capture_output=True, text=True)
             found += [line for line in result.stdout.splitlines() if "pgrep" not in line]
         return found
 

@@ -1,0 +1,170 @@
+"""The policy API's refusals and ownership (no worker: requests that are refused, or queued and left)."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from tests.retraining.conftest import policy_body
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def videos(alice, make_video):
+    return [make_video(alice, name) for name in ("api_a", "api_b", "api_h")]
+
+
+def _create(client, videos, **extra):
+    a, b, held = videos
+    return client.post("/api/v1/retrain-policies/", policy_body([a, b], [held], **extra), format="json")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"margin": 2}, "margin"),
+        ({"margin": -0.1}, "margin"),
+        ({"name": "  "}, "name"),
+        ({"schedule_crontab": "every day"}, "schedule_crontab"),
+        ({"schedule_crontab": "61 * * * *"}, "schedule_crontab"),
+        ({"schedule_interval_seconds": 0}, "schedule_interval_seconds"),
+        ({"schedule_interval_seconds": 60, "schedule_crontab": "0 3 * * *"}, "schedule_crontab"),
+        ({"min_new_labels": -1}, "min_new_labels"),
+        ({"detector": "sonar"}, "detector"),
+        ({"model_type": "svm"}, "model_type"),
+        ({"aggregation": "median"}, "aggregation"),
+        ({"model_params": {"n_estimators": 0}}, "n_estimators"),
+        ({"dataset_params": {"window_sec": -1}}, "window_sec"),
+        ({"dataset_params": {"train_ratio": 0.9, "val_ratio": 0.5, "test_ratio": 0.1}}, "train_ratio"),
+        ({"holdout_videos": []}, "holdout_videos"),
+        ({"training_videos": []}, "training_videos"),
+        ({"holdout_videos": "x"}, "holdout_videos"),
+        ({"margin": "lots"}, "margin"),
+    ],
+)
+def test_bad_input_is_400_naming_the_field(alice, client_for, videos, change, field):
+    from retraining.models import RetrainPolicy
+
+    r = _create(client_for(alice), videos, **change)
+    assert r.status_code == 400, r.content
+    assert field in r.json(), r.json()
+    assert not RetrainPolicy.objects.exists()  # nothing half-written
+
+
+def test_holdout_is_disjoint_and_frozen(alice, client_for, videos):
+    from django_celery_beat.models import PeriodicTask
+
+    client = client_for(alice)
+    a, b, held = videos
+    r = client.post("/api/v1/retrain-policies/", policy_body([a, held], [held]), format="json")
+    assert r.status_code == 400 and "training_videos" in r.json()
+    assert "api_h.avi" in r.json()["training_videos"][0]
+    r = _create(client, videos, schedule_interval_seconds=600)
+    assert r.status_code == 201, r.content
+    policy = r.json()
+    assert policy["holdout_videos"] == [held.pk] and policy["training_videos"] == [a.pk, b.pk]
+    assert policy["periodic_task"] and PeriodicTask.objects.filter(name=policy["periodic_task"]).exists()
+    url = f"/api/v1/retrain-policies/{policy['id']}/"
+    r = client.patch(url, {"holdout_videos": [a.pk]}, format="json")
+    assert r.status_code == 400 and "holdout_videos" in r.json()
+    r = client.patch(url, {"training_videos": [a.pk, held.pk]}, format="json")
+    assert r.status_code == 400 and "training_videos" in r.json()
+    # Leaving training to "all my labelled videos" still leaves the held-out one out.
+    r = client.patch(url, {"training_videos": None, "margin": 0.05, "dataset_params": {"step_sec": 0.2}}, format="json")
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["training_scope"] == "all" and body["margin"] == 0.05
+    assert body["dataset_params"]["step_sec"] == 0.2 and body["dataset_params"]["window_sec"] == 1.0  # kept
+    from retraining.models import RetrainPolicy
+    from retraining.selectors import policy_training_videos
+
+    assert [v.pk for v in policy_training_videos(RetrainPolicy.objects.get(pk=policy["id"]))] == [a.pk, b.pk]
+    r = _create(client, videos)
+    assert r.status_code == 400 and "name" in r.json()  # one name per owner
+
+
+def test_another_users_policies_runs_and_videos_are_404(alice, bob, client_for, videos, make_video):
+    alice_client, bob_client = client_for(alice), client_for(bob)
+    policy = _create(alice_client, videos).json()
+    url = f"/api/v1/retrain-policies/{policy['id']}/"
+    assert alice_client.post(f"{url}run/").status_code == 202
+    for response in (
+        bob_client.get(url),
+        bob_client.patch(url, {"margin": 0.1}, format="json"),
+        bob_client.delete(url),
+        bob_client.post(f"{url}run/"),
+        bob_client.post(f"{url}rollback/"),
+        bob_client.post(f"{url}promote/", {"model": 1}, format="json"),
+    ):
+        assert response.status_code == 404, response.content
+    assert bob_client.get("/api/v1/retrain-policies/").json()["count"] == 0
+    assert bob_client.get("/api/v1/retrain-runs/").json()["count"] == 0
+    assert bob_client.get("/api/v1/promotions/").json()["count"] == 0
+    # bob cannot name alice's videos in his own policy
+    bob_video = make_video(bob, "bobs")
+    r = bob_client.post("/api/v1/retrain-policies/", policy_body([bob_video], [videos[2]]), format="json")
+    assert r.status_code == 404 and r.json()["detail"].startswith("holdout_videos:")
+    # nor follow alice's policy in a live session
+    r = bob_client.post("/api/v1/live-sessions/", {"policy": policy["id"], "source": "push"}, format="json")
+    assert r.status_code == 404 and r.json()["detail"].startswith("policy:")
+    assert alice_client.get("/api/v1/retrain-runs/").json()["count"] == 1
+
+
+def _model(owner):
+    """A registry row as a finished training leaves it (promotion never loads the artifact)."""
+    from tests.api.factories import ready_dataset, ready_model
+
+    model = ready_model(owner, dataset=ready_dataset(owner))
+    model.sha256 = "a" * 64
+    model.save(update_fields=["sha256"])
+    return model
+
+
+def test_refusals_on_runs_promotions_and_rollbacks(alice, bob, client_for, videos):
+
+    client = client_for(alice)
+    policy = _create(client, videos).json()
+    url = f"/api/v1/retrain-policies/{policy['id']}/"
+    assert client.post(f"{url}run/").status_code == 202
+    r = client.post(f"{url}run/")  # one run at a time (the first is still queued)
+    assert r.status_code == 409 and "in progress" in r.json()["detail"]
+    r = client.post(f"{url}rollback/")
+    assert r.status_code == 409 and "no champion" in r.json()["detail"]
+    r = client.post(f"{url}promote/", {}, format="json")
+    assert r.status_code == 400 and "model" in r.json()
+    bobs = _model(bob)
+    assert client.post(f"{url}promote/", {"model": bobs.pk}, format="json").status_code == 404
+    mine = _model(alice)
+    r = client.post(f"{url}promote/", {"model": mine.pk}, format="json")
+    assert r.status_code == 200 and r.json()["action"] == "manual" and r.json()["previous"] is None
+    r = client.post(f"{url}promote/", {"model": mine.pk}, format="json")
+    assert r.status_code == 409 and "champion already" in r.json()["detail"]
+    r = client.post("/api/v1/live-sessions/", {"source": "push"}, format="json")
+    assert r.status_code == 400 and "model" in r.json()
+
+
+def test_commands_print_one_line_errors(alice, videos):
+    from retraining.models import Promotion, RetrainPolicy
+    from retraining.services import retrain_policy_create
+
+    a, b, held = videos
+    body = policy_body([a, b], [held])
+    body.pop("training_videos"), body.pop("holdout_videos")
+    policy = retrain_policy_create(owner=alice, training_videos=[a, b], holdout_videos=[held], **body)
+    with pytest.raises(CommandError, match="policy: no retraining policy 'nope'"):
+        call_command("retrain", "--policy", "nope")
+    with pytest.raises(CommandError, match="no champion to roll back"):
+        call_command("rollback_model", "--policy", "mega")
+    with pytest.raises(CommandError, match="model: no model '999'"):
+        call_command("promote_model", "--policy", str(policy.pk), "--model", "999")
+    first, second = _model(alice), _model(alice)
+    call_command("promote_model", "--policy", "mega", "--model", str(first.pk))
+    call_command("promote_model", "--policy", "mega", "--model", second.filename, "--reason", "newer")
+    call_command("rollback_model", "--policy", "mega")
+    assert RetrainPolicy.objects.get(pk=policy.pk).champion_id == first.pk
+    assert list(Promotion.objects.order_by("id").values_list("action", flat=True)) == ["manual", "manual", "rollback"]
+    call_command("retrain", "--policy", "mega")  # queued (no worker here: it waits in the broker)
+    with pytest.raises(CommandError, match="in progress"):
+        call_command("retrain", "--policy", "mega")
