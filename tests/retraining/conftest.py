@@ -32,36 +32,42 @@ def mega_parquet(megamind, tmp_path_factory, model_cache) -> Path:
     return out
 
 
-@pytest.fixture
-def make_video(mega_parquet, megamind):
-    """make_video(owner, name, spans=SPANS) -> Video with label spans and an extracted FeatureFile."""
+def create_video(owner, name: str, *, mega_parquet: Path, megamind: Path, spans=SPANS):
+    """A Video with label spans and an extracted FeatureFile (a copy of the real extraction)."""
     from taskml import storage
     from videos.models import FeatureFile, LabelSpan, Video
 
+    upload = storage.uploads_dir(owner.pk) / f"{name}.avi"
+    upload.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(megamind, upload)
+    video = Video.objects.create(
+        owner=owner, video_id=name, stored_name=f"{name}.avi", original_name="Megamind.avi",
+        file=storage.relative(upload), sha256="0" * 64, size_bytes=upload.stat().st_size, fps=23.976,
+        frame_count=270, duration=11.26, width=720, height=528,
+    )  # fmt: skip
+    for start, end, label in spans:
+        LabelSpan.objects.create(video=video, start_frame=start, end_frame=end, label=label, source="csv")
+    path = storage.features_dir(owner.pk) / f"{name}_features.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(mega_parquet)
+    index = table.column_names.index("video_id")
+    field = table.schema.field(index)
+    table = table.set_column(index, field, pa.array([name] * table.num_rows, pa.string()).cast(field.type))
+    pq.write_table(table, path)
+    FeatureFile.objects.create(
+        owner=owner, video=video, filename=path.name, path=storage.relative(path), detector="mediapipe",
+        status="succeeded", num_frames=table.num_rows, columns=table.column_names,
+        label_distribution={}, labels_digest="",  # brought up to date by the run
+    )  # fmt: skip
+    return video
+
+
+@pytest.fixture
+def make_video(mega_parquet, megamind):
+    """make_video(owner, name, spans=SPANS) -> Video with label spans and an extracted FeatureFile."""
+
     def make(owner, name: str, spans=SPANS):
-        upload = storage.uploads_dir(owner.pk) / f"{name}.avi"
-        upload.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(megamind, upload)
-        video = Video.objects.create(
-            owner=owner, video_id=name, stored_name=f"{name}.avi", original_name="Megamind.avi",
-            file=storage.relative(upload), sha256="0" * 64, size_bytes=upload.stat().st_size, fps=23.976,
-            frame_count=270, duration=11.26, width=720, height=528,
-        )  # fmt: skip
-        for start, end, label in spans:
-            LabelSpan.objects.create(video=video, start_frame=start, end_frame=end, label=label, source="csv")
-        path = storage.features_dir(owner.pk) / f"{name}_features.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pq.read_table(mega_parquet)
-        index = table.column_names.index("video_id")
-        field = table.schema.field(index)
-        table = table.set_column(index, field, pa.array([name] * table.num_rows, pa.string()).cast(field.type))
-        pq.write_table(table, path)
-        FeatureFile.objects.create(
-            owner=owner, video=video, filename=path.name, path=storage.relative(path), detector="mediapipe",
-            status="succeeded", num_frames=table.num_rows, columns=table.column_names,
-            label_distribution={}, labels_digest="",  # brought up to date by the run
-        )  # fmt: skip
-        return video
+        return create_video(owner, name, mega_parquet=mega_parquet, megamind=megamind, spans=spans)
 
     return make
 
