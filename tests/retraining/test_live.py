@@ -22,12 +22,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 @pytest.fixture(scope="module")
 def live(django_db_setup, django_db_blocker, tmp_path_factory, mega_parquet, megamind):
     from django.contrib.auth.models import User
+    from django.core.management import call_command
     from rest_framework.authtoken.models import Token
 
     from tests.platform import worker_env
     from tests.retraining.conftest import create_video
     from tests.streaming.conftest import Person, Platform, serving
 
+    call_command("collectstatic", interactive=False, verbosity=0)  # the page's script, served as make run does
     name = f"retrain-live-{uuid.uuid4().hex[:6]}"
     env = worker_env(TASKML_LIVE_POLICY_CHECK_SECONDS="1")
     with serving(django_db_blocker, tmp_path_factory.mktemp("retrain-live"), env, worker_name=name) as (
@@ -102,3 +104,78 @@ def test_a_following_session_switches_model_on_promotion(live):
     assert any(m["task_prediction"] is not None for m in samples)  # the buffer carried on: windows keep coming
     assert rest[-1]["status"] == "finished"
     assert session_row(session["id"]).trained_model_id == second["id"]
+
+
+@pytest.fixture(scope="module")
+def browser(live):
+    import os
+
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` (scripts/browser.sh) installs Debian's chromium")
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/web/conftest.py: Playwright's loop vs the ORM
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                connections.close_all()
+                chromium.close()
+    finally:
+        if before is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+def test_the_page_creates_runs_and_rolls_back(live, browser):
+    platform, person, (video, held) = live
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=platform.http)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    try:
+        page.goto("/accounts/login/")
+        page.fill("#id_username", "live-retrainer")
+        page.fill("#id_password", "live-retrainer-password-1")
+        with page.expect_navigation():
+            page.locator("form:has(#id_password) [type=submit]").click()
+        page.goto("/retraining/")
+        assert page.locator('nav a[aria-current="page"]').inner_text() == "Retraining"
+        form = page.locator("#policy-form")
+        form.locator("#name").fill("from the page")
+        form.locator(f'input[name="training_videos"][value="{video.pk}"]').check()
+        # No held-out video: refused, and the message stands next to that field.
+        form.locator("#create-policy").click()
+        page.locator('[data-error-for="holdout_videos"]:not(:empty)').wait_for()
+        form.locator(f'input[name="holdout_videos"][value="{held.pk}"]').check()
+        form.locator("#window_sec").fill("1")
+        form.locator("#step_sec").fill("0.1")
+        for name, value in (("train", "0.5"), ("val", "0.25"), ("test", "0.25")):  # one training video: time blocks
+            form.locator(f"#{name}_ratio").fill(value)
+        form.locator("#model_type").select_option("rf")
+        form.locator("#n_estimators").fill("20")
+        form.locator("#create-policy").click()
+        row = page.locator("#policy-list tr", has_text="from the page")
+        row.wait_for()
+        assert "none yet" in row.locator(".champion").inner_text()
+        row.locator("button.run-now").click()
+        run = page.locator("#run-list tr", has_text="from the page")
+        run.locator(".badge.succeeded, .badge.failed").wait_for(timeout=240_000)
+        assert run.locator(".decision").inner_text() == "promoted", run.inner_text()
+        page.locator("#promotion-list tr", has_text="from the page").wait_for()
+        row = page.locator("#policy-list tr", has_text="from the page")
+        assert row.locator(".champion").inner_text().startswith("v")
+        row.locator("button.rollback").click()  # the first champion replaced nothing
+        note = page.locator("#policy-action-error")
+        note.filter(has_text="nothing to roll back").wait_for()
+        assert not problems, problems
+    finally:
+        context.close()

@@ -140,7 +140,10 @@
       holdout_videos: ticked("holdout_videos"),
       training_videos: training.length ? training : null,
       model_type: form.elements.model_type.value,
-      dataset_params: { window_sec: number("window_sec"), step_sec: number("step_sec") },
+      dataset_params: {
+        window_sec: number("window_sec"), step_sec: number("step_sec"),
+        train_ratio: number("train_ratio"), val_ratio: number("val_ratio"), test_ratio: number("test_ratio"),
+      },
       min_new_labels: number("min_new_labels") ?? 0,
       schedule_interval_seconds: number("schedule_interval_seconds") ?? null,
       schedule_crontab: form.elements.schedule_crontab.value.trim(),
