@@ -176,6 +176,8 @@ def test_the_page_creates_runs_and_rolls_back(live, browser):
         row.locator("button.rollback").click()  # the first champion replaced nothing
         note = page.locator("#policy-action-error")
         note.filter(has_text="nothing to roll back").wait_for()
+        page.set_viewport_size({"width": 400, "height": 800})  # narrow windows: tables scroll, the page does not
+        assert page.evaluate("document.documentElement.scrollWidth") <= 400
         assert not problems, problems
     finally:
         context.close()
