@@ -168,3 +168,40 @@ def test_commands_print_one_line_errors(alice, videos):
     call_command("retrain", "--policy", "mega")  # queued (no worker here: it waits in the broker)
     with pytest.raises(CommandError, match="in progress"):
         call_command("retrain", "--policy", "mega")
+
+
+def test_admin_pages_and_actions(alice, videos):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    from retraining.models import Promotion, RetrainRun
+    from retraining.services import retrain_policy_create, retrain_policy_promote
+
+    a, b, held = videos
+    body = policy_body([a, b], [held], schedule_interval_seconds=3600)
+    body.pop("training_videos"), body.pop("holdout_videos")
+    policy = retrain_policy_create(owner=alice, training_videos=[a, b], holdout_videos=[held], **body)
+    retrain_policy_promote(policy=policy, model=_model(alice), user=alice)
+    admin = Client()
+    admin.force_login(User.objects.create_superuser("root", "root@example.com", "root-password-1"))
+    for path in (
+        "/admin/retraining/retrainpolicy/",
+        f"/admin/retraining/retrainpolicy/{policy.pk}/change/",
+        "/admin/retraining/promotion/",
+    ):
+        r = admin.get(path)
+        assert r.status_code == 200, path
+        assert b"mega" in r.content
+    r = admin.get(f"/admin/retraining/retrainpolicy/{policy.pk}/change/")
+    assert b"api_h.avi" in r.content and b"every 3600 s" in r.content
+    changelist = "/admin/retraining/retrainpolicy/"
+    r = admin.post(changelist, {"action": "run_now", "_selected_action": [policy.pk]}, follow=True)
+    assert b"queued" in r.content and RetrainRun.objects.filter(policy=policy).count() == 1
+    run = RetrainRun.objects.get(policy=policy)
+    assert admin.get(f"/admin/retraining/retrainrun/{run.pk}/change/").status_code == 200
+    assert b"mega" in admin.get("/admin/retraining/retrainrun/").content
+    r = admin.post(changelist, {"action": "roll_back", "_selected_action": [policy.pk]}, follow=True)
+    assert b"nothing to roll back" in r.content  # one promotion only: reported, nothing changed
+    assert Promotion.objects.filter(policy=policy).count() == 1
+    r = admin.post(f"/admin/retraining/retrainpolicy/{policy.pk}/delete/", {"post": "yes"}, follow=True)
+    assert r.status_code == 200 and not type(policy).objects.filter(pk=policy.pk).exists()

@@ -130,3 +130,21 @@ def test_incremental_boosting_is_compared_with_a_full_retrain(celery_worker, ali
     label_span_update(span=span, end_frame=95)
     fallback = _run(client, forest).incremental
     assert fallback["used"] is False and "only LightGBM" in fallback["reason"] and "full retrain" in fallback["reason"]
+
+
+def test_the_retrain_command_waits_for_the_decision(celery_worker, alice, make_video):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from retraining.services import retrain_policy_create
+
+    a, b, held = (make_video(alice, name) for name in ("cli_a", "cli_b", "cli_h"))
+    body = policy_body([a, b], [held], name="cli policy", model_type="rf")
+    body.pop("training_videos"), body.pop("holdout_videos")
+    retrain_policy_create(owner=alice, training_videos=[a, b], holdout_videos=[held], **body)
+    out = StringIO()
+    call_command("retrain", "--policy", "cli policy", "--wait", "--timeout", "300", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("run ") and "queued" in lines[0]
+    assert "promoted — no champion yet" in lines[1]
