@@ -7,9 +7,10 @@ identical rounds of ``--seconds`` each. In every round, at the same time:
 
 - ``--uploads`` clients (20) each upload the real sample video (multipart POST /api/v1/videos/),
   then delete it (DELETE /api/v1/videos/<id>/), over and over;
-- live sessions on the uploaded Megamind (real time, real MediaPipe), as many at once as the live
-  worker runs (``--sessions``, 2), each watched by ``--viewers`` / ``--sessions`` websocket viewers
-  (50 in all) from creation to ``finished``; a new session starts when one ends;
+- live sessions on the uploaded vtest.avi (real time, 10 fps, real MediaPipe), as many at once as
+  the live worker runs (``--sessions``, 2), each watched by ``--viewers`` / ``--sessions`` websocket
+  viewers (50 in all, in a separate process with asyncio) from creation to ``finished``; a session
+  is stopped when the round ends;
 - ``--readers`` clients (4) each GET a list or detail endpoint every ``--read-interval`` s.
 
 Printed per round: the errors (any non-2xx answer, exception, a websocket closed before
@@ -24,8 +25,10 @@ round and after each round (after a short settle), so growth shows. Linux only.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
+import multiprocessing
 import statistics
 import sys
 import threading
@@ -40,7 +43,6 @@ sys.path.insert(0, str(ROOT))
 import psutil  # noqa: E402
 import requests  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
-from websockets.sync.client import connect  # noqa: E402
 
 from bench.api import REDIS, Server, postgres_database, redis_database  # noqa: E402
 
@@ -72,9 +74,19 @@ def pct(values: list[float], q: float) -> float:
 
 class Client:
     def __init__(self, server: Server):
-        self.base = f"http://127.0.0.1:{server.port}"
-        self.ws = f"ws://127.0.0.1:{server.port}"
-        self.headers = {"Authorization": f"Token {server.token}"}
+        self._set(server.port, server.token)
+
+    @classmethod
+    def at(cls, port: int, token: str) -> Client:
+        client = cls.__new__(cls)
+        client._set(port, token)
+        return client
+
+    def _set(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.base = f"http://127.0.0.1:{port}"
+        self.ws = f"ws://127.0.0.1:{port}"
+        self.headers = {"Authorization": f"Token {token}"}
 
     def session(self) -> requests.Session:
         s = requests.Session()
@@ -166,74 +178,102 @@ def reader(client: Client, stats: Stats, until: float, interval: float, offset: 
         time.sleep(max(0.0, interval - (time.perf_counter() - began)))
 
 
-def viewer(client: Client, session_id: int, stats: Stats, ready: threading.Barrier) -> None:
+async def _viewer(client: Client, session_id: int, stats: Stats) -> None:
+    import websockets
+
     try:
-        with connect(
+        async with websockets.connect(
             f"{client.ws}/ws/streams/{session_id}/", origin=client.base, additional_headers=client.headers,
-            open_timeout=60, max_queue=None,
+            open_timeout=60, max_size=None,
         ) as ws:  # fmt: skip
-            with contextlib.suppress(threading.BrokenBarrierError):
-                ready.wait(timeout=60)
             while True:
-                message = json.loads(ws.recv(timeout=180))
+                message = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
                 if message["stage"] == "sample":
                     stats.ok("delivery", time.time() - message["sent_at"])
+                elif message["stage"] == "hello" and message["status"] not in ("pending", "running"):
+                    return  # joined after the end (the hello says how it ended)
                 elif message["stage"] == "finished":
-                    if message["status"] != "finished":
+                    if message["status"] not in ("finished", "stopped"):
                         stats.error("viewer", f"session {session_id} ended {message['status']}")
                     return
     except (ConnectionClosed, TimeoutError, OSError) as exc:
         stats.error("viewer", f"session {session_id}: {type(exc).__name__}: {exc}")
 
 
-def session_slot(client: Client, video_id: int, model_id: int, viewers: int, stats: Stats, until: float) -> None:
+async def _session_slot(client: Client, video_id: int, model_id: int, viewers: int, stats: Stats, until: float):
     """Sessions one after another, each watched by ``viewers`` websocket clients from start to end."""
     http = client.session()
     while time.monotonic() < until:
         began = time.perf_counter()
         try:
-            r = http.post(f"{client.base}/api/v1/live-sessions/", json={"model": model_id, "source": "video",
-                          "video": video_id}, timeout=60)  # fmt: skip
+            r = await asyncio.to_thread(
+                http.post, f"{client.base}/api/v1/live-sessions/",
+                json={"model": model_id, "source": "video", "video": video_id}, timeout=60,
+            )  # fmt: skip
         except Exception as exc:
             stats.error("session", f"{type(exc).__name__}: {exc}")
-            time.sleep(1)
+            await asyncio.sleep(1)
             continue
         if r.status_code != 201:
             stats.error("session", f"{r.status_code} {r.text}")
-            time.sleep(1)
+            await asyncio.sleep(1)
             continue
         stats.ok("session", time.perf_counter() - began)
         session_id = r.json()["id"]
-        ready = threading.Barrier(viewers + 1)
-        threads = [threading.Thread(target=viewer, args=(client, session_id, stats, ready)) for _ in range(viewers)]
-        for thread in threads:
-            thread.start()
-        with contextlib.suppress(threading.BrokenBarrierError):
-            ready.wait(timeout=60)
-        for thread in threads:
-            thread.join()
-        row = http.get(f"{client.base}/api/v1/live-sessions/{session_id}/", timeout=60).json()
-        if row["status"] != "finished":
+
+        async def stop_at_the_end(session_id: int = session_id) -> None:  # the round is over: viewers get "finished"
+            await asyncio.sleep(max(0.0, until - time.monotonic()))
+            await asyncio.to_thread(http.post, f"{client.base}/api/v1/live-sessions/{session_id}/stop/", timeout=60)
+
+        stopper = asyncio.ensure_future(stop_at_the_end())
+        await asyncio.gather(*(_viewer(client, session_id, stats) for _ in range(viewers)))
+        stopper.cancel()
+        row = (
+            await asyncio.to_thread(http.get, f"{client.base}/api/v1/live-sessions/{session_id}/", timeout=60)
+        ).json()
+        if row["status"] not in ("finished", "stopped"):
             stats.error("session", f"session {session_id} {row['status']}: {row['error']}")
         stats.ok("frames", row["frames_processed"])
 
 
-def run_round(client: Client, args, video: Path, video_id: int, model_id: int) -> Stats:
+def live_process(port: int, token: str, video_id: int, model_id: int, args, out) -> None:
+    """The live part of a round in its own process (asyncio viewers), so that the upload and read
+    threads' GIL never delays a viewer's clock; its numbers go back through ``out``."""
+    client = Client.at(port, token)
     stats = Stats()
     until = time.monotonic() + args.seconds
     per_session = args.viewers // args.sessions
+
+    async def main() -> None:
+        await asyncio.gather(
+            *(_session_slot(client, video_id, model_id, per_session, stats, until) for _ in range(args.sessions))
+        )
+
+    asyncio.run(main())
+    out.put((dict(stats.latency), dict(stats.errors)))
+
+
+def run_round(client: Client, args, video: Path, video_id: int, model_id: int) -> Stats:
+    stats = Stats()
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    live = context.Process(target=live_process, args=(client.port, client.token, video_id, model_id, args, out))
+    live.start()
+    until = time.monotonic() + args.seconds
     threads = [threading.Thread(target=uploader, args=(client, video, stats, until)) for _ in range(args.uploads)]
     threads += [
         threading.Thread(target=reader, args=(client, stats, until, args.read_interval, i)) for i in range(args.readers)
-    ]
-    threads += [
-        threading.Thread(target=session_slot, args=(client, video_id, model_id, per_session, stats, until))
-        for _ in range(args.sessions)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    latency, errors = out.get(timeout=args.seconds + 600)
+    live.join(timeout=30)
+    for kind, values in latency.items():
+        stats.latency[kind] += values
+    for kind, values in errors.items():
+        stats.errors[kind] += values
     return stats
 
 
@@ -261,6 +301,15 @@ def rss_mb(procs: dict[str, psutil.Process]) -> dict[str, float]:
     for name, proc in procs.items():
         with contextlib.suppress(psutil.Error):
             out[name] = proc.memory_info().rss / 2**20
+    return out
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    out = {}
+    for name, proc in procs.items():
+        with contextlib.suppress(psutil.Error):
+            times = proc.cpu_times()
+            out[name] = times.user + times.system
     return out
 
 
@@ -311,14 +360,25 @@ def main() -> None:
             server.wait_ready()
             client = Client(server)
             began = time.perf_counter()
-            video_id, model_id = prepare(client, video)
+            _, model_id = prepare(client, video)
+            live_video = SAMPLES / "vtest.avi"  # 80 s at 10 fps: sessions outlast a round and are stopped at its end
+            with open(live_video, "rb") as handle:
+                r = client.session().post(f"{client.base}/api/v1/videos/", files={"video": (live_video.name, handle)},
+                                          data={"video_id": "load-live"}, timeout=120)  # fmt: skip
+            r.raise_for_status()
+            video_id = r.json()["id"]
             print(f"trained model {model_id} in {time.perf_counter() - began:.0f} s", flush=True)
             procs = processes(server)
             memory = [("before", rss_mb(procs))]
             total_errors = 0
             for index in range(1, args.rounds + 1):
+                cpu = cpu_seconds(procs)
                 stats = run_round(client, args, video, video_id, model_id)
                 total_errors += report(f"round {index}", stats, args)
+                used = cpu_seconds(procs)
+                print("  CPU (s of CPU per s of round): " + ", ".join(
+                    f"{n} {(used[n] - cpu[n]) / args.seconds:.2f}" for n in used if n in cpu
+                ))  # fmt: skip
                 time.sleep(args.settle)
                 procs.update({k: v for k, v in processes(server).items() if k not in procs})
                 memory.append((f"after round {index}", rss_mb(procs)))
