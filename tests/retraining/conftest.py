@@ -1,18 +1,23 @@
 """Real Megamind features (MediaPipe, extracted once) split into several "videos" of a user.
 
 Each video is a Video row with its own label spans and a FeatureFile: a copy of the one real
-extraction with its own ``video_id``. The label column is left for the run to bring up to date
-from the spans (``feature_files_relabel``), as it would be after labelling in the browser.
+extraction with its own ``video_id`` and a little seeded jitter on every feature. The label
+column is left for the run to bring up to date from the spans (``feature_files_relabel``), as it
+would be after labelling in the browser.
 """
 
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from taskml.pipeline.features import ALL_FEATURE_COLUMNS
 
 # Megamind_labels.csv: holding_glass 1-97, talking 98-153, holding_glass 154-199, talking 200-269.
 SPANS = [(1, 97, "holding_glass"), (98, 153, "talking"), (154, 199, "holding_glass"), (200, 269, "talking")]
@@ -53,6 +58,15 @@ def create_video(owner, name: str, *, mega_parquet: Path, megamind: Path, spans=
     index = table.column_names.index("video_id")
     field = table.schema.field(index)
     table = table.set_column(index, field, pa.array([name] * table.num_rows, pa.string()).cast(field.type))
+    # Each "video" is the same recording seen a little differently: detector jitter of 5 % of each
+    # feature's spread, seeded by the name, so no two copies (a held-out one included) are identical.
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    for column in ALL_FEATURE_COLUMNS:
+        at = table.column_names.index(column)
+        values = table.column(at).to_numpy(zero_copy_only=False).astype(np.float64)
+        spread = np.nanstd(values) if np.isfinite(values).any() else 0.0
+        jittered = values + rng.normal(0.0, 0.05 * spread, len(values))
+        table = table.set_column(at, table.schema.field(at), pa.array(jittered).cast(table.schema.field(at).type))
     pq.write_table(table, path)
     FeatureFile.objects.create(
         owner=owner, video=video, filename=path.name, path=storage.relative(path), detector="mediapipe",
