@@ -234,6 +234,7 @@ async def _session_slot(client: Client, video_id: int, model_id: int, viewers: i
         if row["status"] not in ("finished", "stopped"):
             stats.error("session", f"session {session_id} {row['status']}: {row['error']}")
         stats.ok("frames", row["frames_processed"])
+        stats.ok("expected", row["frames_processed"] * viewers)  # samples the viewers would get with none dropped
 
 
 def live_process(port: int, token: str, video_id: int, model_id: int, args, out) -> None:
@@ -330,6 +331,9 @@ def report(name: str, stats: Stats, args) -> int:
     frames = stats.latency.get("frames", [])
     if frames:
         print(f"  live sessions finished: {len(frames)}, frames each: median {statistics.median(frames):.0f}")
+        expected, received = sum(stats.latency.get("expected", [])), len(stats.latency.get("delivery", []))
+        print(f"  samples received by viewers: {received} of {expected:.0f} published to them "
+              f"({received / max(expected, 1):.0%}; the rest dropped by the bounded queues)")  # fmt: skip
     return errors
 
 

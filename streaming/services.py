@@ -168,6 +168,18 @@ def publish_now(group: str, message: dict) -> None:
 # ---------------------------------------------------------------- running
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The channel layer's server went away (rather than one message being refused)."""
+    if isinstance(exc, OSError):
+        return True
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+    except ImportError:
+        return False
+    return isinstance(exc, RedisConnectionError | RedisTimeoutError)
+
+
 class Publisher:
     """An event loop in a thread that owns all channel-layer traffic of one session."""
 
@@ -219,8 +231,10 @@ class Publisher:
             try:
                 await self.layer.group_send(self.group, {"type": "live.message", "message": message})
             except Exception as exc:
-                if not self.interrupted:  # once: a session publishes 25 messages a second
-                    log.exception("publishing to %s failed", self.group)
+                if self.interrupted:  # logged once: a session publishes 25 messages a second
+                    continue
+                log.exception("publishing to %s failed", self.group)
+                if _connection_lost(exc):
                     self.interrupted = f"lost the live channel (Redis): {type(exc).__name__}: {exc}"
 
     async def _receive_loop(self) -> None:
