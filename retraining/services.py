@@ -471,7 +471,17 @@ def _summary(metrics: dict, model: TrainedModel | None) -> dict:
 
 
 def retrain_run_execute(job: Job, reporter) -> dict:
-    """The RETRAINING job (see the module's docstring)."""
+    """The RETRAINING job (see the module's docstring); a run that fails says so in its reason."""
+    try:
+        return _execute(job, reporter)
+    except BaseException as exc:
+        RetrainRun.objects.filter(pk=job.inputs["run_id"]).update(
+            finished_at=timezone.now(), reason=f"no decision: the run stopped ({type(exc).__name__}: {exc})"
+        )
+        raise
+
+
+def _execute(job: Job, reporter) -> dict:
     run = RetrainRun.objects.select_related("policy", "policy__champion").filter(pk=job.inputs["run_id"]).first()
     if run is None:
         raise ValidationFailed("run", "was deleted before it could run")

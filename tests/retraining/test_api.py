@@ -205,3 +205,34 @@ def test_admin_pages_and_actions(alice, videos):
     assert Promotion.objects.filter(policy=policy).count() == 1
     r = admin.post(f"/admin/retraining/retrainpolicy/{policy.pk}/delete/", {"post": "yes"}, follow=True)
     assert r.status_code == 200 and not type(policy).objects.filter(pk=policy.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("margin", "champion_f1", "challenger_f1", "decision"),
+    [
+        (0.0, 0.80, 0.80, "kept"),  # equal is not better
+        (0.0, 0.80, 0.81, "promoted"),
+        (0.05, 0.80, 0.84, "kept"),  # better, but by less than the margin
+        (0.05, 0.80, 0.85, "promoted"),
+        (0.05, 0.80, 0.60, "kept"),
+    ],
+)
+def test_promotion_needs_the_margin(alice, videos, margin, champion_f1, challenger_f1, decision):
+    from retraining.models import Promotion, RetrainPolicy, RetrainRun
+    from retraining.services import _decide, retrain_policy_create, retrain_policy_promote
+
+    a, b, held = videos
+    body = policy_body([a, b], [held], margin=margin)
+    body.pop("training_videos"), body.pop("holdout_videos")
+    policy = retrain_policy_create(owner=alice, training_videos=[a, b], holdout_videos=[held], **body)
+    champion, challenger = _model(alice), _model(alice)
+    retrain_policy_promote(policy=policy, model=champion, user=alice)
+    run = RetrainRun.objects.create(policy=policy, owner=alice, trigger="manual", status="running")
+    made, reason = _decide(
+        policy=policy, run=run, champion=champion, challenger=challenger,
+        champion_metrics={"f1_macro": champion_f1}, challenger_metrics={"f1_macro": challenger_f1},
+    )  # fmt: skip
+    assert made == decision, reason
+    expected = challenger if decision == "promoted" else champion
+    assert RetrainPolicy.objects.get(pk=policy.pk).champion_id == expected.pk
+    assert Promotion.objects.filter(policy=policy, run=run).exists() == (decision == "promoted")

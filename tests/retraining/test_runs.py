@@ -148,3 +148,26 @@ def test_the_retrain_command_waits_for_the_decision(celery_worker, alice, make_v
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("run ") and "queued" in lines[0]
     assert "promoted — no champion yet" in lines[1]
+
+
+def test_a_run_that_cannot_decide_fails_and_says_why(celery_worker, alice, client_for, make_video):
+    from retraining.models import RetrainRun
+    from tests.platform import wait_for
+
+    client = client_for(alice)
+    a, held = make_video(alice, "fail_a"), make_video(alice, "fail_h")
+    held.feature_files.all().delete()  # the held-out video was never extracted
+    policy = client.post("/api/v1/retrain-policies/", policy_body([a], [held], name="f"), format="json").json()
+    run_id = client.post(f"/api/v1/retrain-policies/{policy['id']}/run/").json()["id"]
+    run = wait_for(
+        lambda: RetrainRun.objects.filter(pk=run_id, status="failed").select_related("job").first(),
+        timeout=120,
+        what="the run to fail",
+    )
+    assert run.job.error_kind == "input" and "no extracted features for held-out video(s) fail_h.avi" in run.job.error
+    assert run.decision == "" and run.reason.startswith("no decision") and run.finished_at is not None
+    assert client.get(f"/api/v1/retrain-policies/{policy['id']}/").json()["champion"] is None
+    # the policy is free again: the next run is accepted (and fails the same way)
+    r = client.post(f"/api/v1/retrain-policies/{policy['id']}/run/")
+    assert r.status_code == 202
+    wait_for(lambda: RetrainRun.objects.filter(pk=r.json()["id"], status="failed").exists(), timeout=120)
