@@ -70,21 +70,28 @@ def default_model_config() -> tuple[str, str]:
     return model_type, aggregation
 
 
-def _model_config(policy: RetrainPolicy) -> tuple[str, str, dict]:
+def _resolve(model_type: str, aggregation: str) -> tuple[str, str]:
+    """What to train for a (possibly blank) model type and aggregation, as training resolves it."""
+    from taskml.pipeline import training
+
+    resolve = getattr(training, "resolve_config", None)
+    if resolve is not None:
+        return resolve(model_type or None, aggregation or None)
     default_type, default_aggregation = default_model_config()
-    model_type = policy.model_type or default_type
-    aggregation = policy.aggregation or (default_aggregation if not policy.model_type else "stats")
+    if not model_type:
+        return default_type, aggregation or default_aggregation
+    return model_type, aggregation or "stats"
+
+
+def _model_config(policy: RetrainPolicy) -> tuple[str, str, dict]:
+    model_type, aggregation = _resolve(policy.model_type, policy.aggregation)  # the default as of now
     return training_params_check(model_type=model_type, aggregation=aggregation, params=policy.model_params or {})
 
 
 def _check_model(model_type: str, aggregation: str, model_params: dict) -> None:
-    if model_type:
-        training_params_check(model_type=model_type, aggregation=aggregation or "stats", params=model_params)
-    else:  # the default is decided when a run starts; only the parameters can be checked now
-        default_type, default_aggregation = default_model_config()
-        training_params_check(
-            model_type=default_type, aggregation=aggregation or default_aggregation, params=model_params
-        )
+    # A blank model type is resolved again when each run starts; the parameters are checked now.
+    model_type, aggregation = _resolve(model_type, aggregation)
+    training_params_check(model_type=model_type, aggregation=aggregation, params=model_params)
 
 
 def _dataset_params(raw: dict) -> dict:
@@ -492,6 +499,8 @@ def _execute(job: Job, reporter) -> dict:
 
     reporter.stage("relabelling", 0.02)
     holdout_videos = list(policy.holdout_videos.order_by("pk"))
+    if not holdout_videos:
+        raise ValidationFailed("holdout_videos", "the policy's held-out videos were deleted; create a new policy")
     training_videos = policy_training_videos(policy)
     for video in [*training_videos, *holdout_videos]:
         feature_files_relabel(video=video)

@@ -236,3 +236,18 @@ def test_promotion_needs_the_margin(alice, videos, margin, champion_f1, challeng
     expected = challenger if decision == "promoted" else champion
     assert RetrainPolicy.objects.get(pk=policy.pk).champion_id == expected.pk
     assert Promotion.objects.filter(policy=policy, run=run).exists() == (decision == "promoted")
+
+
+def test_a_policy_without_a_model_trains_the_pipelines_default(alice, videos):
+    from retraining.services import _model_config, retrain_policy_create
+    from taskml.pipeline import training
+
+    a, b, held = videos
+    body = policy_body([a, b], [held], model_type="", aggregation="", model_params={})
+    body.pop("training_videos"), body.pop("holdout_videos")
+    policy = retrain_policy_create(owner=alice, training_videos=[a, b], holdout_videos=[held], **body)
+    model_type, aggregation, _ = _model_config(policy)
+    assert (model_type, aggregation) == (
+        getattr(training, "DEFAULT_MODEL", "lgbm"),
+        getattr(training, "DEFAULT_AGGREGATION", "stats"),
+    )
