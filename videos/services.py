@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import uuid
@@ -20,7 +21,7 @@ from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
 from taskml.pipeline.errors import Cancelled, InputError
-from taskml.pipeline.extraction import extract_features, probe_video, relabel_features
+from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
 from videos.models import FeatureFile, LabelSpan, Video
@@ -43,9 +44,19 @@ def _store_upload(upload: UploadedFile, destination: Path) -> None:
             out.write(chunk)
 
 
+def _looks_like_utf16(data: bytes) -> bool:
+    """A BOM, or a NUL in every other byte (ASCII text saved as UTF-16 without a BOM)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    head = data[:200]
+    return len(head) >= 8 and any(half.count(0) >= 0.6 * len(half) for half in (head[0::2], head[1::2]))
+
+
 def labels_parse(*, data: bytes | str, source: str, field: str = "labels_csv") -> FrameLabels:
     """A labels CSV (per-frame or spans) from an upload; errors name the field and the line."""
     if isinstance(data, bytes):
+        if _looks_like_utf16(data):
+            raise ValidationFailed(field, f"{source} looks like UTF-16 text; save it as UTF-8 CSV")
         try:
             data = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -98,6 +109,8 @@ def video_create(
             info = probe_video(incoming)
         except InputError:
             raise ValidationFailed("video", f"{original!r} is not a video that can be decoded") from None
+        if sum(1 for _ in itertools.islice(iter_frames(info), 2)) < 2:  # FFmpeg opens a still image as a video
+            raise ValidationFailed("video", f"{original!r} has a single frame (an image?); a video needs at least two")
         if labels is not None:
             try:
                 labels.check_within(info.frame_count)
