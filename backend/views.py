@@ -201,8 +201,8 @@ class TrainTaskModel(BackendView):
         model = trained_model_request(
             owner=request.user,
             dataset=dataset,
-            model_type=forms.text(data, "model_type", "lgbm"),
-            aggregation=forms.text(data, "aggregation", "stats"),
+            model_type=forms.text(data, "model_type", None),  # neither given: the pipeline's default config
+            aggregation=forms.text(data, "aggregation", None),
             params={
                 "n_estimators": forms.integer(data, "n_estimators", None, minimum=1),
                 "max_depth": forms.integer(data, "max_depth", None, minimum=1),

@@ -8,7 +8,10 @@ from models_app.selectors import trained_model_list
 from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
 from models_app.services import trained_model_delete, trained_model_request
 
-PARAM_NAMES = ("n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers")
+PARAM_NAMES = (
+    "n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers",
+    "batch_size", "patience", "rocket_features",
+)  # fmt: skip
 # Per-window and per-feature blocks of the metrics: large, and only a model's own page draws them.
 BULKY_METRICS = ("test_timeline", "feature_importance", "history")
 COMPACT = OpenApiParameter(

@@ -2,7 +2,9 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from models_app.models import TrainedModel
+from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.estimators import MODEL_TYPES
+from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
@@ -22,8 +24,19 @@ class TrainedModelSerializer(serializers.ModelSerializer):
 
 class TrainRequestSerializer(serializers.Serializer):
     dataset = serializers.IntegerField(help_text="id of one of your built datasets")
-    model_type = serializers.ChoiceField(choices=[*MODEL_TYPES, "lightgbm"], default="lgbm")
-    aggregation = serializers.ChoiceField(choices=["stats", "flatten"], default="stats")
+    model_type = serializers.ChoiceField(
+        choices=[*MODEL_TYPES, "lightgbm"],
+        default=None,
+        allow_null=True,
+        help_text=f"left out with aggregation: the default configuration, {DEFAULT_MODEL} on {DEFAULT_AGGREGATION}",
+    )
+    aggregation = serializers.ChoiceField(
+        choices=[*TABULAR_AGGREGATIONS, "sequence"],
+        default=None,
+        allow_null=True,
+        help_text="window representation; left out: the model's usual one (stats for rf and lgbm, minirocket for "
+        "ridge, sequence for lstm, tcn and transformer)",
+    )
     n_estimators = serializers.IntegerField(min_value=1, required=False)
     max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     learning_rate = serializers.FloatField(min_value=1e-6, required=False)
@@ -31,4 +44,7 @@ class TrainRequestSerializer(serializers.Serializer):
     lr = serializers.FloatField(min_value=1e-8, required=False)
     hidden_dim = serializers.IntegerField(min_value=1, required=False)
     num_layers = serializers.IntegerField(min_value=1, required=False)
+    batch_size = serializers.IntegerField(min_value=1, required=False)
+    patience = serializers.IntegerField(min_value=1, required=False)
+    rocket_features = serializers.IntegerField(min_value=84, required=False)
     seed = serializers.IntegerField(default=42)

@@ -13,20 +13,26 @@ from jobs.services import job_cancel, job_create
 from models_app.models import TrainedModel
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
 from taskml.pipeline.errors import InputError
-from taskml.pipeline.estimators import ModelParams, canonical_model_type
-from taskml.pipeline.training import TrainSpec, train_model
+from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
+from taskml.pipeline.training import TrainSpec, resolve_config, train_model
 
-AGGREGATIONS = ("stats", "flatten")
+AGGREGATIONS = TABULAR_AGGREGATIONS
 
 
-def training_params_check(*, model_type: str, aggregation: str, params: dict[str, Any]) -> tuple[str, str, dict]:
+def training_params_check(
+    *, model_type: str | None, aggregation: str | None, params: dict[str, Any]
+) -> tuple[str, str, dict]:
+    """(model, aggregation, params) checked; a missing model and aggregation get the pipeline's
+    default configuration, a model alone its usual aggregation (training.resolve_config)."""
+    model_type, aggregation = resolve_config(model_type, aggregation)
     try:
         model_type = canonical_model_type(model_type or "")
     except InputError as exc:
         raise ValidationFailed("model_type", str(exc)) from None
-    if model_type == "lstm":
+    if model_type in SEQUENCE_MODELS:
         aggregation = "sequence"
     elif aggregation not in AGGREGATIONS:
         raise ValidationFailed("aggregation", f"{aggregation!r} unknown; choose one of {', '.join(AGGREGATIONS)}")
@@ -47,8 +53,8 @@ def trained_model_request(
     *,
     owner,
     dataset: Dataset,
-    model_type: str,
-    aggregation: str = "stats",
+    model_type: str | None = None,
+    aggregation: str | None = None,
     params: dict | None = None,
     seed: int = 42,
     dataset_field: str = "dataset_dir",

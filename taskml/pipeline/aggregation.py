@@ -1,32 +1,59 @@
-"""Window (frames × features) → one vector per window, for the tree models."""
+"""Window (frames × features) → one vector per window, for the tabular models.
+
+Stateless: ``stats`` (order-free summary), ``flatten`` (every frame), ``multiscale`` (statistics,
+slopes and spectrum over sub-segments: keeps temporal shape), ``sequence`` (the window as it is,
+for the temporal neural models). Fitted on train, stored in the model bundle: ``minirocket``
+(random convolution features), built by :func:`make_representation`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from .errors import InputError
+from .representations import MiniRocket, MultiScale
 
 STATS = ("mean", "std", "min", "max", "delta")  # delta = last - first: the direction of a motion
-AGGREGATIONS = ("stats", "flatten", "sequence")
+AGGREGATIONS = ("stats", "flatten", "multiscale", "minirocket", "sequence")
+TABULAR_AGGREGATIONS = ("stats", "flatten", "multiscale", "minirocket")
+FITTED_AGGREGATIONS = ("minirocket",)
+MINIROCKET_FEATURES = 2_000
 
 
 def aggregate(x: np.ndarray, method: str) -> np.ndarray:
-    """(n, T, F) → (n, D). ``sequence`` keeps the window as it is (for temporal models)."""
+    """(n, T, F) → (n, D) for a stateless method. ``sequence`` keeps the window as it is."""
     if method == "stats":
         return np.concatenate(
             [x.mean(axis=1), x.std(axis=1), x.min(axis=1), x.max(axis=1), x[:, -1] - x[:, 0]], axis=1
         ).astype(np.float32, copy=False)
     if method == "flatten":
         return x.reshape(len(x), -1)
+    if method == "multiscale":
+        return MultiScale().transform(x)
     if method == "sequence":
         return x
+    if method in FITTED_AGGREGATIONS:
+        raise InputError(f"aggregation {method!r} is fitted on training windows: use make_representation")
     raise InputError(f"aggregation {method!r} unknown; choose one of {', '.join(AGGREGATIONS)}")
 
 
-def aggregated_names(feature_names: list[str], method: str, frames: int) -> list[str]:
+def make_representation(method: str, *, seed: int = 0, num_features: int = MINIROCKET_FEATURES):
+    """An unfitted transform (``fit(X)``, ``transform(X)``) for a fitted method; None otherwise."""
+    if method == "minirocket":
+        return MiniRocket(num_features=num_features, random_state=seed)
+    if method not in AGGREGATIONS:
+        raise InputError(f"aggregation {method!r} unknown; choose one of {', '.join(AGGREGATIONS)}")
+    return None
+
+
+def aggregated_names(feature_names: list[str], method: str, frames: int, representation=None) -> list[str]:
     """Names of the aggregated columns, e.g. ``right_elbow_angle__mean`` or ``..._t03``."""
+    if representation is not None:
+        return representation.feature_names(feature_names, frames)
     if method == "stats":
         return [f"{name}__{stat}" for stat in STATS for name in feature_names]
     if method == "flatten":
         return [f"{name}__t{t:02d}" for t in range(frames) for name in feature_names]
+    if method == "multiscale":
+        return MultiScale().feature_names(feature_names, frames)
     return list(feature_names)

@@ -58,7 +58,8 @@ def save_artifact(bundle: dict[str, Any], path: str | os.PathLike) -> tuple[str,
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     digest = sha256_file(path)
-    metadata = {key: value for key, value in payload.items() if key != "estimator"}
+    # The fitted objects (the estimator, a fitted window representation) are not metadata.
+    metadata = {key: value for key, value in payload.items() if key not in ("estimator", "representation")}
     metadata.update(
         {
             "artifact": path.name,

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from .errors import InputError
 from .extraction import read_features_metadata
-from .features import FEATURE_GROUPS
+from .features import ALL_FEATURE_COLUMNS, DATASET_GROUPS, FEATURE_GROUPS, OTHER_GROUP, RESERVED_COLUMNS
 from .files import atomic_dir, sha256_file, write_json
 from .windows import (
     BALANCE_METHODS,
@@ -60,13 +60,40 @@ class DatasetSpec:
             bad = sorted({s for s in self.splits.values() if s not in SPLITS})
             if bad:
                 raise InputError(f"split names {', '.join(map(repr, bad))} unknown; use train, val or test")
-        unknown = [g for g in self.groups if g not in FEATURE_GROUPS]
+        unknown = [g for g in self.groups if g not in DATASET_GROUPS]
         if unknown or not self.groups:
-            raise InputError(f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(FEATURE_GROUPS)}")
+            raise InputError(f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(DATASET_GROUPS)}")
 
     @property
     def feature_names(self) -> list[str]:
+        """The columns of the known groups (``other`` depends on the files: see resolve_feature_names)."""
         return [c for g in FEATURE_GROUPS if g in self.groups for c in FEATURE_GROUPS[g]]
+
+
+def other_columns(path: Path) -> list[str]:
+    """Numeric columns of a features file outside the known groups and the identifying columns."""
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError):
+        raise InputError(f"{path.name} is not a Parquet features file") from None
+    known = set(ALL_FEATURE_COLUMNS) | RESERVED_COLUMNS
+    return [
+        f.name for f in schema if f.name not in known and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
+    ]
+
+
+def resolve_feature_names(spec: DatasetSpec, paths: Sequence[Path]) -> list[str]:
+    """The dataset's columns: the known groups', then (group ``other``) the numeric columns of the
+    first file outside them, in file order; every file must hold them all (checked when opened)."""
+    names = spec.feature_names
+    if OTHER_GROUP in spec.groups and paths:
+        if not Path(paths[0]).is_file():
+            raise InputError(f"features file not found: {paths[0]}")
+        extra = other_columns(Path(paths[0]))
+        if not extra:
+            raise InputError(f"{Path(paths[0]).name} has no numeric columns outside the known feature groups")
+        names = names + extra
+    return names
 
 
 @dataclass(frozen=True)
@@ -160,6 +187,7 @@ class DatasetPlan:
     y_by_split: dict[str, np.ndarray]
     train_keep: np.ndarray
     boundary_dropped: int
+    feature_names: tuple[str, ...] = ()
 
     @property
     def code_of(self) -> dict[str, int]:
@@ -242,10 +270,10 @@ def plan_dataset(
     """
     spec = spec or DatasetSpec()
     window = spec.window
-    feature_names = spec.feature_names
     paths = [Path(p) for p in feature_paths]
     if not paths:
         raise InputError("no feature files given")
+    feature_names = resolve_feature_names(spec, paths)
     if len(set(map(os.path.realpath, paths))) != len(paths):
         raise InputError("the same features file is given twice")
 
@@ -314,6 +342,7 @@ def plan_dataset(
         y_by_split=y_by_split,
         train_keep=balance_indices(y_by_split["train"], spec.balance, spec.seed),
         boundary_dropped=boundary_dropped,
+        feature_names=tuple(feature_names),
     )
 
 
@@ -327,7 +356,6 @@ def build_dataset(
     started = time.perf_counter()
     spec = spec or DatasetSpec()
     window = spec.window
-    feature_names = spec.feature_names
     feature_paths = list(feature_paths)
     steps = 2 * len(feature_paths) + 1
     done = 0
@@ -340,6 +368,7 @@ def build_dataset(
 
     # Pass 1: timelines and labels only.
     plan = plan_dataset(feature_paths, spec, on_source_read=tick)
+    feature_names = list(plan.feature_names)
     sources = plan.sources
     label_names = list(plan.label_names)
     code_of = plan.code_of

@@ -56,6 +56,12 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "objects": OBJECT_COLUMNS,
 }
 ALL_FEATURE_COLUMNS = [c for group in FEATURE_GROUPS.values() for c in group]
+# ``other``: every numeric column of the features file outside the groups above and outside the
+# identifying columns (a user's own sensor channels, a public data set's series). Asked for by
+# name only: the default groups stay pose, hands, objects.
+OTHER_GROUP = "other"
+DATASET_GROUPS = (*FEATURE_GROUPS, OTHER_GROUP)
+RESERVED_COLUMNS = frozenset({"video_id", "t", "frame_index", "label", "time", "timestamp", "start_t"})
 
 
 @dataclass(frozen=True)

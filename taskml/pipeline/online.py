@@ -3,7 +3,8 @@
 The live path reuses the offline code: per-frame features come from the same
 ``numeric_features`` the extractor writes, windows start at ``t0 + k × step`` and are sampled
 with the same ``window_grid``/``nearest_rows`` as dataset building, and normalisation and
-aggregation are the dataset's scaler and ``aggregate``. So a video streamed through
+aggregation are the dataset's scaler and ``aggregate`` (or the representation fitted at
+training time and stored in the bundle, such as MiniRocket's kernels and biases). So a video streamed through
 :class:`LivePredictor` gives the same window predictions as :func:`predict_windows` on its
 extracted features (tests/pipeline/test_online.py proves it on a real video).
 
@@ -167,6 +168,8 @@ class ModelRunner:
         self.scale = np.asarray(b["scaler_scale"], np.float32)
         self.estimator = b["estimator"]
         self.aggregation = b["aggregation"]
+        # A representation fitted at training time (minirocket); None: the stateless aggregate().
+        self.representation = b.get("representation")
         classes = np.asarray(getattr(self.estimator, "classes_", np.arange(len(self.labels))))
         self._columns = classes.astype(int)  # estimator column → label index
         if type(self.estimator).__name__ in ("RandomForestClassifier", "ExtraTreesClassifier"):
@@ -178,7 +181,11 @@ class ModelRunner:
         """(n, frames, features) raw feature windows → (n, labels) probabilities."""
         x = (windows.astype(np.float32) - self.mean) / self.scale
         np.nan_to_num(x, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-        raw = self.estimator.predict_proba(aggregate(x, self.aggregation))
+        if self.representation is not None:
+            features = self.representation.transform(x)
+        else:
+            features = aggregate(x, self.aggregation)
+        raw = self.estimator.predict_proba(features)
         out = np.zeros((len(x), len(self.labels)), np.float64)
         out[:, self._columns] = raw
         return out

@@ -12,23 +12,70 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregation import aggregate, aggregated_names
+from .aggregation import TABULAR_AGGREGATIONS, aggregate, aggregated_names, make_representation
 from .artifacts import save_artifact, sidecar_paths
 from .errors import InputError
-from .estimators import LSTMClassifier, ModelParams, canonical_model_type, make_estimator
+from .estimators import (
+    MODEL_ALIASES,
+    SEQUENCE_MODELS,
+    ModelParams,
+    TorchSequenceClassifier,
+    canonical_model_type,
+    make_estimator,
+)
 from .files import sha256_file, write_json
 from .windows import SPLITS
 
 ProgressCallback = Callable[[int, int], None]
 IMPORTANCE_TOP = 200
 
+# The configuration used when neither a model nor an aggregation is asked for (CLI, API, pages):
+# the most accurate one that trains in under a minute on 10,000 windows on the reference machine
+# (bench/train_speed.py for the time, bench/accuracy.py for the accuracy).
+DEFAULT_MODEL = "ridge"
+DEFAULT_AGGREGATION = "minirocket"
+# A model asked for without an aggregation keeps the one it always had.
+MODEL_DEFAULT_AGGREGATION = {"rf": "stats", "lgbm": "stats", "ridge": "minirocket"}
+SEGMENT_IOU_THRESHOLDS = (0.1, 0.25, 0.5)
+
+
+def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str, str]:
+    """(model, aggregation) for a request where either may be missing (None or empty).
+
+    Neither: DEFAULT_MODEL/DEFAULT_AGGREGATION. A model alone: that model with the aggregation
+    it always had (stats for rf and lgbm, sequence for the temporal networks). An aggregation
+    alone: lgbm as before, or the default model where that aggregation is the default's.
+    Names are returned as given (canonicalised later, where an unknown one is an error).
+    """
+    model_type = (model_type or "").strip() or None
+    aggregation = (aggregation or "").strip() or None
+    if model_type is None and aggregation is None:
+        return DEFAULT_MODEL, DEFAULT_AGGREGATION
+    if model_type is None:
+        if aggregation == "sequence":
+            return "lstm", aggregation
+        return (DEFAULT_MODEL if aggregation == DEFAULT_AGGREGATION else "lgbm"), aggregation
+    if aggregation is None:
+        canonical = MODEL_ALIASES.get(model_type.lower(), model_type.lower())
+        if canonical in SEQUENCE_MODELS:
+            return model_type, "sequence"
+        return model_type, MODEL_DEFAULT_AGGREGATION.get(canonical, "stats")
+    return model_type, aggregation
+
 
 @dataclass(frozen=True)
 class TrainSpec:
-    model_type: str = "lgbm"
-    aggregation: str = "stats"
+    """What to train. ``model_type``/``aggregation`` left out are filled by :func:`resolve_config`."""
+
+    model_type: str | None = None
+    aggregation: str | None = None
     params: ModelParams = field(default_factory=ModelParams)
     seed: int = 42
+
+    def __post_init__(self) -> None:
+        model_type, aggregation = resolve_config(self.model_type, self.aggregation)
+        object.__setattr__(self, "model_type", model_type)
+        object.__setattr__(self, "aggregation", aggregation)
 
 
 @dataclass(frozen=True)
@@ -179,6 +226,115 @@ def timeline_summary(timeline: dict[str, list[dict]]) -> dict[str, dict]:
     }
 
 
+def _majority(labels: list[str]) -> str:
+    values, counts = np.unique(np.asarray(labels, dtype=object).astype(str), return_counts=True)
+    return str(values[counts.argmax()])  # ties: the first label in sorted order
+
+
+def video_level_metrics(timeline: dict[str, list[dict]]) -> dict | None:
+    """Majority vote of each test video's predicted windows against its majority true label.
+
+    None when there is no timeline (a dataset without a window index).
+    """
+    if not timeline:
+        return None
+    from sklearn.metrics import accuracy_score, f1_score
+
+    per_video = {
+        video: {"true": _majority([w["true"] for w in windows]), "pred": _majority([w["pred"] for w in windows])}
+        for video, windows in sorted(timeline.items())
+        if windows
+    }
+    true = [v["true"] for v in per_video.values()]
+    pred = [v["pred"] for v in per_video.values()]
+    return {
+        "videos": len(per_video),
+        "accuracy": float(accuracy_score(true, pred)),
+        "f1_macro": float(f1_score(true, pred, average="macro", zero_division=0)),
+        "per_video": per_video,
+    }
+
+
+def label_segments(windows: list[dict], key: str, step_sec: float) -> list[tuple[str, float, float]]:
+    """Consecutive windows with the same ``key`` label merged into (label, start, end) segments.
+
+    Window i stands for its own hop, [start_i, start_i + step): the hops of consecutive windows
+    tile the timeline. A hole (windows dropped in between: more than 1.5 steps) ends a segment.
+    """
+    segments: list[list] = []
+    for w in windows:
+        start, label = float(w["start"]), w[key]
+        last = segments[-1] if segments else None
+        if last is not None and last[0] == label and start - (last[2] - step_sec) <= 1.5 * step_sec + 1e-9:
+            last[2] = start + step_sec
+        else:
+            segments.append([label, start, start + step_sec])
+    return [tuple(seg) for seg in segments]
+
+
+def segment_f1(true: list[tuple], pred: list[tuple], threshold: float) -> tuple[int, int, int]:
+    """(TP, FP, FN) of predicted segments against true ones at IoU >= threshold (F1@k as in
+    action segmentation: each true segment matches at most one prediction of the same label)."""
+    matched = [False] * len(true)
+    tp = fp = 0
+    for label, start, end in pred:
+        best, best_iou = None, 0.0
+        for i, (t_label, t_start, t_end) in enumerate(true):
+            if t_label != label or matched[i]:
+                continue
+            inter = max(0.0, min(end, t_end) - max(start, t_start))
+            union = max(end, t_end) - min(start, t_start)
+            iou = inter / union if union > 0 else 0.0
+            if iou > best_iou:
+                best, best_iou = i, iou
+        if best is not None and best_iou >= threshold:
+            matched[best] = True
+            tp += 1
+        else:
+            fp += 1
+    return tp, fp, len(true) - sum(matched)
+
+
+def edit_score(true: list[str], pred: list[str]) -> float:
+    """1 − normalised Levenshtein distance between two label sequences (1 = same order of segments)."""
+    if not true and not pred:
+        return 1.0
+    previous = list(range(len(pred) + 1))
+    for i, a in enumerate(true, start=1):
+        current = [i] + [0] * len(pred)
+        for j, b in enumerate(pred, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a != b))
+        previous = current
+    return 1.0 - previous[-1] / max(len(true), len(pred))
+
+
+def segment_metrics(timeline: dict[str, list[dict]], step_sec: float) -> dict | None:
+    """Segmental F1@10/25/50 (summed over the test videos) and the mean edit score.
+
+    Consecutive windows with the same label become one segment, for truth and prediction
+    separately (see :func:`label_segments`). None without a timeline.
+    """
+    if not timeline:
+        return None
+    counts = {th: [0, 0, 0] for th in SEGMENT_IOU_THRESHOLDS}
+    edits, per_video = [], {}
+    for video, windows in sorted(timeline.items()):
+        true = label_segments(windows, "true", step_sec)
+        pred = label_segments(windows, "pred", step_sec)
+        for th in SEGMENT_IOU_THRESHOLDS:
+            for i, value in enumerate(segment_f1(true, pred, th)):
+                counts[th][i] += value
+        edit = edit_score([s[0] for s in true], [s[0] for s in pred])
+        edits.append(edit)
+        per_video[video] = {"true_segments": len(true), "pred_segments": len(pred), "edit": round(edit, 4)}
+    out: dict = {}
+    for th, (tp, fp, fn) in counts.items():
+        out[f"f1@{round(th * 100)}"] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    tp, fp, fn = counts[0.5]
+    out.update({"tp@50": tp, "fp@50": fp, "fn@50": fn, "edit": float(np.mean(edits)), "per_video": per_video})
+    return out
+
+
 def train_model(
     dataset: str | os.PathLike,
     output: str | os.PathLike,
@@ -189,9 +345,11 @@ def train_model(
     started = time.perf_counter()
     spec = spec or TrainSpec()
     model_type = canonical_model_type(spec.model_type)
-    aggregation = "sequence" if model_type == "lstm" else spec.aggregation
-    if aggregation not in ("stats", "flatten", "sequence") or (aggregation == "sequence" and model_type != "lstm"):
-        raise InputError(f"aggregation {spec.aggregation!r} unknown for {model_type}; use stats or flatten")
+    aggregation = "sequence" if model_type in SEQUENCE_MODELS else spec.aggregation
+    if aggregation not in TABULAR_AGGREGATIONS and model_type not in SEQUENCE_MODELS:
+        raise InputError(
+            f"aggregation {spec.aggregation!r} unknown for {model_type}; use {', '.join(TABULAR_AGGREGATIONS)}"
+        )
     output = Path(output)
     metrics_path, meta_path = sidecar_paths(output)
     data = load_dataset(dataset)
@@ -208,11 +366,19 @@ def train_model(
         if progress is not None:
             progress(step, 3)
 
-    features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
-    names = aggregated_names(data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0))
+    # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
+    representation = make_representation(aggregation, seed=spec.seed, num_features=spec.params.rocket_features)
+    if representation is not None:
+        representation.fit(np.asarray(data.X["train"]))
+        features = {split: representation.transform(np.asarray(data.X[split])) for split in SPLITS}
+    else:
+        features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
+    names = aggregated_names(
+        data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0), representation
+    )
     estimator = make_estimator(model_type, spec.params, spec.seed)
     report(1)
-    if isinstance(estimator, LSTMClassifier):
+    if isinstance(estimator, TorchSequenceClassifier):
         estimator.fit(features["train"], data.y["train"], X_val=features["val"], y_val=data.y["val"])
     else:
         estimator.fit(features["train"], data.y["train"])
@@ -244,10 +410,14 @@ def train_model(
         "dataset": str(data.path),
         "test_timeline": timeline,
         "test_videos": timeline_summary(timeline),
+        "video_level": video_level_metrics(timeline),
+        "segment": segment_metrics(timeline, float(data.metadata["step_sec"])),
         "training_seconds": round(time.perf_counter() - started, 3),
     }
-    if isinstance(estimator, LSTMClassifier):
+    if isinstance(estimator, TorchSequenceClassifier):
         metrics["epochs_run"] = estimator.n_epochs_
+        metrics["best_epoch"] = estimator.best_epoch_
+        metrics["stopped_early"] = estimator.stopped_early_
         metrics["history"] = estimator.history_
 
     dataset_meta = data.metadata
@@ -255,6 +425,7 @@ def train_model(
         "estimator": estimator,
         "model_type": model_type,
         "aggregation": aggregation,
+        "representation": representation,  # the fitted transform (None: aggregate(x, aggregation))
         "feature_names": dataset_meta["feature_names"],
         "feature_groups": dataset_meta.get("feature_groups"),
         "window": {

@@ -101,6 +101,37 @@ def test_extract_build_train_produces_metrics(pipeline_run):
         assert target.stat().st_size > 0 and (out / f"task_classifier_{model}_meta.json").exists()
 
 
+def test_train_without_model_or_agg_uses_the_documented_default(pipeline_run):
+    from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL
+
+    out, _, _ = pipeline_run
+    runs = {
+        "default": [],
+        "lgbm": ["--model", "lgbm", "--n-estimators", "20"],  # a model alone keeps its old aggregation
+        "rf_multiscale": ["--model", "rf", "--agg", "multiscale", "--n-estimators", "20"],
+        "tcn": ["--model", "tcn", "--epochs", "2", "--hidden-dim", "8"],
+    }
+    expected = {
+        "default": (DEFAULT_MODEL, DEFAULT_AGGREGATION),
+        "lgbm": ("lgbm", "stats"),
+        "rf_multiscale": ("rf", "multiscale"),
+        "tcn": ("tcn", "sequence"),
+    }
+    for name, extra in runs.items():
+        target = out / f"cfg_{name}.pkl"
+        train = manage("train_task_classifier", "--dataset", str(out / "dataset"), "--output", str(target), *extra)
+        assert train.returncode == 0, train.stderr
+        metrics = json.loads((out / f"cfg_{name}_metrics.json").read_text())
+        assert (metrics["model_type"], metrics["aggregation"]) == expected[name]
+        assert f"{expected[name][0]}/{expected[name][1]}" in train.stdout
+        assert {"video_level", "segment", "test_timeline"} <= set(metrics)
+    assert (DEFAULT_MODEL, DEFAULT_AGGREGATION) == ("ridge", "minirocket")  # as README documents
+    bad = manage(
+        "train_task_classifier", "--dataset", str(out / "dataset"), "--output", str(out / "x.pkl"), "--agg", "median"
+    )
+    assert bad.returncode != 0 and "median" in bad.stderr
+
+
 def test_missing_video_is_one_line_and_writes_nothing(tmp_path):
     result = manage("extract_features", "--video", str(tmp_path / "nope.mp4"), "--output", str(tmp_path / "o.parquet"))
     assert_one_line_error(result, "video not found")

@@ -118,28 +118,75 @@ def test_streamed_video_gives_the_offline_window_predictions(megamind, tmp_path)
         tmp_path / "ds",
         spec=DatasetSpec(window=WindowSpec(window_sec=1.0, step_sec=0.25), ratios=(0.5, 0.25, 0.25)),
     )
-    trained = train_model(
-        tmp_path / "ds", tmp_path / "m.pkl", spec=TrainSpec(model_type="lgbm", params=ModelParams(n_estimators=50))
-    )
-    runner = ModelRunner(load_artifact(trained.model_path, expected_sha256=trained.sha256))
+    # A stateless aggregation (lgbm on stats) and a representation fitted on train (MiniRocket's
+    # kernels and biases, stored in the bundle) must both come out the same live and offline.
+    runners = []
+    for name, spec in (
+        ("lgbm", TrainSpec(model_type="lgbm", params=ModelParams(n_estimators=50))),
+        ("ridge", TrainSpec(model_type="ridge", aggregation="minirocket", params=ModelParams(rocket_features=500))),
+    ):
+        trained = train_model(tmp_path / "ds", tmp_path / f"{name}.pkl", spec=spec)
+        runners.append(ModelRunner(load_artifact(trained.model_path, expected_sha256=trained.sha256)))
+    assert runners[0].representation is None and runners[1].representation is not None
 
     frame = pd.read_parquet(tmp_path / "f.parquet")
-    values = frame[runner.feature_names].to_numpy(np.float32).copy()
+    values = frame[runners[0].feature_names].to_numpy(np.float32).copy()
     values[~np.isfinite(values)] = np.nan
-    starts, offline = predict_windows(frame["t"].to_numpy(), values, runner)
+    offline = [predict_windows(frame["t"].to_numpy(), values, runner) for runner in runners]
 
     info = probe_video(megamind)
-    live = LivePredictor(runner, width=info.width, height=info.height, with_objects=False)
-    streamed = []
+    lives = [LivePredictor(r, width=info.width, height=info.height, with_objects=False) for r in runners]
+    streamed = [[] for _ in runners]
     with Detector(config) as detector:
         for _, t, detections in detector.process_stream(iter_frames(info)):
-            streamed += live.push(t, detections)
-    streamed += live.finish()
+            for live, out in zip(lives, streamed, strict=True):
+                out += live.push(t, detections)
+    for live, out in zip(lives, streamed, strict=True):
+        out += live.finish()
 
-    assert len(starts) == len(streamed) > 30
-    assert np.allclose([w.start for w in streamed], starts)
-    assert np.allclose([w.probabilities for w in streamed], offline, atol=1e-6)
-    assert {w.label for w in streamed} <= set(runner.labels)
+    for runner, (starts, probabilities), windows in zip(runners, offline, streamed, strict=True):
+        assert len(starts) == len(windows) > 30
+        assert np.allclose([w.start for w in windows], starts)
+        assert np.allclose([w.probabilities for w in windows], probabilities, atol=1e-6)
+        assert {w.label for w in windows} <= set(runner.labels)
+
+
+def test_a_fitted_representation_gives_the_same_windows_live_and_offline():
+    """MiniRocket fitted on train windows travels in the bundle; live applies it one window at a time."""
+    from taskml.pipeline.estimators import RidgeClassifier
+    from taskml.pipeline.representations import MiniRocket
+
+    rng = np.random.default_rng(3)
+    frames = 10  # 1 s windows at 10 fps
+    train = rng.normal(size=(60, frames, 2)).astype(np.float32)
+    y = (train[:, :5, 0].mean(axis=1) > train[:, 5:, 0].mean(axis=1)).astype(int)  # order decides the class
+    representation = MiniRocket(num_features=200, random_state=0).fit(train)
+    estimator = RidgeClassifier().fit(representation.transform(train), y)
+    runner = ModelRunner(
+        {
+            "estimator": estimator,
+            "aggregation": "minirocket",
+            "representation": representation,
+            "feature_names": ["f", "g"],
+            "window": {"window_sec": 1.0, "step_sec": 0.25, "fps": 10.0},
+            "scaler_mean": [0.0, 0.0],
+            "scaler_scale": [1.0, 1.0],
+            "idx_to_label": {"0": "a", "1": "b"},
+        }
+    )
+    t = np.arange(0, 12, 1 / 24)
+    values = rng.normal(size=(len(t), 2)).astype(np.float32)
+    values[rng.random(values.shape) < 0.05] = np.nan  # missing detections
+    starts, probabilities = predict_windows(t, values, runner)
+    live = LivePredictor(runner, width=640, height=480, with_objects=False)
+    got = []
+    for ti, row in zip(t, values, strict=True):
+        got += live.push_row(float(ti), row)
+    got += live.finish()
+    assert len(got) == len(starts) > 30
+    assert np.allclose([g.start for g in got], starts)
+    assert np.allclose([g.probabilities for g in got], probabilities, atol=1e-6)
+    assert len({g.label for g in got}) == 2  # not a constant answer
 
 
 def test_packed_forest_gives_scikit_learns_probabilities():

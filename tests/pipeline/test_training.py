@@ -220,3 +220,139 @@ def test_dataset_without_val_split(tmp_path, name):
     assert result.metrics["val"] is None
     assert result.model_path.is_file()
     assert np.array(result.metrics["confusion_matrix"]).sum() == len(np.load(tmp_path / "ds" / "y_test.npy"))
+
+
+# --------------------------------------------------------------------------- temporal representations,
+# the default configuration, video- and segment-level evaluation
+
+
+def test_default_configuration_is_resolved_in_one_place():
+    from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL, resolve_config
+
+    assert (TrainSpec().model_type, TrainSpec().aggregation) == (DEFAULT_MODEL, DEFAULT_AGGREGATION)
+    assert resolve_config(None, None) == resolve_config("", " ") == (DEFAULT_MODEL, DEFAULT_AGGREGATION)
+    # An explicit model keeps the aggregation it always had.
+    assert resolve_config("lgbm", None) == ("lgbm", "stats")
+    assert resolve_config("lightgbm", None) == ("lightgbm", "stats")
+    assert resolve_config("rf", None) == ("rf", "stats")
+    assert resolve_config("lstm", None) == ("lstm", "sequence")
+    assert resolve_config("tcn", None) == ("tcn", "sequence")
+    assert resolve_config("ridge", None) == ("ridge", "minirocket")
+    assert resolve_config(None, "flatten") == ("lgbm", "flatten")
+    assert resolve_config("rf", "multiscale") == ("rf", "multiscale")
+    assert TrainSpec(model_type="rf").aggregation == "stats"
+
+
+@pytest.mark.parametrize(
+    ("model", "aggregation"), [("ridge", "minirocket"), ("lgbm", "multiscale"), ("tcn", None), ("transformer", None)]
+)
+def test_new_configurations_train_evaluate_and_store_their_representation(dataset_dir, tmp_path, model, aggregation):
+    params = ModelParams(n_estimators=15, max_depth=6, epochs=8, lr=1e-2, hidden_dim=8, rocket_features=200)
+    spec = TrainSpec(model_type=model, aggregation=aggregation, params=params, seed=0)
+    result = train_model(dataset_dir, tmp_path / "m.pkl", spec=spec)
+    m = result.metrics
+    assert m["model_type"] == model and m["aggregation"] == (aggregation or "sequence")
+    assert m["accuracy"] >= 0.5  # chance is 1/3; tiny models (200 rocket features, 8 epochs)
+    bundle = load_artifact(result.model_path, expected_sha256=result.sha256)
+    assert (bundle["representation"] is not None) == (aggregation == "minirocket")
+    meta = json.loads(result.meta_path.read_text())
+    assert "representation" not in meta and meta["aggregation"] == m["aggregation"]
+    assert m["video_level"]["videos"] == len(m["test_timeline"]) >= 1
+    assert {"f1@10", "f1@25", "f1@50", "edit"} <= set(m["segment"])
+    if model in ("tcn", "transformer"):
+        assert m["epochs_run"] >= 1 and "best_epoch" in m and len(m["history"]) == m["epochs_run"]
+
+
+def test_minirocket_is_fitted_on_the_train_split_only(dataset_dir, tmp_path):
+    from taskml.pipeline.aggregation import make_representation
+
+    params = ModelParams(rocket_features=200)
+    result = train_model(
+        dataset_dir, tmp_path / "m.pkl", spec=TrainSpec(model_type="ridge", aggregation="minirocket", params=params)
+    )
+    stored = load_artifact(result.model_path, expected_sha256=result.sha256)["representation"]
+    refit = make_representation("minirocket", seed=42, num_features=200).fit(np.load(dataset_dir / "X_train.npy"))
+    assert np.array_equal(stored.biases_, refit.biases_)
+    x_test = np.load(dataset_dir / "X_test.npy")
+    assert np.array_equal(stored.transform(x_test), refit.transform(x_test))
+
+
+def _windows(true: str, pred: str, step: float = 0.5) -> list[dict]:
+    """A hand-made timeline: one letter per window."""
+    pairs = enumerate(zip(true, pred, strict=True))
+    return [{"start": i * step, "end": i * step + 2.0, "true": t, "pred": p} for i, (t, p) in pairs]
+
+
+def test_segments_merge_consecutive_windows_and_break_at_holes():
+    from taskml.pipeline.training import label_segments
+
+    windows = _windows("aaabba", "aaaaaa")
+    assert label_segments(windows, "true", 0.5) == [("a", 0.0, 1.5), ("b", 1.5, 2.5), ("a", 2.5, 3.0)]
+    holed = windows[:2] + windows[4:]  # windows 2 and 3 dropped
+    assert label_segments(holed, "pred", 0.5) == [("a", 0.0, 1.0), ("a", 2.0, 3.0)]
+
+
+def test_segment_f1_and_edit_score_on_known_timelines():
+    from taskml.pipeline.training import edit_score, segment_metrics, video_level_metrics
+
+    perfect = segment_metrics({"v": _windows("aaaabbbb", "aaaabbbb")}, 0.5)
+    assert perfect["f1@50"] == perfect["f1@10"] == 1.0 and perfect["edit"] == 1.0
+
+    # Truth a(4) b(4); prediction a(4) b(1) a(1) b(2): segments a,b,a,b against a,b.
+    # a [0,2) matches (IoU 1); b [2,2.5) IoU 0.25 with b [2,4): no match at 0.5, but the later
+    # b [3,4) IoU 0.5 matches; the stray a [2.5,3) is a false positive. TP 2, FP 2, FN 0.
+    noisy = segment_metrics({"v": _windows("aaaabbbb", "aaaabab" + "b")}, 0.5)
+    assert (noisy["tp@50"], noisy["fp@50"], noisy["fn@50"]) == (2, 2, 0)
+    assert noisy["f1@50"] == pytest.approx(2 * 2 / (2 * 2 + 2 + 0))
+    assert noisy["edit"] == pytest.approx(1 - 2 / 4)  # a b a b → a b: two deletions
+    # At IoU 0.1 the short b [2,2.5) (IoU 0.25) matches first: TP 2 (a, b), FP 2.
+    assert noisy["f1@10"] == pytest.approx(4 / 6)
+
+    # A wholly wrong label: no true positive, every segment a miss.
+    wrong = segment_metrics({"v": _windows("aaaa", "bbbb")}, 0.5)
+    assert wrong["f1@50"] == 0.0 and wrong["edit"] == 0.0
+    assert edit_score(["a", "b", "c"], ["a", "c"]) == pytest.approx(1 - 1 / 3)
+
+    videos = video_level_metrics(
+        {"v1": _windows("aaab", "aabb"), "v2": _windows("bbbb", "bbba"), "v3": _windows("aaaa", "bbba")}
+    )
+    assert videos["videos"] == 3 and videos["accuracy"] == pytest.approx(2 / 3)
+    assert videos["per_video"]["v3"] == {"true": "a", "pred": "b"}
+    assert segment_metrics({}, 0.5) is None and video_level_metrics({}) is None
+
+
+def test_other_feature_group_builds_from_any_numeric_columns(tmp_path):
+    import pandas as pd
+
+    from taskml.pipeline.dataset import DatasetSpec
+    from taskml.pipeline.extraction import write_features
+    from taskml.pipeline.windows import WindowSpec
+
+    paths = []
+    for i in range(4):
+        n = 40
+        label = CLASSES[i % 2]
+        frame = pd.DataFrame(
+            {
+                "video_id": pd.Series([f"s{i}"] * n, dtype="string"),
+                "frame_index": np.arange(n),
+                "t": np.arange(n) / 10.0,
+                "acc_x": np.sin(np.arange(n) / (3 + i % 2)).astype(np.float32),
+                "gyro_z": np.full(n, float(i % 2), np.float32),
+                "note": pd.Series(["x"] * n, dtype="string"),  # not numeric: left out
+                "label": pd.Series([label] * n, dtype="string"),
+            }
+        )
+        path = tmp_path / f"s{i}.parquet"
+        write_features(frame, path, {"video_id": f"s{i}", "fps": 10.0})
+        paths.append(path)
+    spec = DatasetSpec(
+        window=WindowSpec(window_sec=4.0, step_sec=4.0, resample_fps=10.0),
+        groups=("other",),
+        splits={"s0": "train", "s1": "train", "s2": "test", "s3": "test"},
+    )
+    result = build_dataset(paths, tmp_path / "ds", spec=spec)
+    assert result.metadata["feature_names"] == ["acc_x", "gyro_z"]
+    assert result.metadata["train_size"] == 2 and np.load(tmp_path / "ds" / "X_train.npy").shape == (2, 40, 2)
+    with pytest.raises(InputError):
+        DatasetSpec(groups=("sensors",))

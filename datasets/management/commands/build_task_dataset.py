@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand
 
 from taskml.cli import one_line_errors, progress_bar
 from taskml.pipeline.dataset import DatasetSpec, build_dataset, read_splits_csv
-from taskml.pipeline.features import FEATURE_GROUPS
+from taskml.pipeline.features import DATASET_GROUPS, FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS, WindowSpec
 
 
@@ -23,7 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("--min-purity", type=float, default=0.6, help="minimum majority-label share")
         parser.add_argument("--resample-fps", type=float, default=15.0, help="frames per second in a window")
         parser.add_argument(
-            "--groups", default=",".join(FEATURE_GROUPS), help=f"feature groups, from {','.join(FEATURE_GROUPS)}"
+            "--groups",
+            default=",".join(FEATURE_GROUPS),
+            help=f"feature groups, from {','.join(DATASET_GROUPS)} (other: every numeric column outside the "
+            "known groups and video_id/t/frame_index/label, e.g. your own sensor channels)",
         )
         parser.add_argument("--no-progress", action="store_true")
 
