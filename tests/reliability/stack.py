@@ -29,7 +29,8 @@ import requests
 from tests.conftest import MEGAMIND_LABELS
 from tests.platform import ROOT, Service, free_port, wait_for, worker_env
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# The newest PostgreSQL installed (Debian's layout), whichever version the machine has.
+PG_BIN = max(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: int(p.parent.parent.name)).parent
 ALL_QUEUES = "default,extraction,datasets,training,live"
 
 
