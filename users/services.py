@@ -30,7 +30,13 @@ from videos.services import feature_file_delete, video_delete
 
 def user_owned_objects(*, user) -> list:
     """What deleting ``user`` removes through services, dependents before what they depend on."""
+    from learning.models import Ablation, LabellingRound
+    from retraining.models import RetrainPolicy
+
     return [
+        *RetrainPolicy.objects.filter(owner=user),
+        *LabellingRound.objects.filter(owner=user),
+        *Ablation.objects.filter(owner=user),
         *LiveSession.objects.filter(owner=user),
         *TrainedModel.objects.filter(owner=user),
         *Dataset.objects.filter(owner=user),
@@ -46,7 +52,18 @@ def user_delete(*, user) -> None:
     A dataset of someone else's built from this user's feature files goes too (its sources are
     gone), exactly as when the user deletes those files with ``cascade``.
     """
+    from learning.models import Ablation, LabellingRound
+    from learning.services import ablation_delete, labelling_round_delete
+    from retraining.models import RetrainPolicy
+    from retraining.services import retrain_policy_delete
+
     user = get_user_model().objects.select_for_update().get(pk=user.pk)
+    for policy in RetrainPolicy.objects.filter(owner=user):
+        retrain_policy_delete(policy=policy)  # also its beat schedule, which no foreign key removes
+    for round_ in LabellingRound.objects.filter(owner=user):
+        labelling_round_delete(round_=round_)
+    for ablation in Ablation.objects.filter(owner=user):
+        ablation_delete(ablation=ablation)
     for session in LiveSession.objects.filter(owner=user, status__in=LiveSession.ACTIVE):
         # ask the worker to stop; the row goes now, so the runner finds it gone and ends
         LiveSession.objects.filter(pk=session.pk).update(stop_requested=True)

@@ -86,6 +86,35 @@ def test_the_admin_deletes_a_user_with_their_objects_and_files(
     assert LabelSpan.objects.filter(video__owner=bob).count() == 1
 
 
+def test_learning_and_retraining_objects_and_their_schedule_go_too(alice, bob, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from learning.models import Ablation, LabellingRound
+    from retraining.models import RetrainPolicy
+
+    def learning_of(user):
+        mine = everything_of(user, user.username)
+        dataset = mine["model"].dataset
+        every = IntervalSchedule.objects.create(every=3600, period="seconds")
+        task = PeriodicTask.objects.create(name=f"retraining policy of {user}", task="x", interval=every)
+        RetrainPolicy.objects.create(
+            owner=user, name="nightly", dataset_params={}, labels_since=timezone.now(), periodic_task=task
+        )
+        LabellingRound.objects.create(owner=user, model=mine["model"])
+        Ablation.objects.create(owner=user, dataset=dataset, model_type="rf", aggregation="stats")
+        return task
+
+    alice_task, bob_task = learning_of(alice), learning_of(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        user_delete(user=alice)
+    for model in (RetrainPolicy, LabellingRound, Ablation):
+        assert not model.objects.filter(owner_id=alice.pk).exists(), model
+        assert model.objects.filter(owner=bob).count() == 1, model
+    assert not PeriodicTask.objects.filter(pk=alice_task.pk).exists()  # no schedule left firing for nobody
+    assert PeriodicTask.objects.filter(pk=bob_task.pk).exists()
+
+
 def test_a_users_model_used_by_someone_elses_session_goes_with_the_user(
     alice, staff_user, django_capture_on_commit_callbacks
 ):
