@@ -3,6 +3,9 @@
 The consumer authenticates, joins the session's group and forwards messages; nothing more.
 Each viewer has a bounded queue: a viewer that cannot keep up loses the oldest messages
 (counted in ``dropped`` on the next message it gets) and never slows the session or others.
+A channel layer may also drop messages when a busy server falls behind (channels_redis drops
+past its capacity without telling anyone), so a viewer that has heard nothing for a while
+reads the session's row: a session that ended is reported as ``finished`` all the same.
 The session's owner may send binary JPEG frames (push sources) or ``{"action": "stop"}``.
 """
 
@@ -31,6 +34,8 @@ CLOSE_NOT_FOUND = 4404
 
 
 class LiveSessionConsumer(AsyncWebsocketConsumer):
+    finished_sent = False
+
     async def connect(self):
         self.sender = None
         user = self.scope.get("user")
@@ -85,8 +90,35 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
 
     async def _send_loop(self) -> None:
         while True:
-            message = await self.queue.get()
+            try:
+                message = await asyncio.wait_for(self.queue.get(), timeout=settings.TASKML_VIEWER_WATCH_SECONDS)
+            except TimeoutError:
+                message = await self._ended_while_silent()
+                if message is None:
+                    continue
+            if message.get("stage") == "finished":
+                if self.finished_sent:
+                    continue
+                self.finished_sent = True
             await self.send(text_data=json.dumps({**message, "dropped": self.dropped}))
+
+    async def _ended_while_silent(self) -> dict | None:
+        """``finished`` from the session's row when it ended and its message never arrived."""
+        if self.finished_sent:
+            return None
+        row = await database_sync_to_async(
+            LiveSession.objects.filter(pk=self.session.pk).values("status", "error", "frames_processed").first
+        )()
+        if row is None or row["status"] in LiveSession.ACTIVE:
+            return None
+        return {
+            "stage": "finished",
+            "session": self.session.pk,
+            "status": row["status"],
+            "frames": row["frames_processed"],
+            "error": row["error"],
+            "from": "session_row",  # the published message was lost on the way
+        }
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:

@@ -158,3 +158,50 @@ def test_a_viewer_whose_connection_blocks_loses_its_oldest_messages_and_is_told(
     assert dropped == 91
     assert [m["frame_index"] for m in sent] == [0, *range(92, 100)]
     assert sent[-1]["dropped"] == 91
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_viewer_whose_finished_message_was_lost_hears_it_from_the_session_row(settings, alice):
+    """channels_redis drops messages past its capacity when a busy server falls behind; a viewer
+    that has heard nothing for TASKML_VIEWER_WATCH_SECONDS reads the row, and is told once."""
+    import asyncio
+
+    from streaming.consumers import LiveSessionConsumer
+    from streaming.models import LiveSession
+    from tests.api.factories import ready_dataset, ready_model
+
+    settings.TASKML_VIEWER_WATCH_SECONDS = 0.2
+    session = LiveSession.objects.create(
+        owner=alice, trained_model=ready_model(alice, dataset=ready_dataset(alice)), source_kind="video"
+    )
+
+    async def scenario():
+        consumer = LiveSessionConsumer()
+        consumer.session = session
+        consumer.queue = asyncio.Queue(maxsize=8)
+        consumer.dropped = 0
+        sent = []
+
+        async def send(text_data=None, bytes_data=None):
+            sent.append(json.loads(text_data))
+
+        consumer.send = send
+        sender = asyncio.ensure_future(consumer._send_loop())
+        await asyncio.sleep(0.6)  # still pending: silence alone says nothing
+        quiet = list(sent)
+        await asyncio.to_thread(
+            LiveSession.objects.filter(pk=session.pk).update, status="failed", error="lost the live channel"
+        )
+        for _ in range(50):
+            if sent:
+                break
+            await asyncio.sleep(0.1)
+        await consumer.live_message({"message": {"stage": "finished", "session": session.pk, "status": "failed"}})
+        await asyncio.sleep(0.6)
+        sender.cancel()
+        return quiet, sent
+
+    quiet, sent = asyncio.run(scenario())
+    assert quiet == []
+    assert [m["stage"] for m in sent] == ["finished"]  # the late published copy is not sent again
+    assert (sent[0]["status"], sent[0]["error"], sent[0]["from"]) == ("failed", "lost the live channel", "session_row")
