@@ -19,17 +19,19 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("TASKML_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=int(os.environ.get("TASKML_PORT", "8001")))
         parser.add_argument("--log-level", default="info")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("TASKML_WEB_WORKERS", "1")),
+            help="server processes; websockets fan out between them through the channel layer",
+        )
 
-    def handle(self, *args, host: str, port: int, log_level: str, **opts):
-        import tempfile
-
+    def handle(self, *args, host: str, port: int, log_level: str, workers: int, **opts):
         import uvicorn
-        from django.conf import settings
+        from django.core.management.base import CommandError
 
-        # Django spools each request body to a temporary file before parsing it: keep that on
-        # the data disk (room for the largest upload, never a RAM-backed /tmp).
-        tempfile.tempdir = settings.FILE_UPLOAD_TEMP_DIR
-
+        if workers < 1:
+            raise CommandError(f"--workers must be at least 1, got {workers}")
         uvicorn.run(
             "taskml.asgi:application",
             host=host,
@@ -39,4 +41,5 @@ class Command(BaseCommand):
             ws_max_size=8 * 1024 * 1024,  # pushed JPEG frames; see TASKML_MAX_FRAME_BYTES
             log_level=log_level,
             timeout_graceful_shutdown=10,
+            workers=workers,
         )
