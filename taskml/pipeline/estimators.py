@@ -17,6 +17,7 @@ MODEL_TYPES = ("rf", "lgbm", "ridge", "lstm", "tcn", "transformer")
 SEQUENCE_MODELS = ("lstm", "tcn", "transformer")  # take whole windows (aggregation "sequence")
 MODEL_ALIASES = {"lightgbm": "lgbm", "random_forest": "rf", "randomforest": "rf"}
 N_JOBS = 2
+SMALL_DATA_VALUES = 2_000_000  # training values below which the networks train on one thread
 
 
 def canonical_model_type(name: str) -> str:
@@ -37,7 +38,7 @@ class ModelParams:
     num_layers: int = 1
     batch_size: int = 64
     patience: int = 8
-    rocket_features: int = 2_000  # minirocket: number of random convolution features
+    rocket_features: int | None = None  # minirocket features; None: by train size (aggregation.py)
 
     def __post_init__(self) -> None:
         for name in ("n_estimators", "epochs", "hidden_dim", "num_layers", "batch_size", "patience"):
@@ -45,7 +46,7 @@ class ModelParams:
                 raise InputError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         if self.max_depth is not None and self.max_depth < 1:
             raise InputError(f"max-depth must be at least 1, got {self.max_depth}")
-        if self.rocket_features < 84:
+        if self.rocket_features is not None and self.rocket_features < 84:
             raise InputError(f"rocket-features must be at least 84, got {self.rocket_features}")
         if not self.learning_rate > 0 or not self.lr > 0:
             raise InputError("learning rates must be positive")
@@ -136,11 +137,13 @@ class TorchSequenceClassifier:
         import torch
 
         torch.manual_seed(self.random_state)
-        torch.set_num_threads(N_JOBS)
         self.classes_ = np.unique(y)
         index = {c: i for i, c in enumerate(self.classes_)}
         yi = torch.tensor([index[c] for c in y], dtype=torch.long)
         xt = self._tensor(X)
+        # Small data: one thread (a second one costs more in hand-offs than it saves, several
+        # times so on a busy machine); real datasets use both cores.
+        torch.set_num_threads(1 if xt.numel() < SMALL_DATA_VALUES else N_JOBS)
         self.net_shape_ = (int(X.shape[2]), len(self.classes_), int(X.shape[1]))
         net = self._network(*self.net_shape_)
         optimiser = torch.optim.Adam(net.parameters(), lr=self.lr)

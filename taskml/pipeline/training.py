@@ -12,7 +12,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .aggregation import TABULAR_AGGREGATIONS, aggregate, aggregated_names, make_representation
+from .aggregation import (
+    TABULAR_AGGREGATIONS,
+    aggregate,
+    aggregated_names,
+    make_representation,
+    minirocket_features,
+)
 from .artifacts import save_artifact, sidecar_paths
 from .errors import InputError
 from .estimators import (
@@ -367,7 +373,11 @@ def train_model(
             progress(step, 3)
 
     # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
-    representation = make_representation(aggregation, seed=spec.seed, num_features=spec.params.rocket_features)
+    representation = make_representation(
+        aggregation,
+        seed=spec.seed,
+        num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
+    )
     if representation is not None:
         representation.fit(np.asarray(data.X["train"]))
         features = {split: representation.transform(np.asarray(data.X[split])) for split in SPLITS}

@@ -114,3 +114,11 @@ def test_minirocket_treats_missing_values_as_the_mean_and_refuses_other_shapes()
         aggregate(x, "minirocket")  # fitted: only through make_representation
     with pytest.raises(InputError):
         make_representation("median")
+
+
+def test_minirocket_feature_count_follows_the_train_size_unless_asked():
+    from taskml.pipeline.aggregation import minirocket_features
+
+    assert minirocket_features(40) == 10_000  # small data: MiniRocket's own count, cheap there
+    assert minirocket_features(10_000) == 2_000  # keeps 10,000 windows under a minute
+    assert minirocket_features(40, 300) == minirocket_features(10_000, 300) == 300

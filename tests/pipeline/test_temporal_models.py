@@ -73,8 +73,10 @@ def test_early_stopping_cuts_training_short_when_val_stops_improving(task):
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_network_is_seeded_and_survives_pickling(fitted, task, name):
     x_train, y_train, x_val, y_val, x_test, _ = task
-    again = make_estimator(name, PARAMS, seed=0).fit(x_train, y_train, X_val=x_val, y_val=y_val)
-    assert np.allclose(again.predict_proba(x_test), fitted[name].predict_proba(x_test), atol=1e-6)
+    short = ModelParams(hidden_dim=8, epochs=3, lr=1e-2, batch_size=32)
+    one = make_estimator(name, short, seed=0).fit(x_train, y_train, X_val=x_val, y_val=y_val)
+    two = make_estimator(name, short, seed=0).fit(x_train, y_train, X_val=x_val, y_val=y_val)
+    assert np.allclose(one.predict_proba(x_test), two.predict_proba(x_test), atol=1e-6)
     restored = pickle.loads(pickle.dumps(fitted[name]))
     assert np.array_equal(restored.predict_proba(x_test), fitted[name].predict_proba(x_test))
 

@@ -36,7 +36,12 @@ class Command(BaseCommand):
         parser.add_argument("--num-layers", type=int, default=1)
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--patience", type=int, default=8, help="epochs without a better val loss before stopping")
-        parser.add_argument("--rocket-features", type=int, default=2000, help="minirocket: number of features")
+        parser.add_argument(
+            "--rocket-features",
+            type=int,
+            default=None,
+            help="minirocket: number of features (default 10,000 below 1,000 train windows, else 2,000)",
+        )
         parser.add_argument("--seed", type=int, default=42)
         parser.add_argument("--no-progress", action="store_true")
 
