@@ -106,3 +106,40 @@ def test_incremental_is_refused_when_the_label_set_or_model_changes(world, tmp_p
     forest = train_model(world["d2"], tmp_path / "rf.pkl", spec=TrainSpec(model_type="rf", params=PARAMS))
     assert "only LightGBM" in incremental_check(_bundle(forest), world["d2"])
     assert incremental_check(champion, world["d2"]) is None
+
+
+@pytest.mark.slow
+def test_incremental_against_full_retrain_on_drifted_data(tmp_path):
+    """The comparison a run reports, on more data: prints the figures (pytest -s) the README quotes."""
+    import time
+
+    params = ModelParams(n_estimators=50)
+
+    def make(name, seed, **kw):
+        frame = feature_frame(name, seed=seed, seconds=60, nan_fraction=0.05, **kw)
+        return write_feature_file(tmp_path / f"{name}.parquet", frame)
+
+    old = [make(f"a{i}", i) for i in range(4)]
+    new = [make(f"b{i}", 100 + i, offset=0.3) for i in range(4)]  # later recordings drifted a little
+    held = [make(f"h{i}", 200 + i, offset=0.3, segment_sec=4.0) for i in range(2)]
+    spec = small_spec(ratios=(0.7, 0.15, 0.15))
+    build_dataset(old, tmp_path / "old", spec=spec)
+    build_dataset(old + new, tmp_path / "all", spec=spec)
+    build_dataset(new, tmp_path / "new", spec=spec)
+    lgbm = TrainSpec(model_type="lgbm", aggregation="stats", params=params)
+    champion = _bundle(train_model(tmp_path / "old", tmp_path / "champion.pkl", spec=lgbm))
+    began = time.perf_counter()
+    full = _bundle(train_model(tmp_path / "all", tmp_path / "full.pkl", spec=lgbm))
+    full_seconds = time.perf_counter() - began
+    began = time.perf_counter()
+    result = continue_boosting(tmp_path / "new", tmp_path / "inc.pkl", champion=champion, params=params)
+    inc_seconds = time.perf_counter() - began
+    incremental = load_artifact(result.model_path, expected_sha256=result.sha256)
+    scores = {
+        name: holdout_evaluate(held, b) for name, b in (("champion", champion), ("full", full), ("inc", incremental))
+    }
+    for name, m in scores.items():
+        print(f"{name:9s} holdout accuracy {m['accuracy']:.4f} F1 macro {m['f1_macro']:.4f} ({m['windows']} windows)")
+    print(f"seconds: full retrain {full_seconds:.2f}, continued boosting {inc_seconds:.2f}")
+    assert all(m["f1_macro"] > 0.9 for m in scores.values())
+    assert inc_seconds < full_seconds  # it trains on the new data only
