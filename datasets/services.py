@@ -149,19 +149,7 @@ def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) ->
     """A pending dataset and the job that builds it from ready feature files of the owner."""
     feature_files = _sources_check(feature_files)
     with transaction.atomic():
-        dataset = Dataset.objects.create(
-            owner=owner,
-            window_sec=params["window_sec"],
-            step_sec=params["step_sec"],
-            balance_method=params["balance_method"],
-            train_ratio=params["ratios"][0],
-            val_ratio=params["ratios"][1],
-            test_ratio=params["ratios"][2],
-            params=params,
-        )
-        dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
-        dataset.save(update_fields=["path"])
-        DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in feature_files)
+        dataset = dataset_allocate(owner=owner, feature_files=feature_files, params=params)
         job_create(
             owner=owner,
             kind=Job.Kind.DATASET,
@@ -169,6 +157,29 @@ def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) ->
             target=dataset,
         )
     dataset.refresh_from_db()
+    return dataset
+
+
+@transaction.atomic
+def dataset_allocate(
+    *, owner, feature_files: list[FeatureFile], params: dict, status: str = "pending", job=None
+) -> Dataset:
+    """A dataset row with its sources and directory name (nothing built yet); ``params`` as checked."""
+    dataset = Dataset.objects.create(
+        owner=owner,
+        status=status,
+        job=job,
+        window_sec=params["window_sec"],
+        step_sec=params["step_sec"],
+        balance_method=params["balance_method"],
+        train_ratio=params["ratios"][0],
+        val_ratio=params["ratios"][1],
+        test_ratio=params["ratios"][2],
+        params=params,
+    )
+    dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
+    dataset.save(update_fields=["path"])
+    DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in feature_files)
     return dataset
 
 

@@ -8,17 +8,23 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from django.db import IntegrityError, transaction
-from django.db.models import F, Max
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from datasets.models import Dataset, DatasetSource
-from datasets.services import dataset_build
+from datasets.models import Dataset
+from datasets.services import dataset_allocate, dataset_build
 from jobs.models import Job
 from jobs.services import job_cancel, job_create
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.models import TrainedModel
-from models_app.services import trained_model_load, trained_model_train, training_params_check
+from models_app.services import (
+    trained_model_allocate,
+    trained_model_load,
+    trained_model_train,
+    training_params_check,
+)
+from streaming.models import LiveSession
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
@@ -261,30 +267,6 @@ class _Inputs:
     inputs: dict = field(default_factory=dict)
 
 
-def _next_model(*, owner, dataset: Dataset, like: TrainedModel, job: Job) -> TrainedModel:
-    for _ in range(5):  # versions are per owner; another request may take the next one first
-        try:
-            with transaction.atomic():
-                version = (TrainedModel.objects.filter(owner=owner).aggregate(v=Max("version"))["v"] or 0) + 1
-                model = TrainedModel.objects.create(
-                    owner=owner,
-                    dataset=dataset,
-                    status="running",
-                    job=job,
-                    version=version,
-                    model_type=like.model_type,
-                    aggregation=like.aggregation,
-                    params=dict(like.params),
-                )
-                model.filename = f"task_classifier_{model.model_type}_{model.pk}.pkl"
-                model.path = storage.relative(storage.models_dir() / model.filename)
-                model.save(update_fields=["filename", "path"])
-                return model
-        except IntegrityError:
-            continue
-    raise Conflict("model", "could not allocate a model version; try again")
-
-
 def _retrain_sources(round_: LabellingRound, dataset: Dataset) -> list[FeatureFile]:
     """The dataset's sources, then the round's files not among them whose videos now carry labels."""
     sources = list(dataset.sources.order_by("datasetsource__id"))
@@ -304,6 +286,9 @@ def _discard_unfinished(round_: LabellingRound) -> None:
     """
     round_ = LabellingRound.objects.select_related("dataset", "retrained_model").get(pk=round_.pk)
     model, dataset = round_.retrained_model, round_.dataset
+    if model is not None and LiveSession.objects.filter(trained_model=model).exists():
+        model = None  # someone is using it (it finished training before the job died): keep it
+        dataset = None  # and what it was trained on
     if model is not None:
         if model.path:
             path = storage.absolute(model.path)
@@ -331,27 +316,23 @@ def labelling_round_retrain(job: Job, reporter) -> dict:
     made: list = []
     try:
         with transaction.atomic():
-            dataset = Dataset.objects.create(
-                owner=round_.owner,
-                status="running",
-                job=job,
-                window_sec=old_dataset.window_sec,
-                step_sec=old_dataset.step_sec,
-                balance_method=old_dataset.balance_method,
-                train_ratio=old_dataset.train_ratio,
-                val_ratio=old_dataset.val_ratio,
-                test_ratio=old_dataset.test_ratio,
-                params=old_dataset.params,
+            dataset = dataset_allocate(
+                owner=round_.owner, feature_files=sources, params=old_dataset.params, status="running", job=job
             )
-            dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
-            dataset.save(update_fields=["path"])
-            DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in sources)
             LabellingRound.objects.filter(pk=round_.pk).update(dataset=dataset)
         made.append(dataset)
         dataset_build(_Inputs({"dataset_id": dataset.pk}), reporter)  # relabels the sources, then builds
         Dataset.objects.filter(pk=dataset.pk).update(status="succeeded")
         dataset.refresh_from_db()
-        model = _next_model(owner=round_.owner, dataset=dataset, like=old_model, job=job)
+        model = trained_model_allocate(
+            owner=round_.owner,
+            dataset=dataset,
+            model_type=old_model.model_type,
+            aggregation=old_model.aggregation,
+            params=dict(old_model.params),
+            status="running",
+            job=job,
+        )
         made.append(model)
         LabellingRound.objects.filter(pk=round_.pk).update(retrained_model=model)
         trained_model_train(_Inputs({"trained_model_id": model.pk}), reporter)

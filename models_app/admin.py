@@ -104,5 +104,11 @@ class TrainedModelAdmin(ServiceDeletionAdmin):
     def stored_paths(self, model: TrainedModel) -> list[str]:
         return artifact_paths(model)
 
+    def deletion_dependents(self, model: TrainedModel) -> list:
+        from streaming.models import LiveSession
+
+        # Ended sessions go with their model; a running one stays protected (the service refuses).
+        return list(LiveSession.objects.filter(trained_model=model).exclude(status__in=LiveSession.ACTIVE))
+
     def service_delete(self, model: TrainedModel) -> None:
         trained_model_delete(trained_model=model)

@@ -72,7 +72,40 @@ def trained_model_request(
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
         raise ValidationFailed(dataset_field, f"{dataset.name} holds fewer than two classes")
-    for _ in range(5):  # versions are per owner; two requests may race for the next one
+    with transaction.atomic():
+        model = trained_model_allocate(
+            owner=owner,
+            dataset=dataset,
+            model_type=model_type,
+            aggregation=aggregation,
+            params={**params, "seed": seed},
+        )
+        job_create(
+            owner=owner,
+            kind=Job.Kind.TRAINING,
+            inputs={
+                "trained_model_id": model.pk,
+                "dataset_dir": dataset.name,
+                "model_type": model_type,
+                "aggregation": aggregation,
+                "params": params,
+                "seed": seed,
+            },
+            target=model,
+        )
+    model.refresh_from_db()
+    return model
+
+
+def trained_model_allocate(
+    *, owner, dataset: Dataset, model_type: str, aggregation: str, params: dict, status: str = "pending", job=None
+) -> TrainedModel:
+    """A model row with the owner's next version, its file name and path (nothing trained yet).
+
+    Versions are per owner and two requests may race for the next one: the unique constraint
+    decides, and the loser takes the version after.
+    """
+    for _ in range(5):
         try:
             with transaction.atomic():
                 version = (TrainedModel.objects.filter(owner=owner).aggregate(v=Max("version"))["v"] or 0) + 1
@@ -80,28 +113,16 @@ def trained_model_request(
                     owner=owner,
                     dataset=dataset,
                     version=version,
+                    status=status,
+                    job=job,
                     model_type=model_type,
                     aggregation=aggregation,
-                    params={**params, "seed": seed},
+                    params=params,
                 )
                 model.filename = f"task_classifier_{model_type}_{model.pk}.pkl"
                 model.path = storage.relative(storage.models_dir() / model.filename)
                 model.save(update_fields=["filename", "path"])
-                job_create(
-                    owner=owner,
-                    kind=Job.Kind.TRAINING,
-                    inputs={
-                        "trained_model_id": model.pk,
-                        "dataset_dir": dataset.name,
-                        "model_type": model_type,
-                        "aggregation": aggregation,
-                        "params": params,
-                        "seed": seed,
-                    },
-                    target=model,
-                )
-            model.refresh_from_db()
-            return model
+                return model
         except IntegrityError:
             continue
     raise Conflict("model", "could not allocate a model version; try again")

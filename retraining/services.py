@@ -16,15 +16,20 @@ from types import SimpleNamespace
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from datasets.models import Dataset, DatasetSource
-from datasets.services import dataset_build, dataset_params_check
+from datasets.models import Dataset
+from datasets.services import dataset_allocate, dataset_build, dataset_params_check
 from jobs.models import Job
 from jobs.services import job_cancel, job_create
 from models_app.models import TrainedModel
-from models_app.services import trained_model_load, trained_model_train, training_params_check
+from models_app.services import (
+    trained_model_allocate,
+    trained_model_load,
+    trained_model_train,
+    training_params_check,
+)
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
 from retraining.selectors import policy_new_labels, policy_training_videos
 from taskml import storage
@@ -445,23 +450,6 @@ def retrain_scheduled(*, policy_id: int) -> int | None:
         return None
 
 
-def _next_version_model(*, owner, dataset: Dataset, job: Job, **fields) -> TrainedModel:
-    for _ in range(5):  # versions are per owner; another request may take the next one first
-        try:
-            with transaction.atomic():
-                version = (TrainedModel.objects.filter(owner=owner).aggregate(v=Max("version"))["v"] or 0) + 1
-                model = TrainedModel.objects.create(
-                    owner=owner, dataset=dataset, version=version, status="running", job=job, **fields
-                )
-                model.filename = f"task_classifier_{model.model_type}_{model.pk}.pkl"
-                model.path = storage.relative(storage.models_dir() / model.filename)
-                model.save(update_fields=["filename", "path"])
-                return model
-        except IntegrityError:
-            continue
-    raise Conflict("model", "could not allocate a model version; try again")
-
-
 def _evaluate(model: TrainedModel, holdout_paths: list) -> dict:
     try:
         return holdout_evaluate(holdout_paths, trained_model_load(trained_model=model))
@@ -528,22 +516,9 @@ def _execute(job: Job, reporter) -> dict:
     # The dataset: a normal row, built by the datasets service's own handler.
     reporter.stage("building dataset", 0.05)
     with transaction.atomic():
-        params = policy.dataset_params
-        dataset = Dataset.objects.create(
-            owner=policy.owner,
-            status="running",
-            job=job,
-            window_sec=params["window_sec"],
-            step_sec=params["step_sec"],
-            balance_method=params["balance_method"],
-            train_ratio=params["ratios"][0],
-            val_ratio=params["ratios"][1],
-            test_ratio=params["ratios"][2],
-            params=params,
+        dataset = dataset_allocate(
+            owner=policy.owner, feature_files=training_files, params=policy.dataset_params, status="running", job=job
         )
-        dataset.path = storage.relative(storage.datasets_dir() / dataset.name)
-        dataset.save(update_fields=["path"])
-        DatasetSource.objects.bulk_create(DatasetSource(dataset=dataset, feature_file=f) for f in training_files)
         RetrainRun.objects.filter(pk=run.pk).update(dataset=dataset)
     _as_step(Dataset, dataset.pk, lambda: dataset_build(SimpleNamespace(inputs={"dataset_id": dataset.pk}), reporter))
     dataset.refresh_from_db()
@@ -551,9 +526,10 @@ def _execute(job: Job, reporter) -> dict:
     # The challenger: a normal model row, trained by the models service's own handler.
     reporter.stage("training challenger", 0.4)
     model_type, aggregation, model_params = _model_config(policy)
-    challenger = _next_version_model(
+    challenger = trained_model_allocate(
         owner=policy.owner,
         dataset=dataset,
+        status="running",
         job=job,
         model_type=model_type,
         aggregation=aggregation,
@@ -646,9 +622,10 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
     reason = incremental_check(bundle, storage.absolute(dataset.path))
     if reason is not None:
         return {"used": False, "reason": f"{reason}: full retrain instead", "full": full_row}
-    model = _next_version_model(
+    model = trained_model_allocate(
         owner=policy.owner,
         dataset=dataset,
+        status="running",
         job=job,
         model_type="lgbm",
         aggregation=bundle["aggregation"],

@@ -210,6 +210,15 @@ def _cancel_active_job(obj) -> None:
 
 @transaction.atomic
 def video_delete(*, video: Video, cascade: bool = False) -> None:
+    from retraining.models import RetrainPolicy  # retraining builds on videos, not the other way round
+
+    holding = list(RetrainPolicy.objects.filter(holdout_videos=video).values_list("name", flat=True)[:5])
+    if holding:  # even with cascade: a frozen held-out set that shrinks no longer compares runs fairly
+        raise Conflict(
+            "video",
+            f"{video.stored_name} is held out by retraining policy {', '.join(map(repr, holding))}; "
+            "delete the policy first",
+        )
     feature_files = list(video.feature_files.all())
     if feature_files and not cascade:
         names = ", ".join(f.filename for f in feature_files[:5])

@@ -230,3 +230,26 @@ def test_view_only_staff_see_lists_but_get_no_actions(alice):
     assert not Job.objects.filter(kind="dataset", status="pending").exists()
     assert client.post(delete_url(mega.video), {"post": "yes"}).status_code == 403
     assert Video.objects.filter(pk=mega.video.pk).exists() and mega.files["video"].is_file()
+
+
+def test_a_model_with_ended_live_sessions_can_be_deleted_but_not_one_in_use(
+    admin_web, alice, django_capture_on_commit_callbacks
+):
+    from streaming.models import LiveSession
+
+    mega = make_rows(alice, name="mega")
+    ended = LiveSession.objects.create(owner=alice, trained_model=mega.model, source_kind="video", status="finished")
+    page = admin_web.get(delete_url(mega.model))
+    assert page.status_code == 200 and page.context["protected"] == []
+    assert f"live session {ended.pk}" in page.content.decode()
+
+    running = LiveSession.objects.create(owner=alice, trained_model=mega.model, source_kind="video", status="running")
+    page = admin_web.get(delete_url(mega.model))
+    assert [str(p) for p in page.context["protected"]] and f"live session {running.pk}" in page.content.decode()
+
+    LiveSession.objects.filter(pk=running.pk).update(status="stopped")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert admin_web.post(delete_url(mega.model), {"post": "yes"}).status_code == 302
+    assert not TrainedModel.objects.filter(pk=mega.model.pk).exists()
+    assert not LiveSession.objects.exists()
+    assert not any(p.exists() for p in mega.files["model"])

@@ -83,6 +83,13 @@ def test_holdout_is_disjoint_and_frozen(alice, client_for, videos):
     assert [v.pk for v in policy_training_videos(RetrainPolicy.objects.get(pk=policy["id"]))] == [a.pk, b.pk]
     r = _create(client, videos)
     assert r.status_code == 400 and "name" in r.json()  # one name per owner
+    # A held-out video cannot be deleted out from under its policy, not even with cascade.
+    for query in ("", "?cascade=true"):
+        r = client.delete(f"/api/v1/videos/{held.pk}/{query}")
+        assert r.status_code == 409 and "held out by retraining policy" in r.json()["detail"], r.content
+    assert RetrainPolicy.objects.get(pk=policy["id"]).holdout_videos.get() == held
+    assert client.delete(url).status_code == 204
+    assert client.delete(f"/api/v1/videos/{held.pk}/?cascade=true").status_code == 204
 
 
 def test_another_users_policies_runs_and_videos_are_404(alice, bob, client_for, videos, make_video):
