@@ -404,6 +404,9 @@ def test_the_whole_flow_on_the_sample_video(logged_in, web_platform, web_user, m
         "train_size": metrics["train_size"],
         "training_seconds": metrics["training_seconds"],
         **({"val_accuracy": metrics["val"]["accuracy"]} if metrics.get("val") else {}),
+        "video_accuracy": metrics["video_level"]["accuracy"],
+        "segment_f1_50": metrics["segment"]["f1@50"],
+        "segment_edit": metrics["segment"]["edit"],
     }
     for key, value in want_stats.items():
         assert key in stats, f"#metrics does not show {key}"

@@ -5,6 +5,7 @@
   const TERMINAL = ["succeeded", "failed", "cancelled"];
   const TREE_FIELDS = ["n_estimators", "max_depth", "learning_rate"];
   const LSTM_FIELDS = ["epochs", "lr", "hidden_dim", "num_layers"];
+  const SEQUENCE_MODELS = new Set(["lstm", "tcn", "transformer"]); // whole windows, no aggregation
 
   const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–");
   /** A ws/jobs/ update, or null. The consumer spreads the job over {"stage": "job"}, so the
@@ -72,11 +73,12 @@
     }
 
     function syncModelType() {
-      const lstm = form.elements.model_type.value === "lstm";
-      document.getElementById("lstm-params").hidden = !lstm;
-      document.getElementById("tree-params").hidden = lstm;
-      form.elements.aggregation.disabled = lstm;
-      form.elements.learning_rate.disabled = form.elements.model_type.value !== "lgbm";
+      const type = form.elements.model_type.value;
+      const sequence = SEQUENCE_MODELS.has(type);
+      document.getElementById("lstm-params").hidden = !sequence;
+      document.getElementById("tree-params").hidden = sequence || type === "ridge";
+      form.elements.aggregation.disabled = sequence;
+      form.elements.learning_rate.disabled = type !== "lgbm";
     }
     form.elements.model_type.addEventListener("change", syncModelType);
     syncModelType();
@@ -85,8 +87,9 @@
       const errors = {};
       const type = form.elements.model_type.value;
       const body = { dataset: form.elements.dataset.value === "" ? null : Number(form.elements.dataset.value), model_type: type };
-      if (type !== "lstm") body.aggregation = form.elements.aggregation.value;
-      const fields = [...(type === "lstm" ? LSTM_FIELDS : TREE_FIELDS.filter((f) => f !== "learning_rate" || type === "lgbm")), "seed"];
+      if (!SEQUENCE_MODELS.has(type)) body.aggregation = form.elements.aggregation.value;
+      const own = SEQUENCE_MODELS.has(type) ? LSTM_FIELDS : type === "ridge" ? [] : TREE_FIELDS.filter((f) => f !== "learning_rate" || type === "lgbm");
+      const fields = [...own, "seed"];
       for (const name of fields) {
         const input = form.elements[name];
         if (input.validity.badInput) errors[name] = "enter a number";
@@ -293,7 +296,7 @@
         el("div", { class: "stat-title" }, title),
         el("div", { class: "stat-value", "data-metric": key, "data-value": value ?? "" }, typeof value === "number" ? fmt(value, digits) : (value ?? "–")));
       const params = Object.entries(x.params || m.params || {})
-        .filter(([k]) => (x.model_type === "lstm" ? !["n_estimators", "max_depth", "learning_rate"].includes(k) : !["epochs", "lr", "hidden_dim", "num_layers", "batch_size", "patience"].includes(k)))
+        .filter(([k]) => (SEQUENCE_MODELS.has(x.model_type) ? !["n_estimators", "max_depth", "learning_rate"].includes(k) : !["epochs", "lr", "hidden_dim", "num_layers", "batch_size", "patience"].includes(k)))
         .map(([k, v]) => el("span", { class: "chip", "data-param": k, "data-value": v ?? "" }, `${k} ${v ?? "none"}`));
       document.getElementById("metrics").replaceChildren(
         el("div", { class: "stats" },
@@ -303,6 +306,9 @@
           stat("support", "Test windows", test.support, 0),
           stat("train_size", "Train windows", x.train_size, 0),
           x.val ? stat("val_accuracy", "Val accuracy", x.val.accuracy) : "",
+          x.video_level ? stat("video_accuracy", "Video accuracy", x.video_level.accuracy) : "",
+          x.segment ? stat("segment_f1_50", "Segment F1@50", x.segment["f1@50"]) : "",
+          x.segment ? stat("segment_edit", "Edit score", x.segment.edit) : "",
           stat("training_seconds", "Training (s)", x.training_seconds, 2)),
         el("dl", { class: "pairs" },
           el("dt", {}, "Model"), el("dd", {}, `${x.model_type} · ${x.aggregation}`, x.epochs_run ? ` · ${x.epochs_run} epochs` : ""),
