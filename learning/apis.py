@@ -25,7 +25,6 @@ from learning.services import (
     labelling_round_request,
     suggested_span_decide,
 )
-from models_app.apis import PARAM_NAMES
 from models_app.selectors import trained_model_get
 from videos.selectors import video_get
 
@@ -136,7 +135,7 @@ class AblationViewSet(
             dataset=dataset_get(user=request.user, pk=data["dataset"]),
             model_type=data["model_type"],
             aggregation=data["aggregation"],
-            params={name: data[name] for name in PARAM_NAMES if name in data},
+            params=AblationCreateSerializer.params_of(data),
             seed=data["seed"],
             groups=data.get("groups"),
         )

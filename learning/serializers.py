@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from learning.models import Ablation, LabellingRound, SuggestedSpan
+from models_app.serializers import TrainingParamsSerializer
 from taskml.pipeline.ablation import ABLATION_GROUPS
 from taskml.pipeline.active import SCORES
 from taskml.pipeline.estimators import MODEL_TYPES
@@ -77,7 +78,7 @@ class AblationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class AblationCreateSerializer(serializers.Serializer):
+class AblationCreateSerializer(TrainingParamsSerializer):
     dataset = serializers.IntegerField(help_text="id of one of your built datasets")
     model_type = serializers.ChoiceField(choices=[*MODEL_TYPES, "lightgbm"], default="rf")
     aggregation = serializers.ChoiceField(choices=["stats", "flatten"], default="stats")
@@ -87,11 +88,3 @@ class AblationCreateSerializer(serializers.Serializer):
         allow_empty=False,
         help_text="feature groups to train alone (fused, all of the dataset's groups, is always run)",
     )
-    n_estimators = serializers.IntegerField(min_value=1, required=False)
-    max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    learning_rate = serializers.FloatField(min_value=1e-6, required=False)
-    epochs = serializers.IntegerField(min_value=1, required=False)
-    lr = serializers.FloatField(min_value=1e-8, required=False)
-    hidden_dim = serializers.IntegerField(min_value=1, required=False)
-    num_layers = serializers.IntegerField(min_value=1, required=False)
-    seed = serializers.IntegerField(default=42)

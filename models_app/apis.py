@@ -8,10 +8,6 @@ from models_app.selectors import trained_model_list
 from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
 from models_app.services import trained_model_delete, trained_model_request
 
-PARAM_NAMES = (
-    "n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers",
-    "batch_size", "patience", "rocket_features",
-)  # fmt: skip
 # Per-window and per-feature blocks of the metrics: large, and only a model's own page draws them.
 BULKY_METRICS = ("test_timeline", "feature_importance", "history")
 COMPACT = OpenApiParameter(
@@ -54,7 +50,7 @@ class TrainedModelViewSet(
             dataset=dataset_get(user=request.user, pk=data["dataset"]),
             model_type=data["model_type"],
             aggregation=data["aggregation"],
-            params={name: data[name] for name in PARAM_NAMES if name in data},
+            params=TrainRequestSerializer.params_of(data),
             seed=data["seed"],
             dataset_field="dataset",
         )

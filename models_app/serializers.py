@@ -22,7 +22,34 @@ class TrainedModelSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TrainRequestSerializer(serializers.Serializer):
+class TrainingParamsSerializer(serializers.Serializer):
+    """The estimator parameters every training request takes (all optional; unset means the default)."""
+
+    n_estimators = serializers.IntegerField(min_value=1, required=False)
+    max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    learning_rate = serializers.FloatField(min_value=1e-6, required=False)
+    epochs = serializers.IntegerField(min_value=1, required=False)
+    lr = serializers.FloatField(min_value=1e-8, required=False)
+    hidden_dim = serializers.IntegerField(min_value=1, required=False)
+    num_layers = serializers.IntegerField(min_value=1, required=False)
+    batch_size = serializers.IntegerField(min_value=1, required=False)
+    patience = serializers.IntegerField(min_value=1, required=False)
+    rocket_features = serializers.IntegerField(min_value=84, required=False)
+    seed = serializers.IntegerField(default=42)
+
+    @classmethod
+    def params_of(cls, data: dict) -> dict:
+        """The estimator parameters given in validated ``data`` (the seed is passed on its own)."""
+        return {name: data[name] for name in TRAINING_PARAMS if name in data}
+
+
+TRAINING_PARAMS = (
+    "n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers",
+    "batch_size", "patience", "rocket_features",
+)  # fmt: skip
+
+
+class TrainRequestSerializer(TrainingParamsSerializer):
     dataset = serializers.IntegerField(help_text="id of one of your built datasets")
     model_type = serializers.ChoiceField(
         choices=[*MODEL_TYPES, "lightgbm"],
@@ -37,14 +64,3 @@ class TrainRequestSerializer(serializers.Serializer):
         help_text="window representation; left out: the model's usual one (stats for rf and lgbm, minirocket for "
         "ridge, sequence for lstm, tcn and transformer)",
     )
-    n_estimators = serializers.IntegerField(min_value=1, required=False)
-    max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    learning_rate = serializers.FloatField(min_value=1e-6, required=False)
-    epochs = serializers.IntegerField(min_value=1, required=False)
-    lr = serializers.FloatField(min_value=1e-8, required=False)
-    hidden_dim = serializers.IntegerField(min_value=1, required=False)
-    num_layers = serializers.IntegerField(min_value=1, required=False)
-    batch_size = serializers.IntegerField(min_value=1, required=False)
-    patience = serializers.IntegerField(min_value=1, required=False)
-    rocket_features = serializers.IntegerField(min_value=84, required=False)
-    seed = serializers.IntegerField(default=42)

@@ -2,11 +2,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
-from taskml.cli import one_line_errors, progress_bar
+from taskml.cli import add_training_arguments, one_line_errors, progress_bar, train_spec_from
 from taskml.pipeline.ablation import ABLATION_GROUPS, dumps, format_table, run_ablation
-from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.files import atomic_path
-from taskml.pipeline.training import TrainSpec
 
 
 class Command(BaseCommand):
@@ -17,33 +15,17 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="dataset directory from build_task_dataset")
-        parser.add_argument("--model", default="rf", help="rf, lgbm (or lightgbm) or lstm")
-        parser.add_argument("--agg", default="stats", choices=("stats", "flatten"), help="window aggregation")
         parser.add_argument(
             "--groups", nargs="+", default=["pose", "hands", "objects"], choices=ABLATION_GROUPS,
             help="groups trained alone (fused is always trained, as the reference)",
         )  # fmt: skip
-        parser.add_argument("--n-estimators", type=int, default=200)
-        parser.add_argument("--max-depth", type=int, default=None)
-        parser.add_argument("--learning-rate", type=float, default=0.1, help="LightGBM learning rate")
-        parser.add_argument("--epochs", type=int, default=60, help="LSTM: maximum epochs")
-        parser.add_argument("--seed", type=int, default=42)
+        add_training_arguments(parser, model="rf", aggregation="stats")
         parser.add_argument("--output", help="also write the full report as JSON to this file")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
         with one_line_errors():
-            spec = TrainSpec(
-                model_type=opts["model"],
-                aggregation=opts["agg"],
-                params=ModelParams(
-                    n_estimators=opts["n_estimators"],
-                    max_depth=opts["max_depth"],
-                    learning_rate=opts["learning_rate"],
-                    epochs=opts["epochs"],
-                ),
-                seed=opts["seed"],
-            )
+            spec = train_spec_from(opts)
             with progress_bar("ablation", unit="group", enabled=not opts["no_progress"]) as progress:
                 report = run_ablation(opts["dataset"], spec=spec, groups=opts["groups"], progress=progress)
             if opts["output"]:
