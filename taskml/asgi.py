@@ -3,7 +3,6 @@ websockets (live sessions) with session/token auth and an origin check."""
 
 import json
 import os
-import tempfile
 
 from django.core.asgi import get_asgi_application
 
@@ -11,10 +10,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "taskml.settings")
 django_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
-
-# Django spools each request body to a temporary file before parsing it: keep that on the data
-# disk (room for the largest upload, never a RAM-backed /tmp), in every server process.
-tempfile.tempdir = settings.FILE_UPLOAD_TEMP_DIR
 
 
 class RequestSizeLimit:

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         if workers < 1:
             raise CommandError(f"--workers must be at least 1, got {workers}")
         uvicorn.run(
-            "taskml.asgi:application",
+            "taskml.server:application",
             host=host,
             port=port,
             lifespan="off",  # Django's ASGI handler has no lifespan events
