@@ -19,6 +19,7 @@ from jobs.services import job_cancel, job_create
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.models import TrainedModel
 from models_app.services import (
+    stored_train_spec,
     trained_model_allocate,
     trained_model_load,
     trained_model_train,
@@ -31,9 +32,7 @@ from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
 from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
 from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import InputError
-from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.online import ModelRunner, predict_windows
-from taskml.pipeline.training import TrainSpec
 from videos.models import FeatureFile, Video
 from videos.services import label_span_replace_range
 
@@ -416,13 +415,7 @@ def ablation_run(job: Job, reporter) -> dict:
     ablation = Ablation.objects.select_related("dataset").filter(pk=job.inputs["ablation_id"]).first()
     if ablation is None:
         raise ValidationFailed("ablation", "was deleted before it could run")
-    params = {k: v for k, v in ablation.params.items() if k != "seed"}
-    spec = TrainSpec(
-        model_type=ablation.model_type,
-        aggregation=ablation.aggregation,
-        params=ModelParams(**params),
-        seed=ablation.params.get("seed", 42),
-    )
+    spec = stored_train_spec(model_type=ablation.model_type, aggregation=ablation.aggregation, params=ablation.params)
     reporter.stage("training each group")
     results = run_ablation(
         storage.absolute(ablation.dataset.path), spec=spec, groups=ablation.groups, progress=reporter

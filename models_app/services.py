@@ -128,30 +128,40 @@ def trained_model_allocate(
     raise Conflict("model", "could not allocate a model version; try again")
 
 
-def trained_model_train(job: Job, reporter) -> dict:
-    """The training job: fit, evaluate on test, save the artifact with its checksum."""
-    model = TrainedModel.objects.select_related("dataset").filter(pk=job.inputs["trained_model_id"]).first()
-    if model is None:
-        raise ValidationFailed("model", "was deleted before it could be trained")
-    params = {k: v for k, v in model.params.items() if k != "seed"}
-    spec = TrainSpec(
-        model_type=model.model_type,
-        aggregation=model.aggregation,
-        params=ModelParams(**params),
-        seed=model.params.get("seed", 42),
+def stored_train_spec(*, model_type: str, aggregation: str, params: dict) -> TrainSpec:
+    """The TrainSpec a row's stored configuration describes (``params`` holds the seed too)."""
+    return TrainSpec(
+        model_type=model_type,
+        aggregation=aggregation,
+        params=ModelParams(**{k: v for k, v in params.items() if k != "seed"}),
+        seed=params.get("seed", 42),
     )
-    reporter.stage("training")
-    result = train_model(
-        storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter
-    )
-    metrics = {**result.metrics, "dataset": model.dataset.name}
-    TrainedModel.objects.filter(pk=model.pk).update(
+
+
+def trained_model_record(*, trained_model: TrainedModel, result, **extra_metrics) -> dict:
+    """Record what training wrote (checksum, size, metrics) on the model's row; returns the metrics."""
+    metrics = {**result.metrics, **extra_metrics}
+    TrainedModel.objects.filter(pk=trained_model.pk).update(
         sha256=result.sha256,
         size_bytes=result.model_path.stat().st_size,
         metrics=metrics,
         accuracy=metrics["accuracy"],
         f1_macro=metrics["f1_macro"],
     )
+    return metrics
+
+
+def trained_model_train(job: Job, reporter) -> dict:
+    """The training job: fit, evaluate on test, save the artifact with its checksum."""
+    model = TrainedModel.objects.select_related("dataset").filter(pk=job.inputs["trained_model_id"]).first()
+    if model is None:
+        raise ValidationFailed("model", "was deleted before it could be trained")
+    spec = stored_train_spec(model_type=model.model_type, aggregation=model.aggregation, params=model.params)
+    reporter.stage("training")
+    result = train_model(
+        storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter
+    )
+    metrics = trained_model_record(trained_model=model, result=result, dataset=model.dataset.name)
     return {
         "model_path": model.filename,
         "model_id": model.pk,

@@ -27,6 +27,7 @@ from models_app.models import TrainedModel
 from models_app.services import (
     trained_model_allocate,
     trained_model_load,
+    trained_model_record,
     trained_model_train,
     training_params_check,
 )
@@ -644,14 +645,7 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
         )
 
     result = _as_step(TrainedModel, model.pk, train)
-    metrics = {**result.metrics, "dataset": dataset.name, "continued_from": champion.pk}
-    TrainedModel.objects.filter(pk=model.pk).update(
-        sha256=result.sha256,
-        size_bytes=result.model_path.stat().st_size,
-        metrics=metrics,
-        accuracy=metrics["accuracy"],
-        f1_macro=metrics["f1_macro"],
-    )
+    trained_model_record(trained_model=model, result=result, dataset=dataset.name, continued_from=champion.pk)
     model.refresh_from_db()
     holdout = _evaluate(model, holdout_paths)
     return {

@@ -26,7 +26,7 @@ from .errors import InputError
 from .estimators import ModelParams, make_estimator
 from .files import sha256_file, write_json
 from .online import ModelRunner, predict_windows
-from .training import evaluate, load_dataset
+from .training import evaluate, headline_metrics, load_dataset
 from .windows import SPLITS, make_windows
 
 
@@ -192,17 +192,15 @@ def continue_boosting(
     trees_before = booster.num_trees()
     trees_after = estimator.booster_.num_trees()
     metrics = {
-        "accuracy": test["accuracy"],
-        "f1_macro": test["f1_macro"],
-        "f1_weighted": test["f1_weighted"],
-        "classification_report": test["classification_report"],
-        "confusion_matrix": test["confusion_matrix"]["matrix"],
-        "labels": labels,
-        "model_type": "lgbm",
-        "aggregation": aggregation,
-        "params": params.as_dict(),
-        "seed": seed,
-        "train_size": len(data.y["train"]),
+        **headline_metrics(
+            test,
+            labels,
+            model_type="lgbm",
+            aggregation=aggregation,
+            params=params,
+            seed=seed,
+            train_size=len(data.y["train"]),
+        ),
         "test": test,
         "incremental": {"trees_before": trees_before, "trees_after": trees_after},
         "dataset": str(data.path),

@@ -341,6 +341,26 @@ def segment_metrics(timeline: dict[str, list[dict]], step_sec: float) -> dict | 
     return out
 
 
+def headline_metrics(
+    test: dict, labels: list[str], *, model_type: str, aggregation: str, params: ModelParams, seed: int, train_size: int
+) -> dict:
+    """The keys every metrics file starts with: the test figures at top level, where existing
+    clients read them, and the configuration that produced them."""
+    return {
+        "accuracy": test["accuracy"],
+        "f1_macro": test["f1_macro"],
+        "f1_weighted": test["f1_weighted"],
+        "classification_report": test["classification_report"],
+        "confusion_matrix": test["confusion_matrix"]["matrix"],
+        "labels": labels,
+        "model_type": model_type,
+        "aggregation": aggregation,
+        "params": params.as_dict(),
+        "seed": seed,
+        "train_size": train_size,
+    }
+
+
 def train_model(
     dataset: str | os.PathLike,
     output: str | os.PathLike,
@@ -402,18 +422,15 @@ def train_model(
     test = results["test"]
     timeline = predicted_timeline(data, estimator, features["test"], predictions["test"])
     metrics = {
-        # Test figures at top level, where existing clients read them.
-        "accuracy": test["accuracy"],
-        "f1_macro": test["f1_macro"],
-        "f1_weighted": test["f1_weighted"],
-        "classification_report": test["classification_report"],
-        "confusion_matrix": test["confusion_matrix"]["matrix"],
-        "labels": labels,
-        "model_type": model_type,
-        "aggregation": aggregation,
-        "params": spec.params.as_dict(),
-        "seed": spec.seed,
-        "train_size": len(data.y["train"]),
+        **headline_metrics(
+            test,
+            labels,
+            model_type=model_type,
+            aggregation=aggregation,
+            params=spec.params,
+            seed=spec.seed,
+            train_size=len(data.y["train"]),
+        ),
         "val": results.get("val"),
         "test": test,
         "feature_importance": _importance(estimator, names),
