@@ -108,30 +108,10 @@ def test_a_following_session_switches_model_on_promotion(live):
 
 @pytest.fixture(scope="module")
 def browser(live):
-    import os
+    from tests.web.conftest import launched_chromium
 
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS
-
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` (scripts/browser.sh) installs Debian's chromium")
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # see tests/web/conftest.py: Playwright's loop vs the ORM
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                yield chromium
-            finally:
-                connections.close_all()
-                chromium.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def test_the_page_creates_runs_and_rolls_back(live, browser):

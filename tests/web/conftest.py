@@ -13,6 +13,7 @@ to ``test-artifacts/web/<test name>/<NN>-<step>.png``; a failing test saves one 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -130,8 +131,9 @@ def sample_model(web_platform, web_user, django_db_blocker, megamind) -> SampleM
         )
 
 
-@pytest.fixture(scope="package")
-def browser(web_platform):
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's headless Chromium driven by Playwright, for the length of the block."""
     from django.db import connections
     from playwright.sync_api import sync_playwright
 
@@ -157,6 +159,12 @@ def browser(web_platform):
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+@pytest.fixture(scope="package")
+def browser(web_platform):
+    with launched_chromium() as chromium:
+        yield chromium
 
 
 def _test_dir(node) -> Path:
