@@ -64,9 +64,11 @@ def quiet_native_logs() -> Iterator[None]:
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
+    # The pump's own copy of the real stderr, made here: the thread may start after ``saved`` is closed.
+    pump_out = os.dup(saved)
 
     def pump() -> None:
-        with os.fdopen(read_end, "rb") as reader, os.fdopen(os.dup(saved), "wb", buffering=0) as out:
+        with os.fdopen(read_end, "rb") as reader, os.fdopen(pump_out, "wb", buffering=0) as out:
             pending = b""
             while chunk := reader.read1(65536) if hasattr(reader, "read1") else reader.read(65536):
                 pending += chunk
