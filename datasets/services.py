@@ -6,8 +6,8 @@ from django.db import transaction
 
 from datasets.models import Dataset, DatasetSource
 from jobs.models import Job
-from jobs.services import job_cancel, job_create
-from taskml import storage
+from jobs.services import job_cancel_if_active, job_create
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.dataset import DatasetSpec, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
@@ -221,21 +221,11 @@ def dataset_build(job: Job, reporter) -> dict:
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset, cascade: bool = False) -> None:
-    from models_app.services import trained_model_delete
-
-    models = list(dataset.trained_models.all())
-    if models and not cascade:
-        names = ", ".join(str(m) for m in models[:5])
-        raise Conflict(
-            "dataset", f"{dataset.name} has {len(models)} trained model(s) ({names}); delete them first or cascade"
-        )
-    for model in models:
-        trained_model_delete(trained_model=model)
-    if dataset.job is not None and not dataset.job.is_terminal:
-        job_cancel(job=dataset.job)
-    path = dataset.path
-    transaction.on_commit(lambda: storage.remove(path))
+def dataset_delete(*, dataset: Dataset) -> None:
+    """The dataset's row and directory, its job stopped; Conflict while anything depends on it."""
+    deletion.refuse_if_depended_on(dataset)
+    job_cancel_if_active(dataset.job)
+    storage.remove_on_commit(dataset.path)
     dataset.delete()
 
 

@@ -15,22 +15,21 @@ from django.utils import timezone
 from datasets.models import Dataset
 from datasets.services import dataset_allocate, dataset_build
 from jobs.models import Job
-from jobs.services import job_cancel, job_create
+from jobs.services import job_cancel_if_active, job_create
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.models import TrainedModel
 from models_app.services import (
     stored_train_spec,
     trained_model_allocate,
+    trained_model_files,
     trained_model_load,
     trained_model_train,
     training_params_check,
 )
-from streaming.models import LiveSession
-from taskml import storage
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
 from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
-from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.online import ModelRunner, predict_windows
 from videos.models import FeatureFile, Video
@@ -285,17 +284,15 @@ def _discard_unfinished(round_: LabellingRound) -> None:
     """
     round_ = LabellingRound.objects.select_related("dataset", "retrained_model").get(pk=round_.pk)
     model, dataset = round_.retrained_model, round_.dataset
-    if model is not None and LiveSession.objects.filter(trained_model=model).exists():
-        model = None  # someone is using it (it finished training before the job died): keep it
+    if model is not None and deletion.dependents(model):
+        model = None  # something uses it (a live session: it was trained before the job died): keep it
         dataset = None  # and what it was trained on
     if model is not None:
-        if model.path:
-            path = storage.absolute(model.path)
-            for leftover in (path, *sidecar_paths(path)):
-                storage.remove(storage.relative(leftover))
+        for path in trained_model_files(model):
+            storage.remove(path)
         model.delete()
     if dataset is not None:
-        if dataset.trained_models.exists():  # someone trained on it since: keep it
+        if deletion.dependents(dataset):  # someone trained on it since: keep it
             dataset = None
         else:
             if dataset.path:
@@ -360,8 +357,7 @@ def labelling_round_retrain(job: Job, reporter) -> dict:
 @transaction.atomic
 def labelling_round_delete(*, round_: LabellingRound) -> None:
     """The round and its spans; labels already added stay, as does a retrained model."""
-    if round_.job is not None and not round_.job.is_terminal:
-        job_cancel(job=round_.job)
+    job_cancel_if_active(round_.job)
     round_.delete()
 
 
@@ -431,6 +427,5 @@ def ablation_run(job: Job, reporter) -> dict:
 
 @transaction.atomic
 def ablation_delete(*, ablation: Ablation) -> None:
-    if ablation.job is not None and not ablation.job.is_terminal:
-        job_cancel(job=ablation.job)
+    job_cancel_if_active(ablation.job)
     ablation.delete()

@@ -22,7 +22,7 @@ from django.utils import timezone
 from datasets.models import Dataset
 from datasets.services import dataset_allocate, dataset_build, dataset_params_check
 from jobs.models import Job
-from jobs.services import job_cancel, job_create
+from jobs.services import job_cancel_if_active, job_create
 from models_app.models import TrainedModel
 from models_app.services import (
     trained_model_allocate,
@@ -375,8 +375,7 @@ def _flat_dataset_params(params: dict) -> dict:
 @transaction.atomic
 def retrain_policy_delete(*, policy: RetrainPolicy) -> None:
     for run in policy.runs.filter(status__in=RetrainRun.ACTIVE).select_related("job"):
-        if run.job is not None and not run.job.is_terminal:
-            job_cancel(job=run.job)
+        job_cancel_if_active(run.job)
     task = policy.periodic_task
     policy.delete()
     if task is not None:

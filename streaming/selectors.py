@@ -16,3 +16,8 @@ def live_session_get(*, user, pk: int) -> LiveSession:
     if found is None:
         raise NotFound("session", f"no live session {pk} of yours")
     return found
+
+
+def live_sessions_using_models_of(*, user) -> QuerySet[LiveSession]:
+    """Anyone's live sessions that run one of ``user``'s models."""
+    return LiveSession.objects.filter(trained_model__owner=user).order_by("pk")

@@ -25,8 +25,8 @@ from django.utils.module_loading import import_string
 
 from models_app.models import TrainedModel
 from models_app.services import trained_model_load
-from retraining.models import RetrainPolicy
 from streaming.models import LiveSession
+from streaming.registry import POLICY, champion_sources
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import Detector, DetectorConfig
@@ -64,12 +64,13 @@ def live_session_create(
     realtime: bool = True,
     smoothing: dict | None = None,
     start: bool = True,
-    policy: RetrainPolicy | None = None,
+    policy=None,
 ) -> LiveSession:
     """A pending session; its runner is queued once the transaction commits (``start``).
 
-    With a retraining ``policy`` the session follows the policy's champion (its model when no
-    ``trained_model`` is given) and switches to each newly promoted one while it runs.
+    With a retraining ``policy`` (as ``champion_sources`` gets it) the session follows the
+    policy's champion (its model when no ``trained_model`` is given) and switches to each newly
+    promoted one while it runs.
     """
     if policy is not None and policy.owner_id != owner.pk:
         raise ValidationFailed("policy", f"no policy {policy.pk} of yours")
@@ -146,9 +147,32 @@ def live_session_fail_stale() -> list[int]:
             status=LiveSession.Status.FAILED, error=message, finished_at=timezone.now()
         ):
             publish_now(session.group, {"stage": "alert", "session": session.pk, "message": message})
-            publish_now(session.group, {"stage": "finished", "session": session.pk, "status": "failed"})
+            publish_now(
+                session.group, {"stage": "finished", "session": session.pk, "status": LiveSession.Status.FAILED}
+            )
             failed.append(session.pk)
     return failed
+
+
+def live_session_requeue_pending() -> list[int]:
+    """Send every pending session's message again (the broker lost its queues); returns their ids.
+
+    A message that did survive only makes a second delivery, which the runner's claim ignores.
+    """
+    from taskml.celery import app
+
+    pending = list(
+        LiveSession.objects.filter(status=LiveSession.Status.PENDING, stop_requested=False).values_list("pk", flat=True)
+    )
+    for pk in pending:
+        app.send_task(RUN_TASK, args=[pk], queue="live")
+    return pending
+
+
+@transaction.atomic
+def live_session_delete(*, session: LiveSession) -> None:
+    """The session's row. A running session's runner finds its row gone at its next check and ends."""
+    session.delete()
 
 
 def _end(session_id: int, status: str, error: str = "") -> None:
@@ -297,7 +321,7 @@ class ChampionWatch:
         if self.policy_id is None or time.monotonic() < self._next:
             return None
         self._next = time.monotonic() + self.interval
-        champion_id = RetrainPolicy.objects.filter(pk=self.policy_id).values_list("champion_id", flat=True).first()
+        champion_id = champion_sources.get(POLICY).champion_id(self.policy_id)
         if not champion_id or champion_id == self.current:
             return None
         self.current = champion_id  # tried once: a model that cannot be used is not retried every check
