@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from datasets.models import Dataset, DatasetSource
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
@@ -109,7 +109,7 @@ def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
     feature_files = list(dict.fromkeys(feature_files))  # a file named twice is one source
     if not feature_files:
         raise ValidationFailed("feature_files", "name at least one feature file")
-    not_ready = [f.filename for f in feature_files if f.status != "succeeded"]
+    not_ready = [f.filename for f in feature_files if f.status != JobStatus.SUCCEEDED]
     if not_ready:
         raise ValidationFailed("feature_files", f"not extracted (yet): {', '.join(not_ready)}")
     feature_files = _relabelled(feature_files)
@@ -162,7 +162,7 @@ def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) ->
 
 @transaction.atomic
 def dataset_allocate(
-    *, owner, feature_files: list[FeatureFile], params: dict, status: str = "pending", job=None
+    *, owner, feature_files: list[FeatureFile], params: dict, status: str = JobStatus.PENDING, job=None
 ) -> Dataset:
     """A dataset row with its sources and directory name (nothing built yet); ``params`` as checked."""
     dataset = Dataset.objects.create(

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.models import Dataset
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from models_app.models import TrainedModel
 from taskml import deletion, storage
@@ -68,7 +68,7 @@ def trained_model_request(
     )
     if not 0 <= seed < 2**32:  # scikit-learn and LightGBM take no other seeds; the job would fail as "internal"
         raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
-    if dataset.status != "succeeded":
+    if dataset.status != JobStatus.SUCCEEDED:
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
         raise ValidationFailed(dataset_field, f"{dataset.name} holds fewer than two classes")
@@ -98,7 +98,14 @@ def trained_model_request(
 
 
 def trained_model_allocate(
-    *, owner, dataset: Dataset, model_type: str, aggregation: str, params: dict, status: str = "pending", job=None
+    *,
+    owner,
+    dataset: Dataset,
+    model_type: str,
+    aggregation: str,
+    params: dict,
+    status: str = JobStatus.PENDING,
+    job=None,
 ) -> TrainedModel:
     """A model row with the owner's next version, its file name and path (nothing trained yet).
 
@@ -173,7 +180,7 @@ def trained_model_train(job: Job, reporter) -> dict:
 
 def trained_model_load(*, trained_model: TrainedModel) -> dict:
     """The artifact's bundle, unpickled only after its bytes match the registry's sha256."""
-    if trained_model.status != "succeeded":
+    if trained_model.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("model", f"{trained_model} is not trained ({trained_model.status})")
     return load_artifact(storage.absolute(trained_model.path), expected_sha256=trained_model.sha256)
 

@@ -23,7 +23,9 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from jobs.models import JobStatus
 from models_app.models import TrainedModel
+from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
 from streaming.models import LiveSession
 from streaming.registry import POLICY, champion_sources
@@ -33,6 +35,7 @@ from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames, pushed_frames
+from videos.detectors import detector_config
 from videos.models import Video
 
 log = logging.getLogger(__name__)
@@ -80,7 +83,7 @@ def live_session_create(
         if policy.champion is None:
             raise ValidationFailed("policy", f"{policy.name} has no champion yet; run it first or name a model")
         trained_model = policy.champion
-    if trained_model.status != "succeeded" or not trained_model.sha256:
+    if trained_model.status != JobStatus.SUCCEEDED or not trained_model.sha256:
         raise ValidationFailed("model", f"{trained_model} is not a trained model ({trained_model.status})")
     if source_kind not in LiveSession.Source.values:
         raise ValidationFailed("source", f"{source_kind!r} unknown; use one of {', '.join(LiveSession.Source.values)}")
@@ -298,13 +301,9 @@ def _caption_provider():
 
 
 def _detector_config(model: TrainedModel) -> DetectorConfig:
-    """The detectors the model's training features came from."""
-    source = model.dataset.sources.order_by("datasetsource__id").first()
-    kind = source.detector if source else "fusion"
-    yolo = (source.yolo_model if source else "") or settings.TASKML_YOLO_MODEL
-    return DetectorConfig(
-        kind=kind, yolo_model=yolo, device=settings.TASKML_DEVICE, cache_dir=storage.data_dir() / "cache" / "models"
-    )
+    """The detectors the model's training features came from (fusion when unknown)."""
+    kind, yolo_model = trained_model_detector(model)
+    return detector_config(kind=kind or "fusion", yolo_model=yolo_model)
 
 
 class ChampionWatch:
@@ -325,7 +324,7 @@ class ChampionWatch:
         if not champion_id or champion_id == self.current:
             return None
         self.current = champion_id  # tried once: a model that cannot be used is not retried every check
-        return TrainedModel.objects.select_related("dataset").filter(pk=champion_id, status="succeeded").first()
+        return TrainedModel.objects.select_related("dataset").filter(pk=champion_id, status=JobStatus.SUCCEEDED).first()
 
 
 def _switch_model(session: LiveSession, model: TrainedModel, runner: ModelRunner, predictor, config, publisher):

@@ -15,15 +15,16 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
-from jobs.models import Job
+from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
-from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
+from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.errors import Cancelled, InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
+from videos.detectors import detector_config
 from videos.models import FeatureFile, LabelSpan, Video
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -173,7 +174,7 @@ def feature_files_relabel(*, video: Video) -> list[FeatureFile]:
     and only in files whose labels are out of date. Returns the files that were rewritten.
     """
     digest = video_labels_digest(video)
-    stale = list(video.feature_files.filter(status="succeeded").exclude(labels_digest=digest))
+    stale = list(video.feature_files.filter(status=JobStatus.SUCCEEDED).exclude(labels_digest=digest))
     if not stale:
         return []
     labels = video_frame_labels(video)
@@ -342,12 +343,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
     if feature_file is None:
         raise ValidationFailed("feature_file", "was deleted before it could be extracted")
     video = feature_file.video
-    config = DetectorConfig(
-        kind=feature_file.detector,
-        yolo_model=feature_file.yolo_model or settings.TASKML_YOLO_MODEL,
-        device=settings.TASKML_DEVICE,
-        cache_dir=storage.data_dir() / "cache" / "models",
-    )
+    config = detector_config(kind=feature_file.detector, yolo_model=feature_file.yolo_model)
     reporter.stage("extracting")
     output = storage.absolute(feature_file.path)
     labels_digest = video_labels_digest(video)
