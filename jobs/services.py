@@ -21,7 +21,8 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -245,25 +246,32 @@ class StepJob:
     inputs: dict
 
 
+@contextmanager
+def step_status(target) -> Iterator[None]:
+    """A row a running job made follows the step that fills it: succeeded when the block ends,
+    failed when it raises (cancelled, timed out or failed)."""
+    rows = type(target).objects.filter(pk=target.pk)
+    try:
+        yield
+    except BaseException:
+        rows.update(status=JobStatus.FAILED)
+        raise
+    rows.update(status=JobStatus.SUCCEEDED)
+
+
 def run_as_step(handler: Handler, target, reporter: JobReporter | StepReporter) -> dict:
     """Run another kind of job's ``handler`` inside the running job, for a ``target`` row it made.
 
     The handler reads the inputs its own job would carry (the registered job type names the
     key that points at the target) and reports to ``reporter``, usually ``reporter.child(lo,
-    hi)``. The target's status follows the step: succeeded when the handler returns, failed
-    when it raises (cancelled, timed out or failed).
+    hi)``, so the step fills its part of the job's progress. The target's status follows the
+    step (:func:`step_status`).
     """
     job_type = job_type_of(handler)
     if not job_type.target_input:
         raise LookupError(f"job type {job_type.kind!r} names no target input; it cannot run as a step")
-    rows = type(target).objects.filter(pk=target.pk)
-    try:
-        outputs = handler(StepJob(kind=job_type.kind, inputs={job_type.target_input: target.pk}), reporter)
-    except BaseException:
-        rows.update(status=JobStatus.FAILED)
-        raise
-    rows.update(status=JobStatus.SUCCEEDED)
-    return outputs
+    with step_status(target):
+        return handler(StepJob(kind=job_type.kind, inputs={job_type.target_input: target.pk}), reporter)
 
 
 def _finish(
