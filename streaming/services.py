@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -125,8 +126,13 @@ def live_session_start(*, session: LiveSession) -> None:
     transaction.on_commit(send)
 
 
-def live_session_stop(*, session: LiveSession) -> LiveSession:
-    """Ask a session to stop; one that never started ends at once."""
+def live_session_stop(*, session: LiveSession, by=None) -> LiveSession:
+    """Ask a session to stop; one that never started ends at once.
+
+    ``by``: the user asking on the session's websocket, where only the session's owner may.
+    """
+    if by is not None and session.owner_id != by.pk:
+        raise ValidationFailed(None, "only the session's owner can stop it")
     session.refresh_from_db(fields=["status"])  # callers may hold it from long ago (a websocket's connect)
     if not session.is_active:
         raise Conflict("session", f"session {session.pk} has already {session.status}")
@@ -138,6 +144,24 @@ def live_session_stop(*, session: LiveSession) -> LiveSession:
     if ended:
         publish_now(session.group, {"stage": "finished", "session": session.pk, "status": session.status})
     return session
+
+
+def live_frame_channel(*, session_id: int, user, jpeg: bytes, t=None) -> str:
+    """Where a frame pushed by ``user`` to a push session goes (the runner's channel); a refusal
+    (ValidationFailed or Conflict, without a field) says why the frame cannot be taken."""
+    session = LiveSession.objects.filter(pk=session_id).first()
+    if session is None or session.owner_id != user.pk:
+        raise ValidationFailed(None, "only the session's owner can push frames")
+    if session.source_kind != LiveSession.Source.PUSH:
+        raise Conflict(None, "this session reads its own source; frames cannot be pushed to it")
+    if not session.push_channel:
+        raise Conflict(None, "the session is not ready for frames yet" if session.is_active else "the session ended")
+    if len(jpeg) > settings.TASKML_MAX_FRAME_BYTES or not jpeg.startswith(b"\xff\xd8"):
+        raise ValidationFailed(None, "frames must be JPEG images under TASKML_MAX_FRAME_BYTES")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf):
+        # NaN or Infinity (json.loads takes both) would keep the predictor filling windows forever
+        raise ValidationFailed(None, "t must be a finite number of seconds, at least 0")
+    return session.push_channel
 
 
 def live_session_fail_stale() -> list[int]:
