@@ -691,6 +691,21 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
     }
 
 
+def margin_verdict(*, new: float, old: float, margin: float) -> tuple[bool, str]:
+    """Whether a challenger whose holdout F1 macro is ``new`` replaces a champion scoring ``old``, and why.
+
+    The gain must be above 0 and at least the policy's margin; a gain that equals the margin but
+    for float rounding (0.3 - 0.2 is 0.09999999999999998) counts as reaching it.
+    """
+    gain = new - old
+    if not (gain > 0 and gain >= margin - 1e-12):
+        return False, (
+            f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f}); "
+            f"needs a gain of at least {margin:g} and above 0: champion kept"
+        )
+    return True, f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f} ≥ margin {margin:g})"
+
+
 def _decide(*, policy, run, champion, challenger, champion_metrics, challenger_metrics) -> tuple[str, str]:
     new = challenger_metrics["f1_macro"]
     with transaction.atomic():
@@ -702,14 +717,9 @@ def _decide(*, policy, run, champion, challenger, champion_metrics, challenger_m
         elif "error" in champion_metrics:
             reason = f"the champion could not be evaluated ({champion_metrics['error']}): promoted"
         else:
-            old = champion_metrics["f1_macro"]
-            gain = new - old
-            if not (gain > 0 and gain >= locked.margin - 1e-12):
-                return RetrainRun.Decision.KEPT, (
-                    f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f}); "
-                    f"needs a gain of at least {locked.margin:g} and above 0: champion kept"
-                )
-            reason = f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f} ≥ margin {locked.margin:g})"
+            promote, reason = margin_verdict(new=new, old=champion_metrics["f1_macro"], margin=locked.margin)
+            if not promote:
+                return RetrainRun.Decision.KEPT, reason
         _champion_set(
             policy=locked, model=challenger, action=Promotion.Action.PROMOTE, reason=reason, user=None, run=run
         )
