@@ -28,7 +28,7 @@ def user_owned_objects(*, user) -> list:
     Anyone's live sessions running one of the user's models come first: the models go, so the
     sessions cannot go on (their runners find their rows gone and end).
     """
-    return [*live_sessions_using_models_of(user=user), *deletion.owned_by(user)]
+    return list(dict.fromkeys([*live_sessions_using_models_of(user=user), *deletion.owned_by(user)]))
 
 
 @transaction.atomic
