@@ -8,9 +8,8 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from datasets.models import Dataset
-from datasets.services import dataset_delete, dataset_rebuild
+from datasets.services import dataset_rebuild
 from jobs.admin import ServiceDeletionAdmin, admin_link, job_summary, megabytes, pretty_json, report_each
-from models_app.services import trained_model_request
 from taskml import storage
 from taskml.pipeline.windows import SPLITS
 
@@ -76,7 +75,7 @@ class DatasetAdmin(ServiceDeletionAdmin):
     list_filter = ("status", "balance_method", ("owner", admin.RelatedOnlyFieldListFilter), "created_at")
     search_fields = ("sources__filename", "sources__video__video_id", "split_strategy")
     list_select_related = ("owner", "job")
-    actions = ("rebuild_datasets", "train_lgbm")
+    actions = ("rebuild_datasets",)  # and models_app's "train_lgbm" (jobs.admin.added_actions)
     fieldsets = (
         (None, {"fields": ("name", "owner", "status", "job_status", "path", "created_at")}),
         ("Inputs", {"fields": ("sources_list", "params_pretty")}),
@@ -185,9 +184,6 @@ class DatasetAdmin(ServiceDeletionAdmin):
     def has_rebuild_permission(self, request) -> bool:
         return request.user.has_perm("datasets.change_dataset")
 
-    def has_train_permission(self, request) -> bool:
-        return request.user.has_perm("models_app.add_trainedmodel")
-
     @admin.action(description="Rebuild selected datasets", permissions=["rebuild"])
     def rebuild_datasets(self, request, queryset) -> None:
         report_each(
@@ -198,29 +194,3 @@ class DatasetAdmin(ServiceDeletionAdmin):
             lambda dataset, rebuilt: f"{dataset.name}: rebuilding in job {rebuilt.job_id}",
             name=_name,
         )
-
-    @admin.action(description="Train a model (LightGBM) from selected datasets", permissions=["train"])
-    def train_lgbm(self, request, queryset) -> None:
-        report_each(
-            self,
-            request,
-            queryset.select_related("owner").order_by("id"),
-            lambda dataset: trained_model_request(
-                owner=dataset.owner or request.user, dataset=dataset, model_type="lgbm", aggregation="stats"
-            ),
-            lambda dataset, model: (
-                f"{dataset.name}: training {model.filename} (v{model.version}) in job {model.job_id}"
-            ),
-            name=_name,
-        )
-
-    # ------------------------------------------------------------ deletion
-
-    def stored_paths(self, dataset: Dataset) -> list[str]:
-        return [dataset.path]
-
-    def deletion_dependents(self, dataset: Dataset) -> list:
-        return list(dataset.trained_models.all())
-
-    def service_delete(self, dataset: Dataset) -> None:
-        dataset_delete(dataset=dataset, cascade=True)

@@ -5,13 +5,8 @@ from rest_framework.response import Response
 
 from datasets.selectors import dataset_list
 from datasets.serializers import DatasetCreateSerializer, DatasetPreviewSerializer, DatasetSerializer
-from datasets.services import (
-    dataset_delete,
-    dataset_params_check,
-    dataset_preview,
-    dataset_rebuild,
-    dataset_request,
-)
+from datasets.services import dataset_params_check, dataset_preview, dataset_rebuild, dataset_request
+from taskml import deletion
 from videos.apis import CASCADE, wants_cascade
 from videos.selectors import feature_file_get
 
@@ -65,7 +60,7 @@ class DatasetViewSet(
 
     @extend_schema(parameters=[CASCADE])
     def destroy(self, request, pk=None):
-        dataset_delete(dataset=self.get_object(), cascade=wants_cascade(request))
+        deletion.delete(self.get_object(), cascade=wants_cascade(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={202: DatasetSerializer})

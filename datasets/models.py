@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from videos.models import STATUS_CHOICES
+from jobs.models import TARGET_STATUS_CHOICES, JobStatus
 
 
 class Dataset(models.Model):
@@ -9,7 +9,7 @@ class Dataset(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="datasets")
     sources = models.ManyToManyField("videos.FeatureFile", through="DatasetSource", related_name="datasets")
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending", db_index=True)
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     path = models.CharField(max_length=500, blank=True, default="", help_text="relative to the data directory")
     window_sec = models.FloatField()

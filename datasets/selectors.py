@@ -5,6 +5,7 @@ import re
 from django.db.models import QuerySet
 
 from datasets.models import Dataset
+from jobs.models import JobStatus
 from taskml import storage
 from taskml.domain import NotFound, ValidationFailed
 from taskml.ownership import visible_to
@@ -14,7 +15,7 @@ _NAME = re.compile(r"^dataset_(\d+)$")
 
 def dataset_list(*, user, ready_only: bool = False) -> QuerySet[Dataset]:
     datasets = visible_to(Dataset.objects.all(), user)
-    return datasets.filter(status="succeeded") if ready_only else datasets
+    return datasets.filter(status=JobStatus.SUCCEEDED) if ready_only else datasets
 
 
 def dataset_get(*, user, pk: int) -> Dataset:
@@ -33,6 +34,6 @@ def dataset_by_name(*, user, name: str, field: str = "dataset_dir") -> Dataset:
     found = dataset_list(user=user).filter(pk=int(match.group(1))).first()
     if found is None:
         raise NotFound(field, f"no dataset {name!r} of yours")
-    if found.status != "succeeded":
+    if found.status != JobStatus.SUCCEEDED:
         raise ValidationFailed(field, f"{name} is not built ({found.status})")
     return found

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.db import transaction
 
 from datasets.models import Dataset, DatasetSource
-from jobs.models import Job
-from jobs.services import job_cancel, job_create
-from taskml import storage
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel_if_active, job_create
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.dataset import DatasetSpec, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
@@ -109,7 +109,7 @@ def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
     feature_files = list(dict.fromkeys(feature_files))  # a file named twice is one source
     if not feature_files:
         raise ValidationFailed("feature_files", "name at least one feature file")
-    not_ready = [f.filename for f in feature_files if f.status != "succeeded"]
+    not_ready = [f.filename for f in feature_files if f.status != JobStatus.SUCCEEDED]
     if not_ready:
         raise ValidationFailed("feature_files", f"not extracted (yet): {', '.join(not_ready)}")
     feature_files = _relabelled(feature_files)
@@ -162,7 +162,7 @@ def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) ->
 
 @transaction.atomic
 def dataset_allocate(
-    *, owner, feature_files: list[FeatureFile], params: dict, status: str = "pending", job=None
+    *, owner, feature_files: list[FeatureFile], params: dict, status: str = JobStatus.PENDING, job=None
 ) -> Dataset:
     """A dataset row with its sources and directory name (nothing built yet); ``params`` as checked."""
     dataset = Dataset.objects.create(
@@ -221,21 +221,11 @@ def dataset_build(job: Job, reporter) -> dict:
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset, cascade: bool = False) -> None:
-    from models_app.services import trained_model_delete
-
-    models = list(dataset.trained_models.all())
-    if models and not cascade:
-        names = ", ".join(str(m) for m in models[:5])
-        raise Conflict(
-            "dataset", f"{dataset.name} has {len(models)} trained model(s) ({names}); delete them first or cascade"
-        )
-    for model in models:
-        trained_model_delete(trained_model=model)
-    if dataset.job is not None and not dataset.job.is_terminal:
-        job_cancel(job=dataset.job)
-    path = dataset.path
-    transaction.on_commit(lambda: storage.remove(path))
+def dataset_delete(*, dataset: Dataset) -> None:
+    """The dataset's row and directory, its job stopped; Conflict while anything depends on it."""
+    deletion.refuse_if_depended_on(dataset)
+    job_cancel_if_active(dataset.job)
+    storage.remove_on_commit(dataset.path)
     dataset.delete()
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.utils import NestedObjects
-from django.db import router, transaction
+from django.db import router
 from django.db.models import Model
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
@@ -20,8 +23,9 @@ from django.utils.text import capfirst
 
 from jobs.models import Job
 from jobs.services import job_cancel, job_retry
-from taskml import storage
+from taskml import deletion, storage
 from taskml.domain import ServiceError
+from taskml.registry import Registry
 
 # ---------------------------------------------------------------- shared helpers
 
@@ -69,6 +73,24 @@ def job_summary(job: Job | None) -> str:
     return admin_link(job, text)
 
 
+@dataclass(frozen=True)
+class AddedAction:
+    """An action that an app above a model's app adds to that model's admin list.
+
+    The list's admin lives in the lower app, which may not import the higher one; the higher app
+    registers its action in ``added_actions`` from its own admin module (models_app adds "train a
+    model" to the dataset list).
+    """
+
+    model: type[Model]
+    function: Callable  # function(modeladmin, request, queryset), as Django calls actions
+    description: str
+    permission: str  # "<app label>.<codename>" a user needs to be offered it
+
+
+added_actions: Registry[AddedAction] = Registry("admin actions added by higher apps")
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """View-only pages: nothing is added or edited here; actions and deletion go through services."""
 
@@ -78,15 +100,25 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.actions is None or IS_POPUP_VAR in request.GET:
+            return actions
+        for name, added in added_actions.items():
+            if added.model is self.model and request.user.has_perm(added.permission):
+                actions[name] = (added.function, name, added.description)
+        return actions
 
-class _DeletionPlan:
-    """What deleting some objects through the services takes with it, for the confirmation page.
+
+class DeletionPlan:
+    """What deleting some objects takes with it (taskml.deletion's plan), for the confirmation page.
 
     Several relations are PROTECT so that no ORM cascade removes a feature file from under a
-    dataset or a dataset from under a model. The delete services remove such dependents on
-    purpose (``cascade=True``) together with their files. Django's collector would call them
-    "protected" and refuse, so here each dependent the service deletes is listed (nested under
-    what it depends on) with the files that go, and only what nothing deletes stays protected.
+    dataset or a dataset from under a model. The deletion orchestrator removes such dependents
+    on purpose, through their own apps' services, together with their files. Django's collector
+    would call them "protected" and refuse, so here each dependent the orchestrator deletes is
+    listed (nested under what it depends on) with the files that go, and only what nothing
+    deletes stays protected.
     """
 
     def __init__(self, admin_site, request):
@@ -123,13 +155,11 @@ class _DeletionPlan:
         self._protected.extend(collector.protected)
         nested = collector.nested(self.describe)
         children = list(nested[1]) if len(nested) > 1 else []
-        model_admin = self.site.get_model_admin(type(obj)) if self.site.is_registered(type(obj)) else None
-        if isinstance(model_admin, ServiceDeletionAdmin):
-            for dependent in model_admin.deletion_dependents(obj):
-                children.extend(self.tree(dependent))
-            for path in existing_paths(*model_admin.stored_paths(obj)):
-                children.append(f"File on disk: {path}")
-                self.counts["files on disk"] += 1
+        for dependent in deletion.deleted_with(obj):
+            children.extend(self.tree(dependent))
+        for path in existing_paths(*deletion.files_of(obj)):
+            children.append(f"File on disk: {path}")
+            self.counts["files on disk"] += 1
         return [nested[0], children] if children else [nested[0]]
 
     def protected(self) -> list[str]:
@@ -143,32 +173,19 @@ class _DeletionPlan:
 
 
 class ServiceDeletionAdmin(ReadOnlyAdmin):
-    """Deletes through the app's delete service so stored files are removed with the rows."""
-
-    def service_delete(self, obj) -> None:
-        raise NotImplementedError
-
-    def deletion_dependents(self, obj) -> list[Model]:
-        """Objects the delete service removes along with ``obj`` that Django would call protected."""
-        return []
-
-    def stored_paths(self, obj) -> list[str]:
-        """Paths (relative to the data directory) the delete service removes for ``obj`` itself."""
-        return []
+    """Deletes through the deletion orchestrator (cascading), so stored files go with the rows."""
 
     def get_deleted_objects(self, objs, request):
-        plan = _DeletionPlan(self.admin_site, request)
+        plan = DeletionPlan(self.admin_site, request)
         to_delete = [item for obj in objs for item in plan.tree(obj)]
         return to_delete, dict(plan.counts), plan.perms_needed, plan.protected()
 
     def delete_model(self, request, obj) -> None:
-        self.service_delete(obj)
+        deletion.delete(obj, cascade=True)
 
     def delete_queryset(self, request, queryset) -> None:
         # One transaction: files are removed once every row is gone, or nothing changes.
-        with transaction.atomic():
-            for obj in queryset:
-                self.service_delete(obj)
+        deletion.delete_all(list(queryset), cascade=True)
 
 
 def report_each(modeladmin: admin.ModelAdmin, request, objects, act, describe, name=str) -> None:

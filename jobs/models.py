@@ -4,6 +4,23 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import models
 
 
+class JobStatus(models.TextChoices):
+    """Where a job is. What a job produces (a feature file, dataset, model, round, run) has a
+    ``status`` too, which follows its job's (``TARGET_STATUS_CHOICES``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The ``status`` column of the rows jobs produce: the job statuses, each labelled with its value
+# (as those columns were declared; other labels would only churn migrations and the API schema).
+TARGET_STATUS_CHOICES = [(status.value, status.value) for status in JobStatus]
+ACTIVE_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+
+
 class Job(models.Model):
     """One long piece of work (extraction, dataset build, training) and everything known about it.
 
@@ -20,13 +37,7 @@ class Job(models.Model):
         LABELLING_ROUND = "labelling_round"  # retrain after a round of accepted suggestions
         RETRAINING = "retraining"  # rebuild, train a challenger, compare with the champion
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        RUNNING = "running"
-        SUCCEEDED = "succeeded"
-        FAILED = "failed"
-        CANCELLED = "cancelled"
-
+    Status = JobStatus
     TERMINAL = (Status.SUCCEEDED, Status.FAILED, Status.CANCELLED)
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="jobs")

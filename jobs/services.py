@@ -21,7 +21,9 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -32,7 +34,8 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobStatus
+from jobs.registry import job_type_of, job_types
 from taskml import storage
 from taskml.domain import Conflict, ServiceError, ValidationFailed
 from taskml.middleware import forget_broken_connections, is_database_unavailable
@@ -41,18 +44,7 @@ from taskml.pipeline.errors import Cancelled, PipelineError
 
 log = logging.getLogger(__name__)
 
-# kind → (Celery task name, queue). Tasks live in each app's tasks.py and are routed here.
-TASKS = {
-    Job.Kind.EXTRACTION: ("videos.extract_features", "extraction"),
-    Job.Kind.DATASET: ("datasets.build_dataset", "datasets"),
-    Job.Kind.TRAINING: ("models_app.train_model", "training"),
-    Job.Kind.SUGGESTIONS: ("learning.compute_suggestions", "training"),
-    Job.Kind.ABLATION: ("learning.run_ablation", "training"),
-    Job.Kind.LABELLING_ROUND: ("learning.retrain_round", "training"),
-    Job.Kind.RETRAINING: ("retraining.run_retraining", "training"),
-}
-QUEUES = ("extraction", "datasets", "training")
-
+# The kinds of job, their Celery tasks and queues are registered by the apps (jobs.registry).
 Handler = Callable[[Job, "JobReporter"], dict]
 _ANY = Q()
 
@@ -81,7 +73,8 @@ def job_create(*, owner, kind: str, inputs: dict, target=None, retry_of: Job | N
 
 
 def job_enqueue(job: Job) -> None:
-    name, queue = TASKS[job.kind]
+    job_type = job_types.get(job.kind)
+    name, queue = job_type.task, job_type.queue
 
     def send() -> None:
         from taskml.celery import app
@@ -129,7 +122,8 @@ class JobReporter:
     """The pipeline's ``progress(done, total)`` callback for a job row.
 
     Writes progress at most every ``interval`` seconds, raises Cancelled once a cancel was
-    requested, and keeps a heartbeat going from a thread while the job runs.
+    requested, and keeps a heartbeat going from a thread while the job runs. Progress never
+    goes backwards: a step run inside the job reports to ``child(lo, hi)``, its part of the bar.
     """
 
     def __init__(self, job: Job, *, interval: float = 0.5):
@@ -137,22 +131,34 @@ class JobReporter:
         self.interval = interval
         self._last = 0.0
         self._stage = job.stage
+        self._progress = 0.0
         self._stop = threading.Event()
 
     def stage(self, name: str, progress: float | None = None) -> None:
         self._stage = name
         fields = {"stage": name, "heartbeat_at": timezone.now()}
         if progress is not None:
-            fields["progress"] = progress
+            fields["progress"] = self._forward(progress)
         self._write(fields)
 
     def __call__(self, done: int, total: int) -> None:
+        self.report(_fraction(done, total), final=done >= total)
+
+    def report(self, fraction: float, *, final: bool = False) -> None:
+        """The job is ``fraction`` done; written unless the last write was under ``interval`` ago."""
         now = time.monotonic()
-        if now - self._last < self.interval and done < total:
+        if now - self._last < self.interval and not final:
             return
         self._last = now
-        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
-        self._write({"progress": fraction, "heartbeat_at": timezone.now()})
+        self._write({"progress": self._forward(fraction), "heartbeat_at": timezone.now()})
+
+    def child(self, lo: float, hi: float) -> StepReporter:
+        """The reporter for a step that fills ``lo..hi`` of this job's progress."""
+        return StepReporter(self, lo, hi)
+
+    def _forward(self, fraction: float) -> float:
+        self._progress = max(self._progress, min(max(fraction, 0.0), 1.0))
+        return self._progress
 
     def _write(self, fields: dict) -> None:
         # Only while this attempt still owns the job: once a cancel was requested, or the job
@@ -196,6 +202,76 @@ class JobReporter:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+def _fraction(done: int, total: int) -> float:
+    return min(max(done / total, 0.0), 1.0) if total else 0.0
+
+
+class StepReporter:
+    """A step's reporter: its progress 0..1 is ``lo..hi`` of the reporter above it.
+
+    Stages are the job's stages, as the step names them; cancellation and the heartbeat are
+    the job's (the step's writes go through the job's reporter).
+    """
+
+    def __init__(self, parent: JobReporter | StepReporter, lo: float, hi: float):
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise ValueError(f"a step's part of the progress must lie in 0..1, got {lo}..{hi}")
+        self.parent = parent
+        self.lo = lo
+        self.hi = hi
+
+    def _scaled(self, fraction: float) -> float:
+        return self.lo + (self.hi - self.lo) * min(max(fraction, 0.0), 1.0)
+
+    def stage(self, name: str, progress: float | None = None) -> None:
+        self.parent.stage(name, None if progress is None else self._scaled(progress))
+
+    def __call__(self, done: int, total: int) -> None:
+        self.report(_fraction(done, total), final=done >= total)
+
+    def report(self, fraction: float, *, final: bool = False) -> None:
+        self.parent.report(self._scaled(fraction), final=final)
+
+    def child(self, lo: float, hi: float) -> StepReporter:
+        return StepReporter(self, lo, hi)
+
+
+@dataclass(frozen=True)
+class StepJob:
+    """What a handler run as a step reads off its "job": its kind and inputs."""
+
+    kind: str
+    inputs: dict
+
+
+@contextmanager
+def step_status(target) -> Iterator[None]:
+    """A row a running job made follows the step that fills it: succeeded when the block ends,
+    failed when it raises (cancelled, timed out or failed)."""
+    rows = type(target).objects.filter(pk=target.pk)
+    try:
+        yield
+    except BaseException:
+        rows.update(status=JobStatus.FAILED)
+        raise
+    rows.update(status=JobStatus.SUCCEEDED)
+
+
+def run_as_step(handler: Handler, target, reporter: JobReporter | StepReporter) -> dict:
+    """Run another kind of job's ``handler`` inside the running job, for a ``target`` row it made.
+
+    The handler reads the inputs its own job would carry (the registered job type names the
+    key that points at the target) and reports to ``reporter``, usually ``reporter.child(lo,
+    hi)``, so the step fills its part of the job's progress. The target's status follows the
+    step (:func:`step_status`).
+    """
+    job_type = job_type_of(handler)
+    if not job_type.target_input:
+        raise LookupError(f"job type {job_type.kind!r} names no target input; it cannot run as a step")
+    with step_status(target):
+        return handler(StepJob(kind=job_type.kind, inputs={job_type.target_input: target.pk}), reporter)
 
 
 def _finish(
@@ -333,7 +409,7 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
     except Cancelled:
         _finish(job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled")
     except SoftTimeLimitExceeded:
-        limit = settings.TASKML_JOB_TIME_LIMITS.get(TASKS[job.kind][1])
+        limit = settings.TASKML_JOB_TIME_LIMITS.get(job_types.get(job.kind).queue)
         _finish(job, Job.Status.FAILED, error=f"timed out after {limit} s", error_kind="timeout")
     except (PipelineError, ServiceError) as exc:
         _finish(job, Job.Status.FAILED, error=str(exc), error_kind="input")
@@ -373,6 +449,12 @@ def job_cancel(*, job: Job) -> Job:
         if ended:
             _set_target_status(job, Job.Status.CANCELLED)
     return job
+
+
+def job_cancel_if_active(job: Job | None) -> None:
+    """Cancel ``job`` unless there is none or it has ended (a row's delete stops its job)."""
+    if job is not None and not job.is_terminal:
+        job_cancel(job=job)
 
 
 def job_retry(*, job: Job) -> Job:

@@ -3,11 +3,13 @@ message the broker lost.
 
 A thread in the worker's main process checks for running jobs whose heartbeat went
 stale (a worker killed mid-job) and puts them back on their queue; the job row's claim
-makes sure only one worker runs each. Live sessions whose worker died are marked failed
-(a live moment cannot be re-run).
+makes sure only one worker runs each. Apps above jobs add their own checks (jobs.registry's
+``reaper_checks``): the streaming app fails live sessions whose worker died (a live moment
+cannot be re-run).
 
 It also watches the broker: when Redis comes back as a new instance (it restarted and,
-without persistence, lost every queued message), pending jobs and sessions are sent again.
+without persistence, lost every queued message), pending jobs are sent again, and the
+registered checks send their own pending work (live sessions) again.
 A message that survived only makes a second delivery, which the claim ignores.
 """
 
@@ -19,6 +21,8 @@ import threading
 from celery.signals import worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import connection
+
+from jobs.registry import reaper_checks
 
 log = logging.getLogger(__name__)
 _stop = threading.Event()
@@ -52,7 +56,6 @@ class BrokerWatch:
 
 def _reap_forever() -> None:
     from jobs.services import job_requeue_pending, job_requeue_stale
-    from streaming.services import live_session_fail_stale
     from taskml.celery import app
 
     interval = max(1.0, settings.TASKML_JOB_STALE_SECONDS / 3)
@@ -63,10 +66,14 @@ def _reap_forever() -> None:
             resend = broker.restarted() or resend
             if resend:
                 job_requeue_pending()
-                _resend_pending_sessions()
+                for check in reaper_checks.values():
+                    if check.after_broker_restart is not None:
+                        check.after_broker_restart()
                 resend = False
             job_requeue_stale()
-            live_session_fail_stale()
+            for check in reaper_checks.values():
+                if check.every_round is not None:
+                    check.every_round()
         except Exception:  # the database may be restarting; try again on the next round
             log.exception("stale-job check failed")
         finally:
@@ -74,17 +81,6 @@ def _reap_forever() -> None:
             # process (after one dies), and a child must not inherit a socket this thread uses.
             connection.close()
         _stop.wait(interval)
-
-
-def _resend_pending_sessions() -> None:
-    from streaming.models import LiveSession
-    from streaming.services import RUN_TASK
-    from taskml.celery import app
-
-    for pk in LiveSession.objects.filter(status=LiveSession.Status.PENDING, stop_requested=False).values_list(
-        "pk", flat=True
-    ):
-        app.send_task(RUN_TASK, args=[pk], queue="live")
 
 
 @worker_ready.connect

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 
 from jobs.admin import ServiceDeletionAdmin, admin_link, job_summary, pretty_json, report_each
 from learning.models import Ablation, LabellingRound, SuggestedSpan
-from learning.services import ablation_delete, labelling_round_close, labelling_round_delete, suggested_span_decide
+from learning.services import labelling_round_close, suggested_span_decide
 
 
 class SuggestedSpanInline(admin.TabularInline):
@@ -90,9 +90,6 @@ class LabellingRoundAdmin(ServiceDeletionAdmin):
         report_each(self, request, queryset, lambda r: labelling_round_close(round_=r, retrain=True,
                     user=request.user), lambda r, _: f"{r}: closed, retraining queued")  # fmt: skip
 
-    def service_delete(self, round_: LabellingRound) -> None:
-        labelling_round_delete(round_=round_)
-
 
 @admin.register(SuggestedSpan)
 class SuggestedSpanAdmin(admin.ModelAdmin):
@@ -174,6 +171,3 @@ class AblationAdmin(ServiceDeletionAdmin):
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
             format_html("<p>skipped: {}</p>", skipped) if skipped else "",
         )
-
-    def service_delete(self, ablation: Ablation) -> None:
-        ablation_delete(ablation=ablation)

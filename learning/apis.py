@@ -18,14 +18,13 @@ from learning.serializers import (
 )
 from learning.services import (
     SUGGESTION_FIELDS,
-    ablation_delete,
     ablation_request,
     labelling_round_close,
-    labelling_round_delete,
     labelling_round_request,
     suggested_span_decide,
 )
 from models_app.selectors import trained_model_get
+from taskml import deletion
 from videos.selectors import video_get
 
 
@@ -67,7 +66,7 @@ class LabellingRoundViewSet(
         return Response(self.get_serializer(round_).data, status=code)
 
     def destroy(self, request, pk=None):
-        labelling_round_delete(round_=self.get_object())
+        deletion.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -142,5 +141,5 @@ class AblationViewSet(
         return Response(self.get_serializer(ablation).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, pk=None):
-        ablation_delete(ablation=self.get_object())
+        deletion.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from videos.models import STATUS_CHOICES
+from jobs.models import TARGET_STATUS_CHOICES, JobStatus
 
 
 class LabellingRound(models.Model):
@@ -23,7 +23,7 @@ class LabellingRound(models.Model):
     feature_files = models.ManyToManyField("videos.FeatureFile", related_name="labelling_rounds", blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="the thresholds and scoring used")
     state = models.CharField(max_length=20, choices=State.choices, default=State.SUGGESTING, db_index=True)
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending", db_index=True)
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     retrain = models.BooleanField(default=False, help_text="closed with retraining")
     spans_shown = models.PositiveIntegerField(default=0)
@@ -107,7 +107,7 @@ class Ablation(models.Model):
     aggregation = models.CharField(max_length=20)
     params = models.JSONField(default=dict, blank=True)
     groups = models.JSONField(default=list, blank=True, help_text="groups asked for (fused is always run)")
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending", db_index=True)
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     results = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -14,26 +13,27 @@ from django.utils import timezone
 
 from datasets.models import Dataset
 from datasets.services import dataset_allocate, dataset_build
-from jobs.models import Job
-from jobs.services import job_cancel, job_create
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel_if_active, job_create, run_as_step
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.models import TrainedModel
+from models_app.selectors import trained_model_detector
 from models_app.services import (
     stored_train_spec,
     trained_model_allocate,
+    trained_model_files,
     trained_model_load,
     trained_model_train,
     training_params_check,
 )
-from streaming.models import LiveSession
-from taskml import storage
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
 from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
-from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.online import ModelRunner, predict_windows
 from videos.models import FeatureFile, Video
+from videos.selectors import feature_file_latest
 from videos.services import label_span_replace_range
 
 SUGGESTION_FIELDS = tuple(SuggestionSpec().as_dict())
@@ -55,17 +55,9 @@ def suggestion_params_check(**params: Any) -> dict:
         raise ValidationFailed(next((n for n in clean if words.startswith(n) or n in words), "params"), words) from None
 
 
-def model_detector(model: TrainedModel) -> str:
-    """The detector of the feature files the model's dataset was built from."""
-    source = model.dataset.sources.order_by("datasetsource__id").first()
-    return source.detector if source is not None else ""
-
-
 def round_feature_file(*, video: Video, detector: str) -> FeatureFile:
-    """The video's newest extracted feature file made with ``detector``."""
-    found = (
-        FeatureFile.objects.filter(video=video, status="succeeded", detector=detector).order_by("-created_at", "-id")
-    ).first()
+    """The video's newest extracted feature file made with ``detector`` (the model's)."""
+    found = feature_file_latest(video=video, detector=detector) if detector else None
     if found is None:
         raise ValidationFailed(
             "videos",
@@ -78,7 +70,7 @@ def round_feature_file(*, video: Video, detector: str) -> FeatureFile:
 def labelling_round_request(*, owner, model: TrainedModel, videos: list[Video], params: dict) -> LabellingRound:
     """A round and the job that predicts the videos and ranks their uncertain spans."""
     params = suggestion_params_check(**params)
-    if model.status != "succeeded":
+    if model.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("model", f"{model} is not trained ({model.status})")
     videos = list(dict.fromkeys(videos))
     if not videos:
@@ -86,7 +78,7 @@ def labelling_round_request(*, owner, model: TrainedModel, videos: list[Video], 
     foreign = [v.stored_name for v in videos if v.owner_id != model.owner_id]
     if foreign:
         raise ValidationFailed("videos", f"{', '.join(foreign)} and the model belong to different people")
-    detector = model_detector(model)
+    detector, _ = trained_model_detector(model)
     feature_files = [round_feature_file(video=v, detector=detector) for v in videos]
     with transaction.atomic():
         round_ = LabellingRound.objects.create(
@@ -259,20 +251,13 @@ def labelling_round_close(*, round_: LabellingRound, retrain: bool, user) -> Lab
     return round_
 
 
-@dataclass
-class _Inputs:
-    """What a job handler reads off its job, for running another kind's handler inside this job."""
-
-    inputs: dict = field(default_factory=dict)
-
-
 def _retrain_sources(round_: LabellingRound, dataset: Dataset) -> list[FeatureFile]:
     """The dataset's sources, then the round's files not among them whose videos now carry labels."""
     sources = list(dataset.sources.order_by("datasetsource__id"))
     extra = [
         f
         for f in round_.feature_files.order_by("id")
-        if f not in sources and f.video.label_spans.exists() and f.status == "succeeded"
+        if f not in sources and f.video.label_spans.exists() and f.status == JobStatus.SUCCEEDED
     ]
     return sources + extra
 
@@ -285,17 +270,15 @@ def _discard_unfinished(round_: LabellingRound) -> None:
     """
     round_ = LabellingRound.objects.select_related("dataset", "retrained_model").get(pk=round_.pk)
     model, dataset = round_.retrained_model, round_.dataset
-    if model is not None and LiveSession.objects.filter(trained_model=model).exists():
-        model = None  # someone is using it (it finished training before the job died): keep it
+    if model is not None and deletion.dependents(model):
+        model = None  # something uses it (a live session: it was trained before the job died): keep it
         dataset = None  # and what it was trained on
     if model is not None:
-        if model.path:
-            path = storage.absolute(model.path)
-            for leftover in (path, *sidecar_paths(path)):
-                storage.remove(storage.relative(leftover))
+        for path in trained_model_files(model):
+            storage.remove(path)
         model.delete()
     if dataset is not None:
-        if dataset.trained_models.exists():  # someone trained on it since: keep it
+        if deletion.dependents(dataset):  # someone trained on it since: keep it
             dataset = None
         else:
             if dataset.path:
@@ -312,35 +295,25 @@ def labelling_round_retrain(job: Job, reporter) -> dict:
     old_model, old_dataset = round_.model, round_.model.dataset
     _discard_unfinished(round_)  # what an earlier attempt of this job left half-made
     sources = _retrain_sources(round_, old_dataset)
-    made: list = []
-    try:
-        with transaction.atomic():
-            dataset = dataset_allocate(
-                owner=round_.owner, feature_files=sources, params=old_dataset.params, status="running", job=job
-            )
-            LabellingRound.objects.filter(pk=round_.pk).update(dataset=dataset)
-        made.append(dataset)
-        dataset_build(_Inputs({"dataset_id": dataset.pk}), reporter)  # relabels the sources, then builds
-        Dataset.objects.filter(pk=dataset.pk).update(status="succeeded")
-        dataset.refresh_from_db()
-        model = trained_model_allocate(
-            owner=round_.owner,
-            dataset=dataset,
-            model_type=old_model.model_type,
-            aggregation=old_model.aggregation,
-            params=dict(old_model.params),
-            status="running",
-            job=job,
+    with transaction.atomic():
+        dataset = dataset_allocate(
+            owner=round_.owner, feature_files=sources, params=old_dataset.params, status=JobStatus.RUNNING, job=job
         )
-        made.append(model)
-        LabellingRound.objects.filter(pk=round_.pk).update(retrained_model=model)
-        trained_model_train(_Inputs({"trained_model_id": model.pk}), reporter)
-        TrainedModel.objects.filter(pk=model.pk).update(status="succeeded")
-        model.refresh_from_db()
-    except BaseException:
-        for row in made:
-            type(row).objects.filter(pk=row.pk, status="running").update(status="failed")
-        raise
+        LabellingRound.objects.filter(pk=round_.pk).update(dataset=dataset)
+    run_as_step(dataset_build, dataset, reporter.child(0.0, 0.4))  # relabels the sources, then builds
+    dataset.refresh_from_db()
+    model = trained_model_allocate(
+        owner=round_.owner,
+        dataset=dataset,
+        model_type=old_model.model_type,
+        aggregation=old_model.aggregation,
+        params=dict(old_model.params),
+        status=JobStatus.RUNNING,
+        job=job,
+    )
+    LabellingRound.objects.filter(pk=round_.pk).update(retrained_model=model)
+    run_as_step(trained_model_train, model, reporter.child(0.4, 1.0))
+    model.refresh_from_db()
     LabellingRound.objects.filter(pk=round_.pk).update(
         state=LabellingRound.State.CLOSED, accuracy_after=model.accuracy, f1_after=model.f1_macro
     )
@@ -360,8 +333,7 @@ def labelling_round_retrain(job: Job, reporter) -> dict:
 @transaction.atomic
 def labelling_round_delete(*, round_: LabellingRound) -> None:
     """The round and its spans; labels already added stay, as does a retrained model."""
-    if round_.job is not None and not round_.job.is_terminal:
-        job_cancel(job=round_.job)
+    job_cancel_if_active(round_.job)
     round_.delete()
 
 
@@ -384,7 +356,7 @@ def ablation_request(
     )
     if not 0 <= seed < 2**32:
         raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
-    if dataset.status != "succeeded":
+    if dataset.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("dataset", f"{dataset.name} is not built ({dataset.status})")
     groups = list(dict.fromkeys(groups or [g for g in ABLATION_GROUPS if g != FUSED]))
     unknown = [g for g in groups if g not in ABLATION_GROUPS]
@@ -431,6 +403,5 @@ def ablation_run(job: Job, reporter) -> dict:
 
 @transaction.atomic
 def ablation_delete(*, ablation: Ablation) -> None:
-    if ablation.job is not None and not ablation.job.is_terminal:
-        job_cancel(job=ablation.job)
+    job_cancel_if_active(ablation.job)
     ablation.delete()

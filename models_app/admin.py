@@ -5,22 +5,21 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from jobs.admin import ServiceDeletionAdmin, admin_link, existing_paths, job_summary, megabytes, pretty_json
+from datasets.models import Dataset
+from jobs.admin import (
+    AddedAction,
+    ServiceDeletionAdmin,
+    added_actions,
+    admin_link,
+    existing_paths,
+    job_summary,
+    megabytes,
+    pretty_json,
+    report_each,
+)
 from models_app.models import TrainedModel
-from models_app.services import trained_model_delete
+from models_app.services import trained_model_files, trained_model_request
 from taskml import storage
-from taskml.pipeline.artifacts import sidecar_paths
-
-
-def artifact_paths(model: TrainedModel) -> list[str]:
-    """The model file and the JSON files beside it, relative to the data directory."""
-    if not model.path:
-        return []
-    try:
-        model_path = storage.absolute(model.path)
-    except ValueError:
-        return [model.path]
-    return [model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
 
 
 @admin.register(TrainedModel)
@@ -92,7 +91,7 @@ class TrainedModelAdmin(ServiceDeletionAdmin):
 
     @admin.display(description="files")
     def files_table(self, model: TrainedModel) -> str:
-        present = existing_paths(*artifact_paths(model))
+        present = existing_paths(*trained_model_files(model))
         if not present:
             return "no files on disk"
         rows = ((path, storage.absolute(path).stat().st_size) for path in present)
@@ -101,14 +100,27 @@ class TrainedModelAdmin(ServiceDeletionAdmin):
             format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows),
         )
 
-    def stored_paths(self, model: TrainedModel) -> list[str]:
-        return artifact_paths(model)
 
-    def deletion_dependents(self, model: TrainedModel) -> list:
-        from streaming.models import LiveSession
+def train_lgbm(modeladmin, request, queryset) -> None:
+    """On the dataset list: a LightGBM model for each selected dataset, owned by the dataset's owner."""
+    report_each(
+        modeladmin,
+        request,
+        queryset.select_related("owner").order_by("id"),
+        lambda dataset: trained_model_request(
+            owner=dataset.owner or request.user, dataset=dataset, model_type="lgbm", aggregation="stats"
+        ),
+        lambda dataset, model: f"{dataset.name}: training {model.filename} (v{model.version}) in job {model.job_id}",
+        name=lambda dataset: dataset.name,
+    )
 
-        # Ended sessions go with their model; a running one stays protected (the service refuses).
-        return list(LiveSession.objects.filter(trained_model=model).exclude(status__in=LiveSession.ACTIVE))
 
-    def service_delete(self, model: TrainedModel) -> None:
-        trained_model_delete(trained_model=model)
+added_actions.register(
+    "train_lgbm",
+    AddedAction(
+        model=Dataset,
+        function=train_lgbm,
+        description="Train a model (LightGBM) from selected datasets",
+        permission="models_app.add_trainedmodel",
+    ),
+)

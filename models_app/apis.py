@@ -6,7 +6,8 @@ from rest_framework.response import Response
 from datasets.selectors import dataset_get
 from models_app.selectors import trained_model_list
 from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
-from models_app.services import trained_model_delete, trained_model_request
+from models_app.services import trained_model_request
+from taskml import deletion
 
 # Per-window and per-feature blocks of the metrics: large, and only a model's own page draws them.
 BULKY_METRICS = ("test_timeline", "feature_importance", "history")
@@ -57,5 +58,5 @@ class TrainedModelViewSet(
         return Response(self.get_serializer(model).data, status=status.HTTP_202_ACCEPTED)
 
     def destroy(self, request, pk=None):
-        trained_model_delete(trained_model=self.get_object())
+        deletion.delete(self.get_object())  # its ended live sessions go with it; a running one refuses
         return Response(status=status.HTTP_204_NO_CONTENT)

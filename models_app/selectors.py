@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from jobs.models import JobStatus
 from models_app.models import TrainedModel
 from taskml import storage
 from taskml.domain import NotFound
@@ -10,7 +11,7 @@ from taskml.ownership import visible_to
 
 def trained_model_list(*, user, ready_only: bool = False) -> QuerySet[TrainedModel]:
     models = visible_to(TrainedModel.objects.select_related("dataset"), user)
-    return models.filter(status="succeeded") if ready_only else models
+    return models.filter(status=JobStatus.SUCCEEDED) if ready_only else models
 
 
 def trained_model_get(*, user, pk: int) -> TrainedModel:
@@ -26,3 +27,10 @@ def trained_model_by_filename(*, user, filename: str, field: str = "task_model")
     if found is None:
         raise NotFound(field, f"no model {filename!r} of yours")
     return found
+
+
+def trained_model_detector(trained_model: TrainedModel) -> tuple[str, str]:
+    """(detector kind, YOLO weights) of the feature files the model's dataset was built from;
+    blanks when it has no sources (its features' detectors are then unknown)."""
+    source = trained_model.dataset.sources.order_by("datasetsource__id").first()
+    return (source.detector, source.yolo_model) if source is not None else ("", "")

@@ -8,10 +8,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.models import Dataset
-from jobs.models import Job
-from jobs.services import job_cancel, job_create
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel_if_active, job_create
 from models_app.models import TrainedModel
-from taskml import storage
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
@@ -68,7 +68,7 @@ def trained_model_request(
     )
     if not 0 <= seed < 2**32:  # scikit-learn and LightGBM take no other seeds; the job would fail as "internal"
         raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
-    if dataset.status != "succeeded":
+    if dataset.status != JobStatus.SUCCEEDED:
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
         raise ValidationFailed(dataset_field, f"{dataset.name} holds fewer than two classes")
@@ -98,7 +98,14 @@ def trained_model_request(
 
 
 def trained_model_allocate(
-    *, owner, dataset: Dataset, model_type: str, aggregation: str, params: dict, status: str = "pending", job=None
+    *,
+    owner,
+    dataset: Dataset,
+    model_type: str,
+    aggregation: str,
+    params: dict,
+    status: str = JobStatus.PENDING,
+    job=None,
 ) -> TrainedModel:
     """A model row with the owner's next version, its file name and path (nothing trained yet).
 
@@ -173,27 +180,26 @@ def trained_model_train(job: Job, reporter) -> dict:
 
 def trained_model_load(*, trained_model: TrainedModel) -> dict:
     """The artifact's bundle, unpickled only after its bytes match the registry's sha256."""
-    if trained_model.status != "succeeded":
+    if trained_model.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("model", f"{trained_model} is not trained ({trained_model.status})")
     return load_artifact(storage.absolute(trained_model.path), expected_sha256=trained_model.sha256)
 
 
+def trained_model_files(trained_model: TrainedModel) -> list[str]:
+    """The artifact and the JSON files beside it, relative to the data directory."""
+    if not trained_model.path:
+        return []
+    try:
+        model_path = storage.absolute(trained_model.path)
+    except ValueError:  # a row pointing outside the data directory: only its own path is ours to name
+        return [trained_model.path]
+    return [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
+
+
 @transaction.atomic
 def trained_model_delete(*, trained_model: TrainedModel) -> None:
-    from streaming.models import LiveSession
-
-    sessions = LiveSession.objects.filter(trained_model=trained_model)
-    running = list(sessions.filter(status__in=LiveSession.ACTIVE).values_list("pk", flat=True))
-    if running:
-        raise Conflict(
-            "model", f"{trained_model} is used by live session(s) {', '.join(map(str, running))}; stop them first"
-        )
-    sessions.delete()  # ended sessions go with their model
-    if trained_model.job is not None and not trained_model.job.is_terminal:
-        job_cancel(job=trained_model.job)
-    paths = []
-    if trained_model.path:
-        model_path = storage.absolute(trained_model.path)
-        paths = [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
-    transaction.on_commit(lambda: [storage.remove(p) for p in paths])
+    """The model's row, artifact and sidecars, its job stopped; Conflict while anything depends on it."""
+    deletion.refuse_if_depended_on(trained_model)
+    job_cancel_if_active(trained_model.job)
+    storage.remove_on_commit(*trained_model_files(trained_model))
     trained_model.delete()

@@ -6,7 +6,7 @@ from django.contrib import admin
 
 from jobs.admin import ReadOnlyAdmin, ServiceDeletionAdmin, admin_link, job_summary, pretty_json, report_each
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
-from retraining.services import retrain_policy_delete, retrain_policy_rollback, retrain_run_request
+from retraining.services import retrain_policy_rollback, retrain_run_request
 
 
 @admin.register(RetrainPolicy)
@@ -66,9 +66,6 @@ class RetrainPolicyAdmin(ServiceDeletionAdmin):
             lambda p: retrain_policy_rollback(policy=p, user=request.user),
             lambda p, promotion: f"{p}: champion {promotion.model.version_label} again",
         )
-
-    def service_delete(self, policy: RetrainPolicy) -> None:
-        retrain_policy_delete(policy=policy)
 
 
 @admin.register(RetrainRun)

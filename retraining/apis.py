@@ -15,12 +15,12 @@ from retraining.serializers import (
 )
 from retraining.services import (
     retrain_policy_create,
-    retrain_policy_delete,
     retrain_policy_promote,
     retrain_policy_rollback,
     retrain_policy_update,
     retrain_run_request,
 )
+from taskml import deletion
 from videos.selectors import video_get
 
 
@@ -65,7 +65,7 @@ class RetrainPolicyViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(self.get_queryset().get(pk=policy.pk)).data)
 
     def destroy(self, request, pk=None):
-        retrain_policy_delete(policy=self.get_object())
+        deletion.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={202: RetrainRunSerializer})

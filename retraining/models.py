@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from videos.models import STATUS_CHOICES
+from jobs.models import ACTIVE_STATUSES, TARGET_STATUS_CHOICES, JobStatus
 
 
 class RetrainPolicy(models.Model):
@@ -69,12 +69,12 @@ class RetrainRun(models.Model):
         PROMOTED = "promoted"
         KEPT = "kept"
 
-    ACTIVE = ("pending", "running")
+    ACTIVE = ACTIVE_STATUSES
 
     policy = models.ForeignKey(RetrainPolicy, on_delete=models.CASCADE, related_name="runs")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     trigger = models.CharField(max_length=10, choices=Trigger.choices)
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending", db_index=True)
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     new_labels = models.PositiveIntegerField(default=0, help_text="new or changed label spans when it started")
     dataset = models.ForeignKey("datasets.Dataset", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -102,7 +102,7 @@ class RetrainRun(models.Model):
             # One run at a time per policy, whoever starts it (a person, the threshold beat, the schedule).
             models.UniqueConstraint(
                 fields=["policy"],
-                condition=models.Q(status__in=("pending", "running")),
+                condition=models.Q(status__in=ACTIVE_STATUSES),
                 name="one_active_run_per_policy",
             )
         ]

@@ -45,3 +45,8 @@ def retrain_run_list(*, user) -> QuerySet[RetrainRun]:
 
 def promotion_list(*, user) -> QuerySet[Promotion]:
     return visible_to(Promotion.objects.select_related("policy", "model", "previous", "user", "run"), user)
+
+
+def retrain_policy_champion_id(policy_id: int) -> int | None:
+    """The policy's champion now (a live session following the policy switches to it)."""
+    return RetrainPolicy.objects.filter(pk=policy_id).values_list("champion_id", flat=True).first()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from types import SimpleNamespace
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from datasets.models import Dataset
 from datasets.services import dataset_allocate, dataset_build, dataset_params_check
-from jobs.models import Job
-from jobs.services import job_cancel, job_create
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel_if_active, job_create, run_as_step, step_status
 from models_app.models import TrainedModel
 from models_app.services import (
     trained_model_allocate,
@@ -40,6 +40,7 @@ from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.incremental import continue_boosting, holdout_evaluate, incremental_check
 from videos.models import FeatureFile, Video
+from videos.selectors import feature_file_latest
 from videos.services import feature_files_relabel
 
 log = logging.getLogger(__name__)
@@ -375,22 +376,11 @@ def _flat_dataset_params(params: dict) -> dict:
 @transaction.atomic
 def retrain_policy_delete(*, policy: RetrainPolicy) -> None:
     for run in policy.runs.filter(status__in=RetrainRun.ACTIVE).select_related("job"):
-        if run.job is not None and not run.job.is_terminal:
-            job_cancel(job=run.job)
+        job_cancel_if_active(run.job)
     task = policy.periodic_task
     policy.delete()
     if task is not None:
         task.delete()
-
-
-# ---------------------------------------------------------------- videos and labels of a policy
-
-
-def _feature_file_of(video: Video, detector: str) -> FeatureFile | None:
-    files = video.feature_files.filter(status="succeeded")
-    if detector:
-        files = files.filter(detector=detector)
-    return files.order_by("-created_at", "-id").first()
 
 
 # ---------------------------------------------------------------- runs
@@ -477,134 +467,168 @@ def retrain_run_execute(job: Job, reporter) -> dict:
         raise
 
 
+@dataclass(frozen=True)
+class _RunFiles:
+    """The feature files a run trains on and scores on, and the training videos it had to skip."""
+
+    training: list[FeatureFile]
+    holdout: list[FeatureFile]
+    skipped: list[str]
+
+
+@dataclass(frozen=True)
+class _Contender:
+    """A model a run proposes, with its metrics on the holdout."""
+
+    model: TrainedModel
+    holdout: dict
+
+
 def _execute(job: Job, reporter) -> dict:
     run = RetrainRun.objects.select_related("policy", "policy__champion").filter(pk=job.inputs["run_id"]).first()
     if run is None:
         raise ValidationFailed("run", "was deleted before it could run")
     policy = run.policy
-    champion = policy.champion if policy.champion and policy.champion.status == "succeeded" else None
+    champion = policy.champion if policy.champion and policy.champion.status == JobStatus.SUCCEEDED else None
     RetrainRun.objects.filter(pk=run.pk).update(champion_before=champion)
-    report: dict = {"policy": policy.name, "trigger": run.trigger}
 
     reporter.stage("relabelling", 0.02)
+    files = _run_files(policy)
+    reporter.stage("building dataset", 0.05)
+    dataset = _build_dataset(job, run, files.training, reporter.child(0.05, 0.4))
+    reporter.stage("training challenger", 0.4)
+    challenger, trained = _train_challenger(job, run, dataset, reporter.child(0.4, 0.7))
+
+    holdout_paths = [storage.absolute(f.path) for f in files.holdout]
+    reporter.stage("evaluating on the holdout", 0.7)
+    contender = _Contender(challenger, _evaluate(challenger, holdout_paths))
+    if "error" in contender.holdout:
+        raise ValidationFailed("holdout_videos", contender.holdout["error"])
+    champion_metrics = _evaluate(champion, holdout_paths) if champion is not None else {}
+    incremental: dict = {}
+    if policy.incremental:
+        reporter.stage("incremental training", 0.8)
+        incremental = _incremental(
+            policy=policy, job=job, run=run, champion=champion, dataset=dataset, model_params=trained["params"],
+            holdout_paths=holdout_paths, full=(challenger, contender.holdout, trained["seconds"]),
+        )  # fmt: skip
+        if incremental.get("used"):
+            contender = _Contender(
+                TrainedModel.objects.get(pk=incremental["model"]), incremental["incremental"]["holdout"]
+            )
+
+    reporter.stage("deciding", 0.95)
+    decision, reason = _decide(policy=policy, run=run, champion=champion, challenger=contender.model,
+                               champion_metrics=champion_metrics, challenger_metrics=contender.holdout)  # fmt: skip
+    _record(run, files=files, dataset=dataset, challenger=challenger, contender=contender, champion=champion,
+            champion_metrics=champion_metrics, incremental=incremental, decision=decision, reason=reason)  # fmt: skip
+    return {
+        "run_id": run.pk,
+        "dataset_id": dataset.pk,
+        "challenger_id": contender.model.pk,
+        "champion_id": champion.pk if champion else None,
+        "decision": decision,
+        "reason": reason,
+        "challenger_f1_macro": contender.holdout.get("f1_macro"),
+        "champion_f1_macro": champion_metrics.get("f1_macro"),
+    }
+
+
+def _run_files(policy: RetrainPolicy) -> _RunFiles:
+    """Labels brought up to date, then each video's newest feature file (of the policy's detector).
+
+    Every held-out video needs one; a training video without labelled features is skipped.
+    """
     holdout_videos = list(policy.holdout_videos.order_by("pk"))
     if not holdout_videos:
         raise ValidationFailed("holdout_videos", "the policy's held-out videos were deleted; create a new policy")
     training_videos = policy_training_videos(policy)
     for video in [*training_videos, *holdout_videos]:
         feature_files_relabel(video=video)
-    holdout_files, missing = [], []
+    holdout, missing = [], []
     for video in holdout_videos:
-        found = _feature_file_of(video, policy.detector)
-        (holdout_files.append(found) if found else missing.append(video.stored_name))
+        found = feature_file_latest(video=video, detector=policy.detector)
+        (holdout.append(found) if found else missing.append(video.stored_name))
     if missing:
         raise ValidationFailed("holdout_videos", f"no extracted features for held-out video(s) {', '.join(missing)}")
-    training_files, skipped = [], []
+    training, skipped = [], []
     for video in training_videos:
-        found = _feature_file_of(video, policy.detector)
+        found = feature_file_latest(video=video, detector=policy.detector)
         if found is None or not found.label_distribution:
             skipped.append(video.stored_name)
         else:
-            training_files.append(found)
-    if not training_files:
+            training.append(found)
+    if not training:
         raise ValidationFailed("training_videos", "no training video has labelled, extracted features")
-    holdout_ids = {f.video_id for f in holdout_files}
-    assert not holdout_ids & {f.video_id for f in training_files}, "a held-out video reached the training set"
-    report["training_files"] = [f.filename for f in training_files]
-    report["holdout_files"] = [f.filename for f in holdout_files]
-    report["skipped_videos"] = skipped
+    assert not {f.video_id for f in holdout} & {f.video_id for f in training}, (
+        "a held-out video reached the training set"
+    )
+    return _RunFiles(training=training, holdout=holdout, skipped=skipped)
 
-    # The dataset: a normal row, built by the datasets service's own handler.
-    reporter.stage("building dataset", 0.05)
+
+def _build_dataset(job: Job, run: RetrainRun, training_files: list[FeatureFile], reporter) -> Dataset:
+    """A normal dataset row, built by the datasets app's own handler as a step of this job."""
+    policy = run.policy
     with transaction.atomic():
         dataset = dataset_allocate(
-            owner=policy.owner, feature_files=training_files, params=policy.dataset_params, status="running", job=job
+            owner=policy.owner,
+            feature_files=training_files,
+            params=policy.dataset_params,
+            status=JobStatus.RUNNING,
+            job=job,
         )
         RetrainRun.objects.filter(pk=run.pk).update(dataset=dataset)
-    _as_step(Dataset, dataset.pk, lambda: dataset_build(SimpleNamespace(inputs={"dataset_id": dataset.pk}), reporter))
+    run_as_step(dataset_build, dataset, reporter)
     dataset.refresh_from_db()
+    return dataset
 
-    # The challenger: a normal model row, trained by the models service's own handler.
-    reporter.stage("training challenger", 0.4)
+
+def _train_challenger(job: Job, run: RetrainRun, dataset: Dataset, reporter) -> tuple[TrainedModel, dict]:
+    """A normal model row (the challenger), trained by the models app's own handler as a step of this job.
+
+    Returns the model and ``{"params", "seconds"}``: its configuration's parameters and training time.
+    """
+    policy = run.policy
     model_type, aggregation, model_params = _model_config(policy)
     challenger = trained_model_allocate(
         owner=policy.owner,
         dataset=dataset,
-        status="running",
+        status=JobStatus.RUNNING,
         job=job,
         model_type=model_type,
         aggregation=aggregation,
         params={**model_params, "seed": policy.seed},
     )
     RetrainRun.objects.filter(pk=run.pk).update(challenger=challenger)
-    trained = _as_step(
-        TrainedModel,
-        challenger.pk,
-        lambda: trained_model_train(SimpleNamespace(inputs={"trained_model_id": challenger.pk}), reporter),
-    )
+    outputs = run_as_step(trained_model_train, challenger, reporter)
     challenger.refresh_from_db()
-    full_seconds = trained["seconds"]
+    return challenger, {"params": model_params, "seconds": outputs["seconds"]}
 
-    holdout_paths = [storage.absolute(f.path) for f in holdout_files]
-    reporter.stage("evaluating on the holdout", 0.7)
-    challenger_metrics = _evaluate(challenger, holdout_paths)
-    if "error" in challenger_metrics:
-        raise ValidationFailed("holdout_videos", challenger_metrics["error"])
-    champion_metrics = _evaluate(champion, holdout_paths) if champion is not None else {}
 
-    incremental: dict = {}
-    contender, contender_metrics = challenger, challenger_metrics
-    if policy.incremental:
-        reporter.stage("incremental training", 0.8)
-        incremental = _incremental(
-            policy=policy, job=job, run=run, champion=champion, dataset=dataset, model_params=model_params,
-            holdout_paths=holdout_paths, full=(challenger, challenger_metrics, full_seconds),
-        )  # fmt: skip
-        if incremental.get("used"):
-            contender = TrainedModel.objects.get(pk=incremental["model"])
-            contender_metrics = incremental["incremental"]["holdout"]
-
-    reporter.stage("deciding", 0.95)
-    decision, reason = _decide(policy=policy, run=run, champion=champion, challenger=contender,
-                               champion_metrics=champion_metrics, challenger_metrics=contender_metrics)  # fmt: skip
-    report.update(
-        dataset=dataset.name,
-        dataset_splits={"train": dataset.train_size, "val": dataset.val_size, "test": dataset.test_size},
-        model_type=model_type,
-        aggregation=aggregation,
-        challenger_test={"accuracy": challenger.accuracy, "f1_macro": challenger.f1_macro},
-    )
+def _record(run, *, files, dataset, challenger, contender, champion, champion_metrics, incremental, decision, reason):
+    """The run's outcome on its row: the contender, both sides' holdout metrics, the report and the decision."""
+    report = {
+        "policy": run.policy.name,
+        "trigger": run.trigger,
+        "training_files": [f.filename for f in files.training],
+        "holdout_files": [f.filename for f in files.holdout],
+        "skipped_videos": files.skipped,
+        "dataset": dataset.name,
+        "dataset_splits": {"train": dataset.train_size, "val": dataset.val_size, "test": dataset.test_size},
+        "model_type": challenger.model_type,
+        "aggregation": challenger.aggregation,
+        "challenger_test": {"accuracy": challenger.accuracy, "f1_macro": challenger.f1_macro},
+    }
     RetrainRun.objects.filter(pk=run.pk).update(
-        challenger=contender,
+        challenger=contender.model,
         champion_metrics=_summary(champion_metrics, champion) if champion is not None else {},
-        challenger_metrics=_summary(contender_metrics, contender),
+        challenger_metrics=_summary(contender.holdout, contender.model),
         incremental=incremental,
         report=report,
         decision=decision,
         reason=reason,
         finished_at=timezone.now(),
     )
-    return {
-        "run_id": run.pk,
-        "dataset_id": dataset.pk,
-        "challenger_id": contender.pk,
-        "champion_id": champion.pk if champion else None,
-        "decision": decision,
-        "reason": reason,
-        "challenger_f1_macro": contender_metrics.get("f1_macro"),
-        "champion_f1_macro": champion_metrics.get("f1_macro"),
-    }
-
-
-def _as_step(model_class, pk: int, work):
-    """Run another service's job handler for a row this job created; the row's status follows."""
-    try:
-        result = work()
-    except BaseException:
-        model_class.objects.filter(pk=pk).update(status="failed")
-        raise
-    model_class.objects.filter(pk=pk).update(status="succeeded")
-    return result
 
 
 def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_paths, full) -> dict:
@@ -626,7 +650,7 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
     model = trained_model_allocate(
         owner=policy.owner,
         dataset=dataset,
-        status="running",
+        status=JobStatus.RUNNING,
         job=job,
         model_type="lgbm",
         aggregation=bundle["aggregation"],
@@ -644,7 +668,8 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
             seed=policy.seed,
         )
 
-    result = _as_step(TrainedModel, model.pk, train)
+    with step_status(model):
+        result = train()
     trained_model_record(trained_model=model, result=result, dataset=dataset.name, continued_from=champion.pk)
     model.refresh_from_db()
     holdout = _evaluate(model, holdout_paths)
@@ -666,6 +691,21 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
     }
 
 
+def margin_verdict(*, new: float, old: float, margin: float) -> tuple[bool, str]:
+    """Whether a challenger whose holdout F1 macro is ``new`` replaces a champion scoring ``old``, and why.
+
+    The gain must be above 0 and at least the policy's margin; a gain that equals the margin but
+    for float rounding (0.3 - 0.2 is 0.09999999999999998) counts as reaching it.
+    """
+    gain = new - old
+    if not (gain > 0 and gain >= margin - 1e-12):
+        return False, (
+            f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f}); "
+            f"needs a gain of at least {margin:g} and above 0: champion kept"
+        )
+    return True, f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f} ≥ margin {margin:g})"
+
+
 def _decide(*, policy, run, champion, challenger, champion_metrics, challenger_metrics) -> tuple[str, str]:
     new = challenger_metrics["f1_macro"]
     with transaction.atomic():
@@ -677,14 +717,9 @@ def _decide(*, policy, run, champion, challenger, champion_metrics, challenger_m
         elif "error" in champion_metrics:
             reason = f"the champion could not be evaluated ({champion_metrics['error']}): promoted"
         else:
-            old = champion_metrics["f1_macro"]
-            gain = new - old
-            if not (gain > 0 and gain >= locked.margin - 1e-12):
-                return RetrainRun.Decision.KEPT, (
-                    f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f}); "
-                    f"needs a gain of at least {locked.margin:g} and above 0: champion kept"
-                )
-            reason = f"holdout F1 macro {new:.4f} vs champion {old:.4f} ({gain:+.4f} ≥ margin {locked.margin:g})"
+            promote, reason = margin_verdict(new=new, old=champion_metrics["f1_macro"], margin=locked.margin)
+            if not promote:
+                return RetrainRun.Decision.KEPT, reason
         _champion_set(
             policy=locked, model=challenger, action=Promotion.Action.PROMOTE, reason=reason, user=None, run=run
         )
@@ -710,7 +745,7 @@ def retrain_policy_promote(*, policy: RetrainPolicy, model: TrainedModel, user, 
     policy = RetrainPolicy.objects.select_for_update().get(pk=policy.pk)
     if model.owner_id != policy.owner_id:
         raise ValidationFailed("model", f"no model {model.pk} of yours")
-    if model.status != "succeeded" or not model.sha256:
+    if model.status != JobStatus.SUCCEEDED or not model.sha256:
         raise ValidationFailed("model", f"{model} is not a trained model ({model.status})")
     if policy.champion_id == model.pk:
         raise Conflict("model", f"{model.version_label} is the champion already")
@@ -734,7 +769,7 @@ def retrain_policy_rollback(*, policy: RetrainPolicy, user, reason: str = "") ->
     target = installed.previous if installed is not None else None
     if target is None:
         raise Conflict("policy", f"nothing to roll back to: {policy.champion.version_label} was the first champion")
-    if target.status != "succeeded":
+    if target.status != JobStatus.SUCCEEDED:
         raise Conflict("policy", f"the previous champion {target} is not usable ({target.status})")
     return _champion_set(
         policy=policy,

@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from models_app.selectors import trained_model_get
-from retraining.selectors import retrain_policy_get
+from streaming.registry import POLICY, champion_sources
 from streaming.selectors import live_session_list
 from streaming.serializers import LiveSessionCreateSerializer, LiveSessionSerializer
 from streaming.services import live_session_create, live_session_stop
@@ -27,7 +27,9 @@ class LiveSessionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         form.is_valid(raise_exception=True)
         data = form.validated_data
         model = trained_model_get(user=request.user, pk=data["model"]) if data.get("model") is not None else None
-        policy = retrain_policy_get(user=request.user, pk=data["policy"]) if data.get("policy") is not None else None
+        policy = None
+        if data.get("policy") is not None:
+            policy = champion_sources.get(POLICY).get(user=request.user, pk=data["policy"])
         video = video_get(user=request.user, pk=data["video"]) if data.get("video") is not None else None
         session = live_session_create(
             owner=request.user,

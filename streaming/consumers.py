@@ -1,6 +1,7 @@
 """Websocket ``ws/streams/<session id>/``: viewers of a live session (and frame pushers).
 
-The consumer authenticates, joins the session's group and forwards messages; nothing more.
+The consumer authenticates, joins the session's group and forwards messages; nothing more
+(reads and checks are streaming.selectors' and streaming.services').
 Each viewer has a bounded queue: a viewer that cannot keep up loses the oldest messages
 (counted in ``dropped`` on the next message it gets) and never slows the session or others.
 A channel layer may also drop messages when a busy server falls behind (channels_redis drops
@@ -16,7 +17,6 @@ import base64
 import binascii
 import contextlib
 import json
-import math
 import time
 
 from channels.db import database_sync_to_async
@@ -24,9 +24,8 @@ from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from streaming.models import LiveSession
-from streaming.selectors import live_session_get
-from streaming.services import live_session_stop
+from streaming.selectors import live_session_end_message, live_session_get, live_session_hello
+from streaming.services import live_frame_channel, live_session_stop
 from taskml.domain import ServiceError
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -55,21 +54,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
-        s = self.session
-        await self._enqueue(
-            {
-                "stage": "hello",
-                "session": s.pk,
-                "status": s.status,
-                "source": s.source_kind,
-                "model_version": s.trained_model.version_label,
-                "labels": s.trained_model.dataset.labels,
-                "window_sec": s.trained_model.dataset.window_sec,
-                "step_sec": s.trained_model.dataset.step_sec,
-                "server_time": time.time(),  # for clients correcting latency for clock skew
-                "last_prediction": s.last_prediction,
-            }
-        )
+        await self._enqueue(live_session_hello(self.session))
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -106,19 +91,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         """``finished`` from the session's row when it ended and its message never arrived."""
         if self.finished_sent:
             return None
-        row = await database_sync_to_async(
-            LiveSession.objects.filter(pk=self.session.pk).values("status", "error", "frames_processed").first
-        )()
-        if row is None or row["status"] in LiveSession.ACTIVE:
-            return None
-        return {
-            "stage": "finished",
-            "session": self.session.pk,
-            "status": row["status"],
-            "frames": row["frames_processed"],
-            "error": row["error"],
-            "from": "session_row",  # the published message was lost on the way
-        }
+        return await database_sync_to_async(live_session_end_message)(self.session.pk)
 
     async def receive(self, text_data=None, bytes_data=None):
         if bytes_data is not None:
@@ -143,35 +116,22 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         await self._enqueue({"stage": "alert", "session": self.session.pk, "message": message})
 
     async def _stop(self) -> None:
-        if self.session.owner_id != self.scope["user"].pk:
-            await self._alert("only the session's owner can stop it")
-            return
         try:
-            await database_sync_to_async(live_session_stop)(session=self.session)
+            await database_sync_to_async(live_session_stop)(session=self.session, by=self.scope["user"])
         except ServiceError as exc:
             await self._alert(str(exc))
 
     async def _push_frame(self, jpeg: bytes, t=None) -> None:
-        session = await database_sync_to_async(LiveSession.objects.filter(pk=self.session.pk).first)()
-        if session is None or session.owner_id != self.scope["user"].pk:
-            await self._alert("only the session's owner can push frames")
-            return
-        if session.source_kind != LiveSession.Source.PUSH:
-            await self._alert("this session reads its own source; frames cannot be pushed to it")
-            return
-        if not session.push_channel:
-            await self._alert("the session is not ready for frames yet" if session.is_active else "the session ended")
-            return
-        if len(jpeg) > settings.TASKML_MAX_FRAME_BYTES or not jpeg.startswith(b"\xff\xd8"):
-            await self._alert("frames must be JPEG images under TASKML_MAX_FRAME_BYTES")
-            return
-        if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf):
-            # NaN or Infinity (json.loads takes both) would keep the predictor filling windows forever
-            await self._alert("t must be a finite number of seconds, at least 0")
+        try:
+            channel = await database_sync_to_async(live_frame_channel)(
+                session_id=self.session.pk, user=self.scope["user"], jpeg=jpeg, t=t
+            )
+        except ServiceError as exc:
+            await self._alert(str(exc))
             return
         try:
             await self.channel_layer.send(
-                session.push_channel, {"type": "live.frame", "jpeg": jpeg, "t": t, "received_at": time.time()}
+                channel, {"type": "live.frame", "jpeg": jpeg, "t": t, "received_at": time.time()}
             )
         except ChannelFull:
             self.dropped += 1

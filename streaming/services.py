@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import queue
 import threading
 import time
@@ -23,16 +24,19 @@ from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from jobs.models import JobStatus
 from models_app.models import TrainedModel
+from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
-from retraining.models import RetrainPolicy
 from streaming.models import LiveSession
+from streaming.registry import POLICY, champion_sources
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames, pushed_frames
+from videos.detectors import detector_config
 from videos.models import Video
 
 log = logging.getLogger(__name__)
@@ -64,12 +68,13 @@ def live_session_create(
     realtime: bool = True,
     smoothing: dict | None = None,
     start: bool = True,
-    policy: RetrainPolicy | None = None,
+    policy=None,
 ) -> LiveSession:
     """A pending session; its runner is queued once the transaction commits (``start``).
 
-    With a retraining ``policy`` the session follows the policy's champion (its model when no
-    ``trained_model`` is given) and switches to each newly promoted one while it runs.
+    With a retraining ``policy`` (as ``champion_sources`` gets it) the session follows the
+    policy's champion (its model when no ``trained_model`` is given) and switches to each newly
+    promoted one while it runs.
     """
     if policy is not None and policy.owner_id != owner.pk:
         raise ValidationFailed("policy", f"no policy {policy.pk} of yours")
@@ -79,7 +84,7 @@ def live_session_create(
         if policy.champion is None:
             raise ValidationFailed("policy", f"{policy.name} has no champion yet; run it first or name a model")
         trained_model = policy.champion
-    if trained_model.status != "succeeded" or not trained_model.sha256:
+    if trained_model.status != JobStatus.SUCCEEDED or not trained_model.sha256:
         raise ValidationFailed("model", f"{trained_model} is not a trained model ({trained_model.status})")
     if source_kind not in LiveSession.Source.values:
         raise ValidationFailed("source", f"{source_kind!r} unknown; use one of {', '.join(LiveSession.Source.values)}")
@@ -121,8 +126,13 @@ def live_session_start(*, session: LiveSession) -> None:
     transaction.on_commit(send)
 
 
-def live_session_stop(*, session: LiveSession) -> LiveSession:
-    """Ask a session to stop; one that never started ends at once."""
+def live_session_stop(*, session: LiveSession, by=None) -> LiveSession:
+    """Ask a session to stop; one that never started ends at once.
+
+    ``by``: the user asking on the session's websocket, where only the session's owner may.
+    """
+    if by is not None and session.owner_id != by.pk:
+        raise ValidationFailed(None, "only the session's owner can stop it")
     session.refresh_from_db(fields=["status"])  # callers may hold it from long ago (a websocket's connect)
     if not session.is_active:
         raise Conflict("session", f"session {session.pk} has already {session.status}")
@@ -136,6 +146,24 @@ def live_session_stop(*, session: LiveSession) -> LiveSession:
     return session
 
 
+def live_frame_channel(*, session_id: int, user, jpeg: bytes, t=None) -> str:
+    """Where a frame pushed by ``user`` to a push session goes (the runner's channel); a refusal
+    (ValidationFailed or Conflict, without a field) says why the frame cannot be taken."""
+    session = LiveSession.objects.filter(pk=session_id).first()
+    if session is None or session.owner_id != user.pk:
+        raise ValidationFailed(None, "only the session's owner can push frames")
+    if session.source_kind != LiveSession.Source.PUSH:
+        raise Conflict(None, "this session reads its own source; frames cannot be pushed to it")
+    if not session.push_channel:
+        raise Conflict(None, "the session is not ready for frames yet" if session.is_active else "the session ended")
+    if len(jpeg) > settings.TASKML_MAX_FRAME_BYTES or not jpeg.startswith(b"\xff\xd8"):
+        raise ValidationFailed(None, "frames must be JPEG images under TASKML_MAX_FRAME_BYTES")
+    if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or not 0 <= t < math.inf):
+        # NaN or Infinity (json.loads takes both) would keep the predictor filling windows forever
+        raise ValidationFailed(None, "t must be a finite number of seconds, at least 0")
+    return session.push_channel
+
+
 def live_session_fail_stale() -> list[int]:
     """Running sessions whose worker went silent (killed): failed, and their viewers told so."""
     cutoff = timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
@@ -146,9 +174,32 @@ def live_session_fail_stale() -> list[int]:
             status=LiveSession.Status.FAILED, error=message, finished_at=timezone.now()
         ):
             publish_now(session.group, {"stage": "alert", "session": session.pk, "message": message})
-            publish_now(session.group, {"stage": "finished", "session": session.pk, "status": "failed"})
+            publish_now(
+                session.group, {"stage": "finished", "session": session.pk, "status": LiveSession.Status.FAILED}
+            )
             failed.append(session.pk)
     return failed
+
+
+def live_session_requeue_pending() -> list[int]:
+    """Send every pending session's message again (the broker lost its queues); returns their ids.
+
+    A message that did survive only makes a second delivery, which the runner's claim ignores.
+    """
+    from taskml.celery import app
+
+    pending = list(
+        LiveSession.objects.filter(status=LiveSession.Status.PENDING, stop_requested=False).values_list("pk", flat=True)
+    )
+    for pk in pending:
+        app.send_task(RUN_TASK, args=[pk], queue="live")
+    return pending
+
+
+@transaction.atomic
+def live_session_delete(*, session: LiveSession) -> None:
+    """The session's row. A running session's runner finds its row gone at its next check and ends."""
+    session.delete()
 
 
 def _end(session_id: int, status: str, error: str = "") -> None:
@@ -274,13 +325,9 @@ def _caption_provider():
 
 
 def _detector_config(model: TrainedModel) -> DetectorConfig:
-    """The detectors the model's training features came from."""
-    source = model.dataset.sources.order_by("datasetsource__id").first()
-    kind = source.detector if source else "fusion"
-    yolo = (source.yolo_model if source else "") or settings.TASKML_YOLO_MODEL
-    return DetectorConfig(
-        kind=kind, yolo_model=yolo, device=settings.TASKML_DEVICE, cache_dir=storage.data_dir() / "cache" / "models"
-    )
+    """The detectors the model's training features came from (fusion when unknown)."""
+    kind, yolo_model = trained_model_detector(model)
+    return detector_config(kind=kind or "fusion", yolo_model=yolo_model)
 
 
 class ChampionWatch:
@@ -297,11 +344,11 @@ class ChampionWatch:
         if self.policy_id is None or time.monotonic() < self._next:
             return None
         self._next = time.monotonic() + self.interval
-        champion_id = RetrainPolicy.objects.filter(pk=self.policy_id).values_list("champion_id", flat=True).first()
+        champion_id = champion_sources.get(POLICY).champion_id(self.policy_id)
         if not champion_id or champion_id == self.current:
             return None
         self.current = champion_id  # tried once: a model that cannot be used is not retried every check
-        return TrainedModel.objects.select_related("dataset").filter(pk=champion_id, status="succeeded").first()
+        return TrainedModel.objects.select_related("dataset").filter(pk=champion_id, status=JobStatus.SUCCEEDED).first()
 
 
 def _switch_model(session: LiveSession, model: TrainedModel, runner: ModelRunner, predictor, config, publisher):

@@ -55,7 +55,7 @@ class RequestSizeLimit:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from streaming.auth import OriginCheck, TokenOrSessionAuthStack  # noqa: E402
-from streaming.routing import websocket_urlpatterns  # noqa: E402
+from taskml.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -211,7 +211,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.Job.Status",
-        "ArtifactStatusEnum": "videos.models.STATUS_CHOICES",
+        "ArtifactStatusEnum": "jobs.models.TARGET_STATUS_CHOICES",
         "LiveSessionStatusEnum": "streaming.models.LiveSession.Status",
         "LiveSourceEnum": "streaming.models.LiveSession.Source",
         "LabelSourceEnum": "videos.models.LabelSpan.Source",

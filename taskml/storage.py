@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from django.conf import settings
+from django.db import transaction
 
 from taskml.domain import ValidationFailed
 
@@ -82,3 +83,15 @@ def remove(relative_path: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def remove_on_commit(*relative_paths: str) -> None:
+    """Remove stored files or directories once the surrounding transaction commits (never, if it
+    rolls back): a deleted row's files go only when the row is gone for good."""
+    paths = [path for path in relative_paths if path]
+
+    def remove_all() -> None:
+        for path in paths:
+            remove(path)
+
+    transaction.on_commit(remove_all)

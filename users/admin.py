@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db import transaction
 
-from jobs.admin import _DeletionPlan
+from jobs.admin import DeletionPlan
 from users.services import user_delete, user_owned_objects
 
 User = get_user_model()
@@ -16,7 +16,7 @@ User = get_user_model()
 class UserAdmin(DjangoUserAdmin):
     def get_deleted_objects(self, objs, request):
         """The confirmation page lists the user's objects and files that the service deletes."""
-        plan = _DeletionPlan(self.admin_site, request)
+        plan = DeletionPlan(self.admin_site, request)
         to_delete = []
         for user in objs:
             owned = [item for obj in user_owned_objects(user=user) for item in plan.tree(obj)]

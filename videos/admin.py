@@ -8,13 +8,7 @@ from django.utils.html import format_html_join
 
 from jobs.admin import ServiceDeletionAdmin, admin_link, existing_paths, job_summary, megabytes, pretty_json
 from videos.models import FeatureFile, LabelSpan, Video
-from videos.services import (
-    feature_file_delete,
-    label_span_create,
-    label_span_delete,
-    label_span_update,
-    video_delete,
-)
+from videos.services import label_span_create, label_span_delete, label_span_update
 
 SPAN_FIELDS = ("start_frame", "end_frame", "label", "source")
 
@@ -97,15 +91,6 @@ class VideoAdmin(ServiceDeletionAdmin):
     @admin.display(description="file on disk", boolean=True)
     def on_disk(self, video: Video) -> bool:
         return bool(existing_paths(video.file))
-
-    def stored_paths(self, video: Video) -> list[str]:
-        return [video.file]
-
-    def deletion_dependents(self, video: Video) -> list:
-        return list(video.feature_files.all())
-
-    def service_delete(self, video: Video) -> None:
-        video_delete(video=video, cascade=True)
 
     def save_model(self, request, obj, form, change) -> None:
         """Nothing of the video's own is editable; its spans are saved in :meth:`save_formset`."""
@@ -199,12 +184,3 @@ class FeatureFileAdmin(ServiceDeletionAdmin):
     def datasets_list(self, feature_file: FeatureFile) -> str:
         datasets = list(feature_file.datasets.order_by("id"))
         return format_html_join(", ", "{}", ((admin_link(d),) for d in datasets)) or "-"
-
-    def stored_paths(self, feature_file: FeatureFile) -> list[str]:
-        return [feature_file.path]
-
-    def deletion_dependents(self, feature_file: FeatureFile) -> list:
-        return list(feature_file.datasets.all())
-
-    def service_delete(self, feature_file: FeatureFile) -> None:
-        feature_file_delete(feature_file=feature_file, cascade=True)

@@ -7,7 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from taskml import storage
+from taskml import deletion, storage
 from taskml.domain import TooLarge, ValidationFailed
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.sources import frame_jpeg
@@ -22,13 +22,11 @@ from videos.serializers import (
     VideoUploadSerializer,
 )
 from videos.services import (
-    feature_file_delete,
     feature_file_request,
     label_span_create,
     label_span_delete,
     label_span_update,
     video_create,
-    video_delete,
 )
 from videos.uploads import upload_limit_mb
 
@@ -72,7 +70,7 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     @extend_schema(parameters=[CASCADE])
     def destroy(self, request, pk=None):
-        video_delete(video=self.get_object(), cascade=wants_cascade(request))
+        deletion.delete(self.get_object(), cascade=wants_cascade(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -168,5 +166,5 @@ class FeatureFileViewSet(
 
     @extend_schema(parameters=[CASCADE])
     def destroy(self, request, pk=None):
-        feature_file_delete(feature_file=self.get_object(), cascade=wants_cascade(request))
+        deletion.delete(self.get_object(), cascade=wants_cascade(request))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-STATUS_CHOICES = [(s, s) for s in ("pending", "running", "succeeded", "failed", "cancelled")]
+from jobs.models import TARGET_STATUS_CHOICES, JobStatus
 
 
 class Video(models.Model):
@@ -72,7 +72,7 @@ class FeatureFile(models.Model):
     detector = models.CharField(max_length=20)
     sample_rate = models.PositiveIntegerField(default=1)
     yolo_model = models.CharField(max_length=255, blank=True, default="")
-    status = models.CharField(max_length=20, choices=STATUS_CHOICES, default="pending", db_index=True)
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
     job = models.ForeignKey("jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     num_frames = models.PositiveIntegerField(default=0)
     num_labeled = models.PositiveIntegerField(default=0)

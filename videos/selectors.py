@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from jobs.models import JobStatus
 from taskml import storage
 from taskml.domain import NotFound
 from taskml.ownership import visible_to
@@ -33,7 +34,7 @@ def label_span_list(*, user) -> QuerySet[LabelSpan]:
 
 def feature_file_list(*, user, ready_only: bool = False) -> QuerySet[FeatureFile]:
     files = visible_to(FeatureFile.objects.select_related("video"), user)
-    return files.filter(status="succeeded") if ready_only else files
+    return files.filter(status=JobStatus.SUCCEEDED) if ready_only else files
 
 
 def feature_file_get(*, user, filename: str, field: str = "filename") -> FeatureFile:
@@ -42,3 +43,11 @@ def feature_file_get(*, user, filename: str, field: str = "filename") -> Feature
     if found is None:
         raise NotFound(field, f"no feature file {filename!r} of yours")
     return found
+
+
+def feature_file_latest(*, video: Video, detector: str = "") -> FeatureFile | None:
+    """The video's newest extracted feature file made with ``detector`` (any detector when blank)."""
+    files = video.feature_files.filter(status=JobStatus.SUCCEEDED)
+    if detector:
+        files = files.filter(detector=detector)
+    return files.order_by("-created_at", "-id").first()

@@ -15,15 +15,16 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
-from jobs.models import Job
-from jobs.services import job_cancel, job_create
-from taskml import storage
+from jobs.models import Job, JobStatus
+from jobs.services import job_cancel_if_active, job_create
+from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
-from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
+from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.errors import Cancelled, InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
+from videos.detectors import detector_config
 from videos.models import FeatureFile, LabelSpan, Video
 
 VIDEO_SUFFIXES = {".avi", ".mp4", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -173,7 +174,7 @@ def feature_files_relabel(*, video: Video) -> list[FeatureFile]:
     and only in files whose labels are out of date. Returns the files that were rewritten.
     """
     digest = video_labels_digest(video)
-    stale = list(video.feature_files.filter(status="succeeded").exclude(labels_digest=digest))
+    stale = list(video.feature_files.filter(status=JobStatus.SUCCEEDED).exclude(labels_digest=digest))
     if not stale:
         return []
     labels = video_frame_labels(video)
@@ -194,41 +195,11 @@ def feature_files_relabel(*, video: Video) -> list[FeatureFile]:
     return changed
 
 
-def _files_removed_on_commit(paths: list[str]) -> None:
-    def remove() -> None:
-        for path in paths:
-            storage.remove(path)
-
-    transaction.on_commit(remove)
-
-
-def _cancel_active_job(obj) -> None:
-    job = getattr(obj, "job", None)
-    if job is not None and not job.is_terminal:
-        job_cancel(job=job)
-
-
 @transaction.atomic
-def video_delete(*, video: Video, cascade: bool = False) -> None:
-    from retraining.models import RetrainPolicy  # retraining builds on videos, not the other way round
-
-    holding = list(RetrainPolicy.objects.filter(holdout_videos=video).values_list("name", flat=True)[:5])
-    if holding:  # even with cascade: a frozen held-out set that shrinks no longer compares runs fairly
-        raise Conflict(
-            "video",
-            f"{video.stored_name} is held out by retraining policy {', '.join(map(repr, holding))}; "
-            "delete the policy first",
-        )
-    feature_files = list(video.feature_files.all())
-    if feature_files and not cascade:
-        names = ", ".join(f.filename for f in feature_files[:5])
-        raise Conflict(
-            "video",
-            f"{video.stored_name} has {len(feature_files)} feature file(s) ({names}); delete them first or cascade",
-        )
-    for feature_file in feature_files:
-        feature_file_delete(feature_file=feature_file, cascade=True)
-    _files_removed_on_commit([video.file])
+def video_delete(*, video: Video) -> None:
+    """The video's row and file; Conflict while anything depends on it (taskml.deletion cascades)."""
+    deletion.refuse_if_depended_on(video)
+    storage.remove_on_commit(video.file)
     video.delete()
 
 
@@ -372,12 +343,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
     if feature_file is None:
         raise ValidationFailed("feature_file", "was deleted before it could be extracted")
     video = feature_file.video
-    config = DetectorConfig(
-        kind=feature_file.detector,
-        yolo_model=feature_file.yolo_model or settings.TASKML_YOLO_MODEL,
-        device=settings.TASKML_DEVICE,
-        cache_dir=storage.data_dir() / "cache" / "models",
-    )
+    config = detector_config(kind=feature_file.detector, yolo_model=feature_file.yolo_model)
     reporter.stage("extracting")
     output = storage.absolute(feature_file.path)
     labels_digest = video_labels_digest(video)
@@ -419,19 +385,9 @@ def feature_file_extract(job: Job, reporter) -> dict:
 
 
 @transaction.atomic
-def feature_file_delete(*, feature_file: FeatureFile, cascade: bool = False) -> None:
-    from datasets.services import dataset_delete
-
-    datasets = list(feature_file.datasets.all())
-    if datasets and not cascade:
-        names = ", ".join(d.name for d in datasets[:5])
-        raise Conflict(
-            "feature_file",
-            f"{feature_file.filename} is a source of {len(datasets)} dataset(s) ({names}); "
-            "delete them first or cascade",
-        )
-    for dataset in datasets:
-        dataset_delete(dataset=dataset, cascade=True)
-    _cancel_active_job(feature_file)
-    _files_removed_on_commit([feature_file.path])
+def feature_file_delete(*, feature_file: FeatureFile) -> None:
+    """The feature file's row and file, its job stopped; Conflict while anything depends on it."""
+    deletion.refuse_if_depended_on(feature_file)
+    job_cancel_if_active(feature_file.job)
+    storage.remove_on_commit(feature_file.path)
     feature_file.delete()

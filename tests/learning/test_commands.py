@@ -17,6 +17,7 @@ from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.dataset import build_dataset
 from taskml.pipeline.features import FEATURE_GROUPS
 from tests.api.factories import ready_dataset, ready_feature_file, ready_model, video_row
+from tests.messages import exactly
 from tests.pipeline.conftest import feature_frame, small_spec, write_feature_file
 
 
@@ -76,7 +77,9 @@ def test_refusals_name_their_field_and_write_nothing(alice):
     assert not LabellingRound.objects.exists()
 
     round_ = LabellingRound.objects.create(owner=alice, model=model)  # still suggesting
-    with pytest.raises(Conflict):
+    with pytest.raises(
+        Conflict, match=exactly(f"round: round {round_.pk} is suggesting; only an open round can be closed")
+    ):
         labelling_round_close(round_=round_, retrain=False, user=alice)
     round_.state = "open"
     round_.save()

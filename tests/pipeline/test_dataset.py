@@ -13,6 +13,7 @@ from taskml.pipeline import dataset as dataset_module
 from taskml.pipeline.dataset import DatasetSpec, build_dataset
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import ALL_FEATURE_COLUMNS
+from tests.messages import exactly
 
 from .conftest import CLASSES, SMALL_WINDOW, feature_frame, small_spec, write_feature_file
 
@@ -355,7 +356,9 @@ def test_ratios_must_sum_to_one(ratios):
 
 
 def test_unknown_feature_group():
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError, match=exactly("feature groups ['faces'] unknown; choose from pose, hands, objects, other")
+    ):
         DatasetSpec(groups=("faces",))
 
 

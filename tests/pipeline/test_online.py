@@ -16,6 +16,7 @@ from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, Smoothi
 from taskml.pipeline.training import TrainSpec, train_model
 from taskml.pipeline.windows import WindowSpec
 from tests.conftest import MEGAMIND_LABELS
+from tests.messages import exactly
 
 A, B = np.array([0.9, 0.1]), np.array([0.2, 0.8])
 
@@ -53,10 +54,16 @@ def test_hysteresis_flicker_never_switches():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"method": "mode"}, {"method": "median", "k": 0}, {"method": "ema", "alpha": 0}, {"min_duration": -1}]
+    ("kwargs", "message"),
+    [
+        ({"method": "mode"}, "smoothing 'mode' unknown; choose one of none, median, ema, hysteresis"),
+        ({"method": "median", "k": 0}, "smoothing k must be at least 1, got 0"),
+        ({"method": "ema", "alpha": 0}, "smoothing alpha must be in (0, 1], got 0"),
+        ({"min_duration": -1}, "smoothing min_duration must be >= 0, got -1"),
+    ],
 )
-def test_bad_smoothing_is_refused(kwargs):
-    with pytest.raises(InputError):
+def test_bad_smoothing_is_refused(kwargs, message):
+    with pytest.raises(InputError, match=exactly(message)):
         SmoothingSpec(**kwargs)
 
 

@@ -11,6 +11,7 @@ from taskml.pipeline.aggregation import aggregate, aggregated_names, make_repres
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import RidgeClassifier
 from taskml.pipeline.representations import MiniRocket, MultiScale
+from tests.messages import exactly
 
 FRAMES, FEATURES = 30, 3
 
@@ -106,13 +107,18 @@ def test_minirocket_treats_missing_values_as_the_mean_and_refuses_other_shapes()
     holed[0, 5:10] = np.nan
     zeroed = np.nan_to_num(holed)
     assert np.array_equal(rocket.transform(holed), rocket.transform(zeroed))
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=r"^minirocket was fitted on windows of \d+×\d+, got \(10, \d+\)$"):
         rocket.transform(x[:, :10])
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("minirocket is not fitted")):
         MiniRocket().transform(x)
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError, match=exactly("aggregation 'minirocket' is fitted on training windows: use make_representation")
+    ):
         aggregate(x, "minirocket")  # fitted: only through make_representation
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError,
+        match=exactly("aggregation 'median' unknown; choose one of stats, flatten, multiscale, minirocket, sequence"),
+    ):
         make_representation("median")
 
 

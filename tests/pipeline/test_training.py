@@ -14,6 +14,7 @@ from taskml.pipeline.dataset import build_dataset
 from taskml.pipeline.errors import InputError, IntegrityError
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.training import TrainSpec, train_model
+from tests.messages import exactly
 
 from .conftest import CLASSES, feature_frame, small_spec, write_feature_file
 
@@ -193,19 +194,23 @@ def test_unknown_model_type(dataset_dir, tmp_path):
 
 
 def test_unknown_aggregation(dataset_dir, tmp_path):
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError, match=exactly("aggregation 'median' unknown for rf; use stats, flatten, multiscale, minirocket")
+    ):
         train_model(dataset_dir, tmp_path / "m.pkl", spec=TrainSpec(model_type="rf", aggregation="median"))
 
 
 def test_output_that_is_a_directory(dataset_dir, tmp_path):
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError, match=exactly(f"output {tmp_path} is a directory; give a file name such as model.pkl")
+    ):
         train_model(dataset_dir, tmp_path, spec=SPECS["rf"])
 
 
 def test_invalid_params():
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("n-estimators must be at least 1, got 0")):
         ModelParams(n_estimators=0)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("learning rates must be positive")):
         ModelParams(lr=0)
 
 
@@ -354,5 +359,7 @@ def test_other_feature_group_builds_from_any_numeric_columns(tmp_path):
     result = build_dataset(paths, tmp_path / "ds", spec=spec)
     assert result.metadata["feature_names"] == ["acc_x", "gyro_z"]
     assert result.metadata["train_size"] == 2 and np.load(tmp_path / "ds" / "X_train.npy").shape == (2, 40, 2)
-    with pytest.raises(InputError):
+    with pytest.raises(
+        InputError, match=exactly("feature groups ['sensors'] unknown; choose from pose, hands, objects, other")
+    ):
         DatasetSpec(groups=("sensors",))

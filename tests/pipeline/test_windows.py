@@ -17,6 +17,7 @@ from taskml.pipeline.windows import (
     temporal_block_splits,
     video_level_splits,
 )
+from tests.messages import exactly
 
 SPEC = WindowSpec(window_sec=2.0, step_sec=0.5, resample_fps=15.0)
 
@@ -141,11 +142,11 @@ def test_windows_over_a_labelled_timeline():
 
 
 def test_invalid_window_spec():
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("window-sec must be positive, got 0")):
         WindowSpec(window_sec=0)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("min-purity must be in (0, 1], got 1.5")):
         WindowSpec(min_purity=1.5)
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=exactly("step-sec must be positive, got -1")):
         WindowSpec(step_sec=-1)
 
 
@@ -224,7 +225,8 @@ def test_video_level_splits_train_holds_all_classes_when_possible():
 
 
 def test_video_level_splits_too_few_videos():
-    with pytest.raises(InputError):
+    message = "2 videos are too few for a video-level split with ratios (0.7, 0.15, 0.15)"
+    with pytest.raises(InputError, match=exactly(message)):
         video_level_splits({"a": np.array([0]), "b": np.array([1])}, (0.7, 0.15, 0.15), seed=0)
 
 

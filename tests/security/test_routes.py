@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from streaming.routing import websocket_urlpatterns
+from taskml.routing import websocket_urlpatterns
 from tests.security.ws import handshake
 
 pytestmark = pytest.mark.django_db

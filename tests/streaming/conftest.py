@@ -141,9 +141,14 @@ def serving(django_db_blocker, log_dir: Path, env: dict[str, str], *, worker_nam
     yield server, worker, port
     with django_db_blocker.unblock():
         from streaming.models import LiveSession
+        from tests.platform import wait_for
 
         LiveSession.objects.filter(status__in=LiveSession.ACTIVE).update(stop_requested=True)
-        time.sleep(1.5)  # sessions notice within half a second and end
+        wait_for(  # sessions notice within half a second and end
+            lambda: not LiveSession.objects.filter(status=LiveSession.Status.RUNNING).exists(),
+            timeout=30,
+            what="the running live sessions to stop",
+        )
     server.stop()
     worker.stop()
     with django_db_blocker.unblock():

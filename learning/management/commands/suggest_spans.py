@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
+from jobs.models import Job
 from jobs.services import job_run, job_wait
 from learning.models import LabellingRound
 from learning.services import SUGGESTION_FIELDS, labelling_round_request, labelling_round_suggest
@@ -55,7 +56,7 @@ class Command(BaseCommand):
             job = job_run(job_id=round_.job_id, handler=labelling_round_suggest, worker="suggest_spans")
             job = job or job_wait(job=round_.job, timeout=opts["timeout"])
         round_ = LabellingRound.objects.get(pk=round_.pk)
-        if job.status != "succeeded":
+        if job.status != Job.Status.SUCCEEDED:
             raise CommandError(f"round {round_.pk}: job {job.pk} {job.status}: {job.error or job.stage}")
         self.stdout.write(
             f"round {round_.pk} of {model} (accuracy {model.accuracy if model.accuracy is not None else '-'}) on "

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from jobs.models import Job
 from jobs.services import job_wait
 from retraining.management.commands._policy import add_policy_arguments, find_policy, service_errors
 from retraining.services import retrain_run_request
@@ -24,6 +25,6 @@ class Command(BaseCommand):
         run.refresh_from_db()
         if not job.is_terminal:
             raise CommandError(f"run {run.pk} still {job.status} after {options['timeout']:g} s (is a worker running?)")
-        if job.status != "succeeded":
+        if job.status != Job.Status.SUCCEEDED:
             raise CommandError(f"run {run.pk} {job.status}: {job.error}")
         self.stdout.write(f"run {run.pk}: {run.decision} — {run.reason}")

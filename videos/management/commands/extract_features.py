@@ -1,9 +1,9 @@
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from taskml.cli import one_line_errors, progress_bar, quiet_native_logs
-from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
+from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.extraction import extract_features
+from videos.detectors import detector_config
 
 
 class Command(BaseCommand):
@@ -24,11 +24,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         with one_line_errors():
-            config = DetectorConfig(
-                kind=opts["detector"],
-                yolo_model=opts["yolo_model"] or settings.TASKML_YOLO_MODEL,
-                device=opts["device"] or settings.TASKML_DEVICE,
-                cache_dir=settings.DATA_DIR / "cache" / "models",
+            config = detector_config(
+                kind=opts["detector"], yolo_model=opts["yolo_model"] or "", device=opts["device"] or ""
             )
             with (
                 quiet_native_logs(),

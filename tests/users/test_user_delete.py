@@ -149,3 +149,28 @@ def test_bulk_delete_action_uses_the_service(alice, bob, superuser, django_captu
     assert list(User.objects.values_list("username", flat=True)) == ["root"]
     assert not any(f.exists() for f in mine["files"] + theirs["files"])
     assert not Video.objects.exists() and not Dataset.objects.exists()
+
+
+def test_what_a_users_deletion_takes_anyones_sessions_on_their_models_first(alice, staff_user):
+    from users.services import user_owned_objects
+
+    mine = everything_of(alice, "alice")
+    watching = LiveSession.objects.create(owner=staff_user, trained_model=mine["model"], source_kind="push")
+    owned = user_owned_objects(user=alice)
+    assert owned[:2] == [mine["session"], watching]  # every session on alice's models, then her other objects
+    feature_file = FeatureFile.objects.get(owner=alice)
+    assert owned[2:] == [mine["model"], mine["model"].dataset, feature_file, mine["video"]]
+
+
+def test_a_user_whose_files_feed_someone_elses_live_model_is_not_deleted(alice, bob):
+    from taskml.domain import Conflict
+
+    mine = everything_of(alice, "alice")
+    theirs = ready_dataset(bob, feature_file=FeatureFile.objects.get(owner=alice))  # built from alice's file
+    running = LiveSession.objects.create(
+        owner=bob, trained_model=ready_model(bob, dataset=theirs), source_kind="push", status="running"
+    )
+    with pytest.raises(Conflict, match=r"is used by live session\(s\) \d+; stop them first$"):
+        user_delete(user=alice)
+    assert User.objects.filter(pk=alice.pk).exists() and Video.objects.filter(pk=mine["video"].pk).exists()
+    assert LiveSession.objects.get(pk=running.pk).status == "running"

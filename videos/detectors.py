@@ -1,0 +1,20 @@
+"""The detectors' configuration, from the settings: one home for what every caller of the
+detectors (extraction jobs, the ``extract_features`` command, live sessions) fills in the same way."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from taskml import storage
+from taskml.pipeline.detectors import DetectorConfig
+
+
+def detector_config(*, kind: str, yolo_model: str = "", device: str = "") -> DetectorConfig:
+    """``kind``'s detectors; YOLO weights and device default to TASKML_YOLO_MODEL and TASKML_DEVICE,
+    exported models are cached under the data directory."""
+    return DetectorConfig(
+        kind=kind,
+        yolo_model=yolo_model or settings.TASKML_YOLO_MODEL,
+        device=device or settings.TASKML_DEVICE,
+        cache_dir=storage.data_dir() / "cache" / "models",
+    )
