@@ -4,10 +4,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from datasets.selectors import dataset_list
-from datasets.serializers import DatasetCreateSerializer, DatasetPreviewSerializer, DatasetSerializer
+from datasets.serializers import (
+    DatasetCreateSerializer,
+    DatasetPreviewSerializer,
+    DatasetRefusalSerializer,
+    DatasetSerializer,
+)
 from datasets.services import (
     dataset_delete,
     dataset_params_check,
+    dataset_plan_check,
     dataset_preview,
     dataset_rebuild,
     dataset_request,
@@ -50,13 +56,20 @@ class DatasetViewSet(
         )
         return feature_files, params
 
-    @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetSerializer})
+    @extend_schema(
+        request=DatasetCreateSerializer,
+        responses={202: DatasetSerializer, 400: DatasetRefusalSerializer},
+    )
     def create(self, request):
         feature_files, params = self._build_request(request)
+        dataset_plan_check(feature_files=feature_files, params=params)  # refused now, with a fix, not in the job
         dataset = dataset_request(owner=request.user, feature_files=feature_files, params=params)
         return Response(self.get_serializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=DatasetCreateSerializer, responses={200: DatasetPreviewSerializer})
+    @extend_schema(
+        request=DatasetCreateSerializer,
+        responses={200: DatasetPreviewSerializer, 400: DatasetRefusalSerializer},
+    )
     @action(detail=False, methods=["post"])
     def preview(self, request):
         """What a create with this body would build (windows per class and split), writing nothing."""

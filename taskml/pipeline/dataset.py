@@ -42,7 +42,7 @@ DATASET_FORMAT_VERSION = 1
 ProgressCallback = Callable[[int, int], None]
 DEFAULT_GROUPS = ("pose", "hands", "objects")
 # Shorter windows a refused build tries, longest first, to say what would work.
-SUGGESTED_WINDOWS = (1.5, 1.0, 0.75, 0.5, 0.25)
+SUGGESTED_WINDOWS = (60.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
 SPLIT_NOTES = {
     "video": "whole videos assigned to splits by a seeded search (every split holding every class where possible)",
     "explicit": "whole videos assigned to splits by the splits file",
@@ -407,7 +407,7 @@ def _suggest_window(sources, label_names, spec: DatasetSpec, feature_names) -> d
 
 def _describe_clip(sources, window: WindowSpec) -> str:
     if len(sources) != 1:
-        return f"{len(sources)} videos"
+        return f"{len(sources)} videos hold {sum(len(s.windows.starts) for s in sources)} labelled windows"
     s = sources[0]
     duration = float(s.t[-1] - s.t[0]) if len(s.t) else 0.0
     blocks = len(block_edges(s.t[0], s.t[-1], window.window_sec)) - 1 if len(s.t) else 0
@@ -480,8 +480,8 @@ def _plan_sources(sources, label_names, spec: DatasetSpec, feature_names) -> Dat
     for name in wanted:
         if len(y_by_split[name]) == 0:
             raise PlanRefused(
-                f"the {name} split would hold no windows ({strategy} split of {len(video_ids)} video(s), "
-                f"{window.window_sec:g} s windows; {_describe_clip(sources, window)})"
+                f"the {name} split would hold no windows ({strategy} split, {window.window_sec:g} s windows; "
+                f"{_describe_clip(sources, window)})"
             )
     train_classes = np.unique(y_by_split["train"])
     if len(train_classes) < 2:
