@@ -4,15 +4,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('datasets', '0002_initial'),
+        ("datasets", "0002_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='dataset',
-            name='split_info',
-            field=models.JSONField(blank=True, default=dict, help_text='how the windows were split (method, seed, time blocks), the classes each split lacks, and the feature groups used'),
+            model_name="dataset",
+            name="split_info",
+            field=models.JSONField(
+                blank=True,
+                default=dict,
+                help_text=(
+                    "how the windows were split (method, seed, time blocks), the classes each split lacks, "
+                    "and the feature groups used"
+                ),
+            ),
         ),
     ]
