@@ -13,7 +13,6 @@ from datasets.serializers import (
 from datasets.services import (
     dataset_delete,
     dataset_params_check,
-    dataset_plan_check,
     dataset_preview,
     dataset_rebuild,
     dataset_request,
@@ -56,13 +55,9 @@ class DatasetViewSet(
         )
         return feature_files, params
 
-    @extend_schema(
-        request=DatasetCreateSerializer,
-        responses={202: DatasetSerializer, 400: DatasetRefusalSerializer},
-    )
+    @extend_schema(request=DatasetCreateSerializer, responses={202: DatasetSerializer})
     def create(self, request):
         feature_files, params = self._build_request(request)
-        dataset_plan_check(feature_files=feature_files, params=params)  # refused now, with a fix, not in the job
         dataset = dataset_request(owner=request.user, feature_files=feature_files, params=params)
         return Response(self.get_serializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 

@@ -156,11 +156,6 @@ def _plan(feature_files: list[FeatureFile], params: dict):
         raise ValidationFailed(_plan_error_field(str(exc), params), str(exc)) from None
 
 
-def dataset_plan_check(*, feature_files: list[FeatureFile], params: dict) -> None:
-    """Refuse, before a job is queued, a build that cannot succeed (timestamps and labels only)."""
-    _plan(_sources_check(feature_files), params)
-
-
 def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
     """A pending dataset and the job that builds it from ready feature files of the owner."""
     feature_files = _sources_check(feature_files)

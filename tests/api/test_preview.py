@@ -14,6 +14,7 @@ from datasets.models import Dataset
 from datasets.services import dataset_build
 from jobs.models import Job
 from taskml import storage
+from taskml.pipeline.errors import InputError
 from tests.api.factories import ready_feature_file, video_row
 from tests.pipeline.conftest import feature_frame, write_feature_file
 
@@ -181,11 +182,14 @@ def test_short_clip_is_refused_with_windows_that_work(alice, client_for):
     api = client_for(alice)
     clip = real_feature_file(alice, "clip", seconds=11.0, segment_sec=3.0, pattern=("inspect", "assemble"))
     body = {"feature_files": [clip.filename]}
-    for url in (PREVIEW, "/api/v1/datasets/"):
-        r = api.post(url, body, format="json")
-        assert r.status_code == 400, r.content
-        answer = r.json()
-        assert "this 11 s video" in answer["window_sec"][0] and "try window_sec ≤ 1 " in answer["window_sec"][0]
-        assert answer["suggestion"] == {"window_sec": 1.0, "step_sec": 0.5}
+    r = api.post(PREVIEW, body, format="json")
+    assert r.status_code == 400, r.content
+    answer = r.json()
+    assert "this 11 s video" in answer["window_sec"][0] and "try window_sec ≤ 1 " in answer["window_sec"][0]
+    assert answer["suggestion"] == {"window_sec": 1.0, "step_sec": 0.5}
     assert Dataset.objects.count() == 0 and Job.objects.count() == 0
+    # A build requested anyway fails in its job with the same advice; the suggestion builds.
+    r = api.post("/api/v1/datasets/", body, format="json")
+    with pytest.raises(InputError, match="try window_sec ≤ 1 "):
+        dataset_build(Job.objects.get(pk=r.json()["job"]["id"]), NoReporter())
     assert build_as_the_job_would(api, body | answer["suggestion"]).test_size > 0

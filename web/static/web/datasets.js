@@ -220,6 +220,8 @@
       try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
       busy(true);
       try {
+        // The preview refuses what the build job would (with windows that work): ask it first.
+        await api("POST", "/api/v1/datasets/preview/", body);
         const d = await api("POST", "/api/v1/datasets/", body);
         clearErrors(form);
         fixBox.hidden = true;
