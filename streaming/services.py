@@ -279,7 +279,11 @@ def _detector_config(model: TrainedModel) -> DetectorConfig:
     kind = source.detector if source else "fusion"
     yolo = (source.yolo_model if source else "") or settings.TASKML_YOLO_MODEL
     return DetectorConfig(
-        kind=kind, yolo_model=yolo, device=settings.TASKML_DEVICE, cache_dir=storage.data_dir() / "cache" / "models"
+        kind=kind,
+        yolo_model=yolo,
+        device=settings.TASKML_DEVICE,
+        cache_dir=storage.data_dir() / "cache" / "models",
+        models_dir=settings.TASKML_MODELS_DIR,
     )
 
 

@@ -17,7 +17,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env(
     DEBUG=(bool, False),
     TASKML_DATA_DIR=(str, str(BASE_DIR / "data")),
-    TASKML_YOLO_MODEL=(str, "yolov8n.pt"),
+    TASKML_YOLO_MODEL=(str, ""),
     TASKML_DEVICE=(str, "cpu"),
 )
 env_file = BASE_DIR / ".env"
@@ -280,5 +280,8 @@ LOGGING = {
 }
 
 # Pipeline settings shared by the CLI, workers and live sessions.
+# The object detector: YOLO weights/config or a .tflite SSD; unset: the pretrained COCO SSD that
+# scripts/fetch_models.sh installs into TASKML_MODELS_DIR (taskml/pipeline/objects.py).
 TASKML_YOLO_MODEL = env("TASKML_YOLO_MODEL")
+TASKML_MODELS_DIR = Path(env("TASKML_MODELS_DIR", default=str(BASE_DIR / "data" / "models"))).resolve()
 TASKML_DEVICE = env("TASKML_DEVICE")
