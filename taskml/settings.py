@@ -253,6 +253,10 @@ TASKML_JOB_MAX_ATTEMPTS = env.int("TASKML_JOB_MAX_ATTEMPTS", default=3)  # worke
 # Live sessions: their own queue and workers; how long one may run; viewers' queues.
 TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
 TASKML_VIEWER_QUEUE = env.int("TASKML_VIEWER_QUEUE", default=64)
+# Pictures of a live session (the analysed frames with overlays): at most this many a second, this
+# many pixels wide; TASKML_LIVE_FRAME_FPS=0 sends none.
+TASKML_LIVE_FRAME_FPS = env.float("TASKML_LIVE_FRAME_FPS", default=4.0)
+TASKML_LIVE_FRAME_WIDTH = env.int("TASKML_LIVE_FRAME_WIDTH", default=480)
 # A viewer that hears nothing for this long checks whether its session ended (a lost "finished").
 TASKML_VIEWER_WATCH_SECONDS = env.float("TASKML_VIEWER_WATCH_SECONDS", default=5.0)
 # A live session that follows a retraining policy looks up its champion this often (seconds).
