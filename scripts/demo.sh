@@ -38,4 +38,4 @@ for path in sorted(Path(sys.argv[1], "models").glob("*_metrics.json")):
     print(f"  {m['model_type']:5} test accuracy {m['accuracy']:.3f}  F1 macro {m['f1_macro']:.3f}  "
           f"({m['test']['support']} test windows; confusion {m['confusion_matrix']})")
 PY
-echo "Megamind.avi is an 11 s clip: its test block holds only a few windows of one class, so these figures say the pipeline runs, not how good a model is. Label longer videos of your own for real figures."
+echo "Megamind.avi is an 11 s clip: its test split holds only a few windows (see the warnings above), so these figures say the pipeline runs, not how good a model is. Label longer videos of your own for real figures, or use --cv."

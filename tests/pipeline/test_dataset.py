@@ -14,6 +14,7 @@ from taskml.pipeline import dataset as dataset_module
 from taskml.pipeline.dataset import DatasetSpec, PlanRefused, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import ALL_FEATURE_COLUMNS
+from taskml.pipeline.training import TrainSpec, train_model
 from taskml.pipeline.windows import WindowSpec
 
 from .conftest import CLASSES, SMALL_WINDOW, feature_frame, small_spec, write_feature_file
@@ -294,6 +295,9 @@ def test_one_recording_idle_then_work_has_both_classes_in_every_split(tmp_path):
     assert meta["split_method"]["strategy"] == "temporal_blocks"
     assert "seeded search" in meta["split_method"]["note"]
     assert "warning" not in meta["split_method"]
+    # ... and trains, evaluated on both classes.
+    metrics = train_model(out, tmp_path / "m.pkl", spec=TrainSpec(model_type="ridge", aggregation="stats")).metrics
+    assert metrics["classes_absent_from_test"] == [] and set(metrics["test"]["classes_scored"]) == set(CLASSES[:2])
 
 
 def test_classes_a_split_lacks_are_listed(tmp_path):
