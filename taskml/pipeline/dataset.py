@@ -412,8 +412,8 @@ def _describe_clip(sources, window: WindowSpec) -> str:
     duration = float(s.t[-1] - s.t[0]) if len(s.t) else 0.0
     blocks = len(block_edges(s.t[0], s.t[-1], window.window_sec)) - 1 if len(s.t) else 0
     return (
-        f"this {duration:.0f} s video holds {len(s.windows.starts)} labelled {window.window_sec:g} s window(s) "
-        f"in {blocks} block(s)"
+        f"this {duration:.0f} s video holds {len(s.windows.starts)} labelled {window.window_sec:g} s windows "
+        f"in {blocks} time block(s)"
     )
 
 
@@ -453,8 +453,8 @@ def _plan_sources(sources, label_names, spec: DatasetSpec, feature_names) -> Dat
         ]
         try:
             by_window, by_block = block_split_search(timelines, spec.ratios, window.window_sec, spec.seed)
-        except InputError as exc:
-            raise PlanRefused(f"{_describe_clip(sources, window)}: {exc}") from None
+        except InputError:
+            raise PlanRefused(f"{_describe_clip(sources, window)}, too few for {len(wanted)} splits") from None
         assignment = {}
         for timeline in timelines:
             runs: list[dict] = []

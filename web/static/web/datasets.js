@@ -361,7 +361,8 @@
       note.textContent = `${method.note} (seed ${method.seed}).`;
       warning.hidden = !method.warning;
       warning.textContent = method.warning || "";
-      for (const [split, labels] of Object.entries(d.classes_missing || {})) {
+      const missingBySplit = d.classes_missing || {};
+      for (const [split, labels] of SPLITS.filter((s) => s in missingBySplit).map((s) => [s, missingBySplit[s]])) {
         missing.append(el("dt", {}, `${split} lacks`),
           el("dd", { "data-split": split }, labels.length ? labels.join(", ") : "nothing: every class is there"));
       }
