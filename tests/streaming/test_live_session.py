@@ -60,7 +60,9 @@ def test_a_session_on_the_training_video_streams_the_offline_predictions(platfor
         assert created["model_file"] == trained.model_file and created["video_file"] == trained.video_file
         ws = connect(platform, created["id"], trained.alice)
     with ws:
-        messages = receive_until_finished(ws)
+        everything = receive_until_finished(ws, pictures=True)
+    pictures = [m for m in everything if m["stage"] == "frame"]
+    messages = [m for m in everything if m["stage"] != "frame"]
 
     hello, started, *samples, finished = messages
     assert hello["stage"] == "hello" and hello["session"] == created["id"] and hello["source"] == "video"
@@ -110,6 +112,24 @@ def test_a_session_on_the_training_video_streams_the_offline_predictions(platfor
     assert row.status == "finished" and row.error == ""
     assert (row.frames_processed, row.windows_predicted, row.frames_dropped) == (frames, len(starts), 0)
     assert row.started_at <= row.finished_at and row.push_channel == ""
+
+    # Pictures of the analysed frames, at most TASKML_LIVE_FRAME_FPS a second of processing, each
+    # after its own sample, with the detections of that frame and the prediction made with it.
+    assert hello["pictures"] == {"fps": 4.0, "width": 480}
+    assert pictures, "no picture"
+    by_index = {m["frame_index"]: m for m in samples}
+    positions = {id(m): i for i, m in enumerate(everything)}
+    for picture in pictures:
+        sample = by_index[picture["frame_index"]]
+        assert positions[id(sample)] < positions[id(picture)]
+        assert picture["task_prediction"] == sample["task_prediction"] and picture["t"] == sample["t"]
+        assert picture["width"] <= 480 and picture["jpeg_base64"]
+        assert picture["objects"] == []  # a MediaPipe model: objects were not looked for
+    with_pose = [p for p in pictures if p["pose"] is not None]
+    assert len(with_pose) >= 0.9 * len(pictures) and len(with_pose[0]["pose"]) == 33
+    assert all(-0.5 <= x <= 1.5 and -0.5 <= y <= 1.5 for p in with_pose for x, y, _ in p["pose"][11:17])
+    seconds = (row.finished_at - row.started_at).total_seconds()
+    assert len(pictures) <= 4 * seconds + 1, (len(pictures), seconds)
 
 
 def label_changes(labels: list[str]) -> int:
