@@ -7,7 +7,6 @@ from datasets.selectors import dataset_list
 from datasets.serializers import (
     DatasetCreateSerializer,
     DatasetPreviewSerializer,
-    DatasetRefusalSerializer,
     DatasetSerializer,
 )
 from datasets.services import (
@@ -61,10 +60,7 @@ class DatasetViewSet(
         dataset = dataset_request(owner=request.user, feature_files=feature_files, params=params)
         return Response(self.get_serializer(dataset).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        request=DatasetCreateSerializer,
-        responses={200: DatasetPreviewSerializer, 400: DatasetRefusalSerializer},
-    )
+    @extend_schema(request=DatasetCreateSerializer, responses={200: DatasetPreviewSerializer})
     @action(detail=False, methods=["post"])
     def preview(self, request):
         """What a create with this body would build (windows per class and split), writing nothing."""

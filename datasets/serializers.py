@@ -84,18 +84,3 @@ class DatasetPreviewSerializer(serializers.Serializer):
     splits = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
     dropped = serializers.DictField(child=serializers.IntegerField(), help_text="windows dropped, by reason")
     sources = serializers.ListField(child=serializers.DictField())
-
-
-class DatasetSuggestionSerializer(serializers.Serializer):
-    window_sec = serializers.FloatField()
-    step_sec = serializers.FloatField()
-
-
-class DatasetRefusalSerializer(serializers.Serializer):
-    """A refused preview or build: messages by field and, when shorter windows would work, those."""
-
-    window_sec = serializers.ListField(child=serializers.CharField(), required=False)
-    feature_files = serializers.ListField(child=serializers.CharField(), required=False)
-    suggestion = DatasetSuggestionSerializer(
-        required=False, help_text="parameters with which the build would succeed (same body otherwise)"
-    )
