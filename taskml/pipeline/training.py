@@ -202,8 +202,7 @@ def evaluation_warnings(y_test: np.ndarray, labels: list[str]) -> list[str]:
     if few:
         warnings.append(
             f"fewer than {MIN_WINDOWS_PER_CLASS} test windows for {', '.join(few)}: one window more or less "
-            "moves that class's figures by a tenth or more, so the numbers do not mean much; add videos or "
-            "use --cv"
+            "moves that class's figures by a tenth or more; add videos or cross-validate (--cv, API cv)"
         )
     return warnings
 
