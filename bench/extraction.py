@@ -1,5 +1,9 @@
 """Extraction speed per detector on a real clip, against a naive loop on the same clip.
 
+Object detection runs with each object backend: the default pretrained COCO SSD (TFLite,
+``coco-ssd-mobilenet-v2``, from scripts/fetch_models.sh) and YOLO (``TASKML_YOLO_MODEL``,
+default ``yolov8n.yaml``: untrained, the same network and cost as real yolov8n weights).
+
 The naive loop is the obvious way to write it: decode → pose → hands → YOLO (ultralytics'
 own predict at its defaults), one frame after another in one thread. The taskml runs go through
 ``extract_features`` end to end (decode, detectors, derived features, Parquet write). Model
@@ -24,8 +28,9 @@ import numpy as np  # noqa: E402
 
 from taskml.pipeline.detectors import Detector, DetectorConfig  # noqa: E402
 from taskml.pipeline.extraction import detections_frame, iter_frames, probe_video  # noqa: E402
+from taskml.pipeline.objects import DEFAULT_OBJECT_MODEL  # noqa: E402
 
-YOLO_SPEC = os.environ.get("TASKML_YOLO_MODEL", "yolov8n.yaml")
+YOLO_SPEC = os.environ.get("TASKML_YOLO_MODEL") or "yolov8n.yaml"
 
 
 def naive_loop(video: Path, limit: int) -> dict:
@@ -62,9 +67,9 @@ def naive_loop(video: Path, limit: int) -> dict:
     return counts
 
 
-def taskml_run(video: Path, kind: str, limit: int, cache: Path) -> dict:
+def taskml_run(video: Path, kind: str, limit: int, cache: Path, objects: str = YOLO_SPEC) -> dict:
     info = probe_video(video)
-    config = DetectorConfig(kind=kind, yolo_model=YOLO_SPEC, cache_dir=cache)
+    config = DetectorConfig(kind=kind, yolo_model=objects, cache_dir=cache)
     with Detector(config) as detector:
         cap = cv2.VideoCapture(str(video))
         ok, warm = cap.read()
@@ -111,11 +116,15 @@ def main() -> None:
     )
     rows = []
     with tempfile.TemporaryDirectory() as cache:
-        for kind in ("mediapipe", "yolo", "fusion"):
+        rows.append(("taskml mediapipe", taskml_run(args.video, "mediapipe", args.frames, Path(cache))))
+        for kind in ("yolo", "fusion"):
             rows.append((f"taskml {kind}", taskml_run(args.video, kind, args.frames, Path(cache))))
+        for kind, name in (("yolo", "objects"), ("fusion", "fusion")):
+            run = taskml_run(args.video, kind, args.frames, Path(cache), objects=DEFAULT_OBJECT_MODEL)
+            rows.append((f"taskml {name} (COCO SSD)", run))
     if not args.skip_naive:
         rows.append(("naive loop (pose+hands+YOLO)", naive_loop(args.video, args.frames)))
-    print(f"{'run':32} {'frames':>6} {'fps':>7} {'pose':>5} {'hands':>5} {'objs':>5}")
+    print(f"{'run (objects: YOLO unless named)':32} {'frames':>6} {'fps':>7} {'pose':>5} {'hands':>5} {'objs':>5}")
     for name, r in rows:
         fps = r["frames"] / r["seconds"]
         print(f"{name:32} {r['frames']:6d} {fps:7.2f} {r['pose']:5d} {r['hands']:5d} {r['objects']:5d}")

@@ -26,6 +26,12 @@ class Dataset(models.Model):
     test_size = models.PositiveIntegerField(default=0)
     num_features = models.PositiveIntegerField(default=0)
     split_strategy = models.CharField(max_length=40, blank=True, default="")
+    split_info = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="how the windows were split (method, seed, time blocks), the classes each split lacks, "
+        "and the feature groups used",
+    )
     size_bytes = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -8,6 +8,18 @@ from taskml.pipeline.windows import BALANCE_METHODS
 
 class DatasetSerializer(serializers.ModelSerializer):
     name = serializers.CharField(read_only=True)
+    split_method = serializers.SerializerMethodField(
+        help_text="how the windows were split: strategy, note, seed, ratios, time blocks per video "
+        "(temporal_blocks) and a warning when a split lacks a class"
+    )
+    classes_missing = serializers.SerializerMethodField(help_text="{split: [labels it holds no window of]}")
+
+    def get_split_method(self, obj) -> dict | None:
+        return (obj.split_info or {}).get("method")
+
+    def get_classes_missing(self, obj) -> dict[str, list[str]] | None:
+        return (obj.split_info or {}).get("classes_missing")
+
     feature_files = serializers.SlugRelatedField(source="sources", slug_field="filename", many=True, read_only=True)
     job = JobSerializer(read_only=True, allow_null=True)
 
@@ -16,7 +28,8 @@ class DatasetSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "status", "path", "feature_files", "window_sec", "step_sec", "balance_method",
             "train_ratio", "val_ratio", "test_ratio", "params", "labels", "class_counts", "train_size",
-            "val_size", "test_size", "num_features", "split_strategy", "size_bytes", "created_at", "job",
+            "val_size", "test_size", "num_features", "split_strategy", "split_method", "classes_missing",
+            "size_bytes", "created_at", "job",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -57,6 +70,17 @@ class DatasetPreviewSerializer(serializers.Serializer):
     windows = serializers.IntegerField(help_text="windows in all splits together")
     balance_method = serializers.CharField()
     split_strategy = serializers.CharField(help_text="explicit, video or temporal_blocks")
+    split_method = serializers.DictField(
+        help_text="strategy, note, seed, ratios, the time blocks per video (temporal_blocks) and a warning "
+        "when a split lacks a class"
+    )
+    classes_missing = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), help_text="{split: [labels it holds no window of]}"
+    )
+    feature_groups = serializers.ListField(child=serializers.CharField())
+    groups_note = serializers.CharField(
+        allow_null=True, help_text="set when the files hold only their own columns and group other was used"
+    )
     splits = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
     dropped = serializers.DictField(child=serializers.IntegerField(), help_text="windows dropped, by reason")
     sources = serializers.ListField(child=serializers.DictField())

@@ -9,7 +9,7 @@ from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
-from taskml.pipeline.dataset import DatasetSpec, build_dataset, plan_dataset
+from taskml.pipeline.dataset import DatasetSpec, PlanRefused, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS, SPLITS, WindowSpec
@@ -124,8 +124,10 @@ def _sources_check(feature_files: list[FeatureFile]) -> list[FeatureFile]:
     return feature_files
 
 
-def _plan_error_field(message: str, params: dict) -> str:
+def _plan_error_field(message: str, params: dict, suggestion: dict | None = None) -> str:
     """The request field a pipeline refusal concerns, so a form can show it where it belongs."""
+    if suggestion:
+        return "window_sec"
     if "split" in message:
         return "splits" if params.get("splits") is not None else "train_ratio"
     return "feature_files"
@@ -138,11 +140,20 @@ def dataset_preview(*, feature_files: list[FeatureFile], params: dict) -> dict:
     so the counts are the ones the built dataset's metadata will hold.
     """
     feature_files = _sources_check(feature_files)
+    plan = _plan(feature_files, params)
+    return {**plan.summary(), "feature_files": [f.filename for f in feature_files]}
+
+
+def _plan(feature_files: list[FeatureFile], params: dict):
+    """The build's first pass; a refusal names its field and, when shorter windows would work,
+    carries them as ``suggestion`` ({window_sec, step_sec}) so a page can offer the fix."""
     try:
-        plan = plan_dataset([storage.absolute(f.path) for f in feature_files], _spec_from(params))
+        return plan_dataset([storage.absolute(f.path) for f in feature_files], _spec_from(params))
+    except PlanRefused as exc:
+        extra = {"suggestion": exc.suggestion} if exc.suggestion else None
+        raise ValidationFailed(_plan_error_field(str(exc), params, exc.suggestion), str(exc), extra=extra) from None
     except InputError as exc:
         raise ValidationFailed(_plan_error_field(str(exc), params), str(exc)) from None
-    return {**plan.summary(), "feature_files": [f.filename for f in feature_files]}
 
 
 def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
@@ -208,6 +219,12 @@ def dataset_build(job: Job, reporter) -> dict:
         test_size=m["test_size"],
         num_features=m["num_features"],
         split_strategy=m["split_strategy"],
+        split_info={
+            "method": m.get("split_method"),
+            "classes_missing": m.get("classes_missing"),
+            "groups_note": m.get("groups_note"),
+            "feature_groups": m.get("feature_groups"),
+        },
         size_bytes=size,
     )
     return {

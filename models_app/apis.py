@@ -54,6 +54,7 @@ class TrainedModelViewSet(
             params=TrainRequestSerializer.params_of(data),
             seed=data["seed"],
             dataset_field="dataset",
+            cv=data["cv"],
         )
         return Response(self.get_serializer(model).data, status=status.HTTP_202_ACCEPTED)
 

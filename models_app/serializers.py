@@ -11,13 +11,31 @@ class TrainedModelSerializer(serializers.ModelSerializer):
     dataset_dir = serializers.CharField(source="dataset.name", read_only=True)
     version_label = serializers.CharField(read_only=True)
     job = JobSerializer(read_only=True, allow_null=True)
+    warnings = serializers.SerializerMethodField(
+        help_text="why the test figures may mean little (a test split with one class, fewer than 10 windows "
+        "of a class); empty when none"
+    )
+    params_used = serializers.SerializerMethodField(help_text="the parameters this model type reads")
+    cv = serializers.SerializerMethodField(help_text="cross-validation: k, grouped_by, mean/std per metric, folds")
+
+    def get_warnings(self, obj) -> list[str]:
+        return list((obj.metrics or {}).get("warnings") or [])
+
+    def get_params_used(self, obj) -> dict:
+        from taskml.pipeline.estimators import params_used
+
+        names = params_used(obj.model_type, obj.aggregation) if obj.model_type else ()
+        return {k: v for k, v in (obj.params or {}).items() if k in names or k in ("seed", "cv")}
+
+    def get_cv(self, obj) -> dict | None:
+        return (obj.metrics or {}).get("cv")
 
     class Meta:
         model = TrainedModel
         fields = [
             "id", "filename", "path", "status", "version", "version_label", "dataset", "dataset_dir",
-            "model_type", "aggregation", "params", "sha256", "size_bytes", "accuracy", "f1_macro", "metrics",
-            "created_at", "job",
+            "model_type", "aggregation", "params", "params_used", "sha256", "size_bytes", "accuracy", "f1_macro",
+            "warnings", "cv", "metrics", "created_at", "job",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -51,6 +69,13 @@ TRAINING_PARAMS = (
 
 class TrainRequestSerializer(TrainingParamsSerializer):
     dataset = serializers.IntegerField(help_text="id of one of your built datasets")
+    cv = serializers.IntegerField(
+        min_value=0,
+        max_value=20,
+        default=0,
+        help_text="K > 1: before the final fit, mean ± std of the test metrics over K group-aware folds "
+        "(whole videos, or the dataset's time blocks); 0 = none",
+    )
     model_type = serializers.ChoiceField(
         choices=[*MODEL_TYPES, "lightgbm"],
         default=None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -17,7 +18,7 @@ from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
-from taskml.pipeline.training import TrainSpec, resolve_config, train_model
+from taskml.pipeline.training import MAX_CV_FOLDS, TrainSpec, resolve_config, train_model
 
 AGGREGATIONS = TABULAR_AGGREGATIONS
 
@@ -58,6 +59,7 @@ def trained_model_request(
     params: dict | None = None,
     seed: int = 42,
     dataset_field: str = "dataset_dir",
+    cv: int = 0,
 ) -> TrainedModel:
     """A pending model and the job that trains it on a built dataset of the owner's.
 
@@ -68,6 +70,8 @@ def trained_model_request(
     )
     if not 0 <= seed < 2**32:  # scikit-learn and LightGBM take no other seeds; the job would fail as "internal"
         raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+    if cv and not 2 <= cv <= MAX_CV_FOLDS:
+        raise ValidationFailed("cv", f"must be between 2 and {MAX_CV_FOLDS} (or 0 for none), got {cv}")
     if dataset.status != JobStatus.SUCCEEDED:
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
@@ -78,7 +82,7 @@ def trained_model_request(
             dataset=dataset,
             model_type=model_type,
             aggregation=aggregation,
-            params={**params, "seed": seed},
+            params={**params, "seed": seed, **({"cv": cv} if cv else {})},
         )
         job_create(
             owner=owner,
@@ -90,6 +94,7 @@ def trained_model_request(
                 "aggregation": aggregation,
                 "params": params,
                 "seed": seed,
+                "cv": cv,
             },
             target=model,
         )
@@ -136,11 +141,12 @@ def trained_model_allocate(
 
 
 def stored_train_spec(*, model_type: str, aggregation: str, params: dict) -> TrainSpec:
-    """The TrainSpec a row's stored configuration describes (``params`` holds the seed too)."""
+    """The TrainSpec a row's stored configuration describes (``params`` holds the seed too, and
+    ``cv`` when cross-validation was asked for: not carried into retrained versions)."""
     return TrainSpec(
         model_type=model_type,
         aggregation=aggregation,
-        params=ModelParams(**{k: v for k, v in params.items() if k != "seed"}),
+        params=ModelParams(**{k: v for k, v in params.items() if k not in ("seed", "cv")}),
         seed=params.get("seed", 42),
     )
 
@@ -164,6 +170,7 @@ def trained_model_train(job: Job, reporter) -> dict:
     if model is None:
         raise ValidationFailed("model", "was deleted before it could be trained")
     spec = stored_train_spec(model_type=model.model_type, aggregation=model.aggregation, params=model.params)
+    spec = replace(spec, cv_folds=int(model.params.get("cv") or 0))
     reporter.stage("training")
     result = train_model(
         storage.absolute(model.dataset.path), storage.absolute(model.path), spec=spec, progress=reporter

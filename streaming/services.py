@@ -35,6 +35,7 @@ from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
+from taskml.pipeline.preview import FramePreview, PreviewSpec, overlays
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames, pushed_frames
 from videos.detectors import detector_config
 from videos.models import Video
@@ -241,6 +242,10 @@ class Publisher:
         self.dropped = 0
         self.inbox: queue.Queue = queue.Queue(maxsize=2)  # pushed frames waiting for detection
         self.frames_dropped = 0
+        # Pictures (stage "frame") are the bulky messages: at most one waits to be sent, so a slow
+        # channel layer costs pictures, never predictions.
+        self.pictures_waiting = 0
+        self.pictures_skipped = 0
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"publisher-{group}", daemon=True)
         self.push_channel = ""
@@ -279,6 +284,8 @@ class Publisher:
             message = await self.outbox.get()
             if message is None:
                 return
+            if message.get("stage") == "frame":
+                self.pictures_waiting -= 1
             try:
                 await self.layer.group_send(self.group, {"type": "live.message", "message": message})
             except Exception as exc:
@@ -306,8 +313,15 @@ class Publisher:
 
     def publish(self, message: dict) -> None:
         def put() -> None:
+            if message.get("stage") == "frame":
+                if self.pictures_waiting:
+                    self.pictures_skipped += 1
+                    return
+                self.pictures_waiting += 1
             if self.outbox.qsize() >= self.capacity:
-                self.outbox.get_nowait()
+                dropped = self.outbox.get_nowait()
+                if dropped is not None and dropped.get("stage") == "frame":
+                    self.pictures_waiting -= 1
                 self.dropped += 1
             self.outbox.put_nowait(message)
 
@@ -537,11 +551,16 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
     watch = ChampionWatch(session)
     last_saved = time.monotonic()
     shape: list[tuple[int, int]] = []
+    preview = FramePreview(PreviewSpec(fps=settings.TASKML_LIVE_FRAME_FPS, width=settings.TASKML_LIVE_FRAME_WIDTH))
+    pictures: dict[int, dict] = {}  # frame index → its scaled JPEG, until its detections are out
 
     def remember_shape(source_frames):
         for index, t, frame in source_frames:
             if not shape:
                 shape.append(frame.shape[:2])
+            # Decided before encoding, at a bounded rate: frames that are not shown cost nothing.
+            if preview.due(time.monotonic()) and len(pictures) < 8:
+                pictures[index] = preview.encode(frame)
             yield index, t, frame
 
     with Detector(config) as detector:
@@ -563,6 +582,24 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
             message = sample_message(session, runner.labels, index, t, predictor.latest, **extra)
             message["overhead_ms"] = round((time.perf_counter() - began) * 1000, 3)
             publisher.publish(message)
+            picture = pictures.pop(index, None)
+            if picture is not None:
+                height, width = shape[0]
+                publisher.publish(
+                    {
+                        "stage": "frame",
+                        "session": session.pk,
+                        "frame_index": index,
+                        "t": message["t"],
+                        **picture,
+                        **overlays(detections, width, height),
+                        "task_prediction": message["task_prediction"],
+                        "task_confidence": message["task_confidence"],
+                        "caption": message["caption"],
+                        "model_version": message["model_version"],
+                        "pictures_skipped": publisher.pictures_skipped,
+                    }
+                )
             promoted = watch.promoted()
             if promoted is not None:
                 runner, predictor = _switch_model(session, promoted, runner, predictor, config, publisher)

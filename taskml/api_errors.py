@@ -49,7 +49,7 @@ def api_exception_handler(exc, context):
         if backend:
             return alert(str(exc), exc.status_code)
         body = {exc.field: [exc.message]} if exc.field and exc.status_code == 400 else {"detail": str(exc)}
-        return Response(body, status=exc.status_code)
+        return Response({**body, **exc.extra}, status=exc.status_code)
     if isinstance(exc, PipelineError):
         return alert(str(exc), 400) if backend else Response({"detail": str(exc)}, status=400)
     if is_database_unavailable(exc):  # PostgreSQL restarting: a clean 503, and a fresh connection next time

@@ -139,4 +139,10 @@ def train_spec_from(opts: dict):
             )
         }
     )  # fmt: skip
-    return TrainSpec(model_type=opts["model"], aggregation=opts["agg"], params=params, seed=opts["seed"])
+    return TrainSpec(
+        model_type=opts["model"],
+        aggregation=opts["agg"],
+        params=params,
+        seed=opts["seed"],
+        cv_folds=opts.get("cv") or 0,
+    )

@@ -10,10 +10,11 @@ from __future__ import annotations
 class ServiceError(Exception):
     status_code = 400
 
-    def __init__(self, field: str | None, message: str):
+    def __init__(self, field: str | None, message: str, *, extra: dict | None = None):
         super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
+        self.extra = extra or {}  # more keys for the answer's body (e.g. a suggested fix)
 
 
 class ValidationFailed(ServiceError):

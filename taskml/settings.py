@@ -17,7 +17,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env(
     DEBUG=(bool, False),
     TASKML_DATA_DIR=(str, str(BASE_DIR / "data")),
-    TASKML_YOLO_MODEL=(str, "yolov8n.pt"),
+    TASKML_YOLO_MODEL=(str, ""),
     TASKML_DEVICE=(str, "cpu"),
 )
 env_file = BASE_DIR / ".env"
@@ -253,6 +253,10 @@ TASKML_JOB_MAX_ATTEMPTS = env.int("TASKML_JOB_MAX_ATTEMPTS", default=3)  # worke
 # Live sessions: their own queue and workers; how long one may run; viewers' queues.
 TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
 TASKML_VIEWER_QUEUE = env.int("TASKML_VIEWER_QUEUE", default=64)
+# Pictures of a live session (the analysed frames with overlays): at most this many a second, this
+# many pixels wide; TASKML_LIVE_FRAME_FPS=0 sends none.
+TASKML_LIVE_FRAME_FPS = env.float("TASKML_LIVE_FRAME_FPS", default=4.0)
+TASKML_LIVE_FRAME_WIDTH = env.int("TASKML_LIVE_FRAME_WIDTH", default=480)
 # A viewer that hears nothing for this long checks whether its session ended (a lost "finished").
 TASKML_VIEWER_WATCH_SECONDS = env.float("TASKML_VIEWER_WATCH_SECONDS", default=5.0)
 # A live session that follows a retraining policy looks up its champion this often (seconds).
@@ -280,5 +284,8 @@ LOGGING = {
 }
 
 # Pipeline settings shared by the CLI, workers and live sessions.
+# The object detector: YOLO weights/config or a .tflite SSD; unset: the pretrained COCO SSD that
+# scripts/fetch_models.sh installs into TASKML_MODELS_DIR (taskml/pipeline/objects.py).
 TASKML_YOLO_MODEL = env("TASKML_YOLO_MODEL")
+TASKML_MODELS_DIR = Path(env("TASKML_MODELS_DIR", default=str(BASE_DIR / "data" / "models"))).resolve()
 TASKML_DEVICE = env("TASKML_DEVICE")

@@ -26,6 +26,24 @@ def megamind(samples_dir: Path) -> Path:
     return samples_dir / "Megamind.avi"
 
 
+MODELS = ROOT / "data" / "models"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def object_detector() -> Path:
+    """The default pretrained COCO detector (scripts/fetch_models.sh; `make test` fetches it too).
+
+    The suite's extraction jobs, workers and live sessions use it (tests/settings.py leaves
+    TASKML_YOLO_MODEL unset), so it is there before any of them starts.
+    """
+    from taskml.pipeline.objects import default_detector_paths
+
+    model, labels = default_detector_paths(MODELS)
+    if not model.is_file() or not labels.is_file():
+        subprocess.run(["bash", str(ROOT / "scripts" / "fetch_models.sh"), str(MODELS)], check=True)
+    return model
+
+
 @pytest.fixture(scope="session")
 def model_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("model-cache")

@@ -15,7 +15,9 @@ RUN_ID = os.environ.setdefault("TASKML_TEST_RUN", f"{os.getpid()}")
 os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/taskml_{RUN_ID}")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("TASKML_DATA_DIR", tempfile.mkdtemp(prefix="taskml-test-"))
-os.environ.setdefault("TASKML_YOLO_MODEL", "yolov8n.yaml")  # untrained, built from config: no download
+# Unset: the default pretrained COCO SSD (scripts/fetch_models.sh, fetched by tests/conftest.py),
+# real objects and faster than an untrained YOLO; tests that need YOLO name it (tests.conftest.YOLO_SPEC).
+os.environ.setdefault("TASKML_YOLO_MODEL", "")
 os.environ.setdefault("SECRET_KEY", "test-only-not-secret")
 os.environ.setdefault("TASKML_JOB_HEARTBEAT_SECONDS", "1")
 os.environ.setdefault("TASKML_JOB_STALE_SECONDS", "6")

@@ -53,13 +53,20 @@ class LabelSpanSerializer(serializers.ModelSerializer):
 class FeatureFileSerializer(serializers.ModelSerializer):
     video_file = serializers.CharField(source="video.stored_name", read_only=True)
     job = JobSerializer(read_only=True, allow_null=True)
+    object_detector = serializers.SerializerMethodField(
+        help_text="which object detector ran: backend (tflite-ssd, yolo-onnx, yolo-torch), model, sha256 or "
+        "weights digest, untrained (a YOLO config); null when objects were not looked for"
+    )
+
+    def get_object_detector(self, obj) -> dict | None:
+        return (obj.detected or {}).get("object_detector")
 
     class Meta:
         model = FeatureFile
         fields = [
             "id", "filename", "path", "video", "video_file", "detector", "sample_rate", "yolo_model", "status",
-            "num_frames", "num_labeled", "columns", "label_distribution", "detected", "sha256", "size_bytes",
-            "created_at", "job",
+            "num_frames", "num_labeled", "columns", "label_distribution", "detected", "object_detector", "sha256",
+            "size_bytes", "created_at", "job",
         ]  # fmt: skip
         read_only_fields = fields
 

@@ -24,6 +24,7 @@ from taskml.pipeline.errors import Cancelled, InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import FrameLabels, parse_labels
+from taskml.pipeline.objects import DEFAULT_OBJECT_MODEL
 from videos.detectors import detector_config
 from videos.models import FeatureFile, LabelSpan, Video
 
@@ -317,7 +318,9 @@ def feature_file_request(
                     path=storage.relative(storage.features_dir(owner.pk) / filename),
                     detector=detector,
                     sample_rate=sample_rate,
-                    yolo_model=(yolo_model or settings.TASKML_YOLO_MODEL) if detector != "mediapipe" else "",
+                    yolo_model=(yolo_model or settings.TASKML_YOLO_MODEL or DEFAULT_OBJECT_MODEL)
+                    if detector != "mediapipe"
+                    else "",
                 )
                 job_create(
                     owner=owner,
@@ -371,7 +374,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
         columns=result.columns,
         label_distribution=distribution,
         labels_digest=labels_digest,
-        detected=result.detected,
+        detected={**result.detected, "object_detector": result.object_detector},
         sha256=sha256_file(output),
         size_bytes=output.stat().st_size,
     )

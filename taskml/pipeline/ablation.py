@@ -100,7 +100,10 @@ def _summary(metrics: dict) -> dict:
     return {
         "accuracy": float(metrics["accuracy"]),
         "f1_macro": float(metrics["f1_macro"]),
-        "per_class_f1": {name: float(v["f1"]) for name, v in (test.get("per_class") or {}).items()},
+        # Classes the test split does not hold (and nobody predicted) have no F1: left out, not 0.
+        "per_class_f1": {
+            name: float(v["f1"]) for name, v in (test.get("per_class") or {}).items() if v.get("f1") is not None
+        },
     }
 
 

@@ -10,7 +10,7 @@ import csv
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,18 +26,38 @@ from .files import atomic_dir, sha256_file, write_json
 from .windows import (
     BALANCE_METHODS,
     SPLITS,
+    BlockTimeline,
     VideoWindows,
     WindowSpec,
     apply_scaler,
     balance_indices,
+    block_edges,
+    block_split_search,
     fit_scaler,
     make_windows,
-    temporal_block_splits,
     video_level_splits,
 )
 
 DATASET_FORMAT_VERSION = 1
 ProgressCallback = Callable[[int, int], None]
+DEFAULT_GROUPS = ("pose", "hands", "objects")
+# Shorter windows a refused build tries, longest first, to say what would work.
+SUGGESTED_WINDOWS = (60.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
+SPLIT_NOTES = {
+    "video": "whole videos assigned to splits by a seeded search (every split holding every class where possible)",
+    "explicit": "whole videos assigned to splits by the splits file",
+    "temporal_blocks": "too few videos for a video-level split: each video is cut into time blocks (at least "
+    "two windows long) assigned to train/val/test by a seeded search so that every split holds every class "
+    "where the data allows; windows of different splits are separated by a gap of at least one window",
+}
+
+
+class PlanRefused(InputError):
+    """A build that cannot be made as asked, with the parameters that would work (or None)."""
+
+    def __init__(self, message: str, suggestion: dict | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 @dataclass(frozen=True)
@@ -46,7 +66,7 @@ class DatasetSpec:
     balance: str = "none"
     ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
     seed: int = 42
-    groups: tuple[str, ...] = ("pose", "hands", "objects")
+    groups: tuple[str, ...] = DEFAULT_GROUPS
     splits: dict[str, str] | None = None  # explicit video_id → split, overrides the ratios
 
     def __post_init__(self) -> None:
@@ -80,6 +100,36 @@ def other_columns(path: Path) -> list[str]:
     return [
         f.name for f in schema if f.name not in known and (pa.types.is_floating(f.type) or pa.types.is_integer(f.type))
     ]
+
+
+def with_groups_for(spec: DatasetSpec, paths: Sequence[Path]) -> tuple[DatasetSpec, str | None]:
+    """The spec with ``groups=("other",)`` when the first file holds none of the known feature
+    columns but numeric columns of its own (someone's sensor channels), and a note saying so.
+
+    Only the default groups are replaced; groups asked for by name that the file lacks are an
+    error that says to use ``other``.
+    """
+    if not paths or not Path(paths[0]).is_file() or OTHER_GROUP in spec.groups:
+        return spec, None
+    try:
+        names = set(pq.read_schema(paths[0]).names)
+    except (pa.ArrowInvalid, OSError):
+        return spec, None  # _open_source says what is wrong with the file
+    if names & set(spec.feature_names):
+        return spec, None
+    extra = other_columns(Path(paths[0]))
+    if not extra:
+        return spec, None
+    if tuple(spec.groups) != DEFAULT_GROUPS:
+        raise InputError(
+            f"{Path(paths[0]).name} has none of the {', '.join(spec.groups)} columns but {len(extra)} numeric "
+            f"column(s) of its own ({', '.join(extra[:3])}{'…' if len(extra) > 3 else ''}); use --groups other"
+        )
+    note = (
+        f"{Path(paths[0]).name} has none of the pose/hands/objects columns: its own {len(extra)} numeric "
+        "column(s) were used (--groups other)"
+    )
+    return replace(spec, groups=(OTHER_GROUP,)), note
 
 
 def resolve_feature_names(spec: DatasetSpec, paths: Sequence[Path]) -> list[str]:
@@ -188,6 +238,8 @@ class DatasetPlan:
     train_keep: np.ndarray
     boundary_dropped: int
     feature_names: tuple[str, ...] = ()
+    blocks: dict[str, list[dict]] = field(default_factory=dict)  # temporal_blocks: video_id → blocks
+    groups_note: str | None = None
 
     @property
     def code_of(self) -> dict[str, int]:
@@ -232,6 +284,39 @@ class DatasetPlan:
                     members[name].append(s.video_id)
         return members
 
+    @property
+    def wanted_splits(self) -> list[str]:
+        if self.spec.splits is not None:
+            return [s for s in SPLITS if s in self.spec.splits.values()]
+        return [s for s, r in zip(SPLITS, self.spec.ratios, strict=True) if r > 0]
+
+    @property
+    def classes_missing(self) -> dict[str, list[str]]:
+        """{split: [labels it holds no window of]} for each split the build makes (empty lists: none lack)."""
+        return {
+            name: [self.label_names[c] for c in range(len(self.label_names)) if c not in set(y.tolist())]
+            for name, y in self.y_by_split.items()
+            if name in self.wanted_splits
+        }
+
+    @property
+    def split_method(self) -> dict:
+        """How the windows were split, for metadata.json, the API and the dataset page."""
+        method = {
+            "strategy": self.strategy,
+            "note": SPLIT_NOTES[self.strategy],
+            "seed": self.spec.seed,
+            "ratios": dict(zip(SPLITS, self.spec.ratios, strict=True)),
+        }
+        if self.blocks:
+            method["blocks"] = self.blocks
+        warnings = [
+            f"the {name} split lacks {', '.join(missing)}" for name, missing in self.classes_missing.items() if missing
+        ]
+        if warnings:
+            method["warning"] = "; ".join(warnings) + " (the data does not allow every class in every split)"
+        return method
+
     def summary(self) -> dict:
         """What the build would produce, as plain JSON types (a dataset preview)."""
         sizes = self.sizes
@@ -243,6 +328,10 @@ class DatasetPlan:
             "windows": sum(sizes.values()),
             "balance_method": self.spec.balance,
             "split_strategy": self.strategy,
+            "split_method": self.split_method,
+            "classes_missing": self.classes_missing,
+            "feature_groups": list(self.spec.groups),
+            "groups_note": self.groups_note,
             "splits": self.split_members,
             "dropped": self.dropped,
             "sources": [
@@ -266,13 +355,14 @@ def plan_dataset(
 ) -> DatasetPlan:
     """Pass 1: read only timestamps and labels, place windows, assign splits, balance train.
 
-    Raises InputError for anything the build would refuse; writes nothing.
+    Raises InputError for anything the build would refuse; writes nothing. A build refused for
+    too little data raises :class:`PlanRefused`, naming shorter windows that would work.
     """
     spec = spec or DatasetSpec()
-    window = spec.window
     paths = [Path(p) for p in feature_paths]
     if not paths:
         raise InputError("no feature files given")
+    spec, groups_note = with_groups_for(spec, paths)
     feature_names = resolve_feature_names(spec, paths)
     if len(set(map(os.path.realpath, paths))) != len(paths):
         raise InputError("the same features file is given twice")
@@ -287,21 +377,67 @@ def plan_dataset(
         raise InputError(
             f"the labels hold {len(label_names)} class(es) ({', '.join(label_names) or 'none'}); need at least two"
         )
+    try:
+        plan = _plan_sources(sources, label_names, spec, feature_names)
+    except PlanRefused as exc:
+        suggestion = _suggest_window(sources, label_names, spec, feature_names)
+        if suggestion is None:
+            advice = "add videos, or set the val/test ratios to 0"
+        else:
+            w, step = suggestion["window_sec"], suggestion["step_sec"]
+            advice = f"try window_sec ≤ {w:g} (step_sec {step:g}) or add videos"
+        raise PlanRefused(f"{exc}: {advice}", suggestion) from None
+    return replace(plan, groups_note=groups_note)
+
+
+def _suggest_window(sources, label_names, spec: DatasetSpec, feature_names) -> dict | None:
+    """The longest of SUGGESTED_WINDOWS (shorter than asked) with which the build would succeed."""
+    for window_sec in SUGGESTED_WINDOWS:
+        if window_sec >= spec.window.window_sec - 1e-9:
+            continue
+        step_sec = min(spec.window.step_sec, window_sec / 2)
+        trial = replace(spec, window=replace(spec.window, window_sec=window_sec, step_sec=step_sec))
+        try:
+            _plan_sources(sources, label_names, trial, feature_names)
+        except InputError:
+            continue
+        return {"window_sec": window_sec, "step_sec": step_sec}
+    return None
+
+
+def _describe_clip(sources, window: WindowSpec) -> str:
+    if len(sources) != 1:
+        return f"{len(sources)} videos hold {sum(len(s.windows.starts) for s in sources)} labelled windows"
+    s = sources[0]
+    duration = float(s.t[-1] - s.t[0]) if len(s.t) else 0.0
+    blocks = len(block_edges(s.t[0], s.t[-1], window.window_sec)) - 1 if len(s.t) else 0
+    return (
+        f"this {duration:.0f} s video holds {len(s.windows.starts)} labelled {window.window_sec:g} s windows "
+        f"in {blocks} time block(s)"
+    )
+
+
+def _plan_sources(sources, label_names, spec: DatasetSpec, feature_names) -> DatasetPlan:
+    """Windows and splits of sources already read (copies: the sources are not changed)."""
+    window = spec.window
     code_of = {name: i for i, name in enumerate(label_names)}
+    sources = [replace(s) for s in sources]
     for s in sources:
         codes = np.array([code_of[v] if v is not None else -1 for v in s.label_strings], np.int64)
         s.windows = make_windows(s.t, codes, len(label_names), window, s.video_id)
 
     # Splits: explicit, by whole video, or by time blocks when there are too few videos.
     video_ids = sorted({s.video_id for s in sources})
-    wanted_splits = sum(r > 0 for r in spec.ratios)
+    wanted = [name for name, r in zip(SPLITS, spec.ratios, strict=True) if r > 0]
+    blocks: dict[str, list[dict]] = {}
     if spec.splits is not None:
         strategy = "explicit"
         missing = [v for v in video_ids if v not in spec.splits]
         if missing:
             raise InputError(f"splits file does not assign video(s) {', '.join(missing[:5])}")
         assignment = {v: spec.splits[v] for v in video_ids}
-    elif len(video_ids) >= wanted_splits:
+        wanted = [name for name in SPLITS if name in spec.splits.values()]
+    elif len(video_ids) >= len(wanted):
         strategy = "video"
         per_video: dict[str, list[np.ndarray]] = {v: [] for v in video_ids}
         for s in sources:
@@ -309,11 +445,30 @@ def plan_dataset(
         assignment = video_level_splits({v: np.concatenate(c) for v, c in per_video.items()}, spec.ratios, spec.seed)
     else:
         strategy = "temporal_blocks"
+        timelines = [
+            BlockTimeline(
+                s.video_id, s.windows.starts, s.windows.codes, block_edges(s.t[0], s.t[-1], window.window_sec)
+            )
+            for s in sources
+        ]
+        try:
+            by_window, by_block = block_split_search(timelines, spec.ratios, window.window_sec, spec.seed)
+        except InputError:
+            raise PlanRefused(f"{_describe_clip(sources, window)}, too few for {len(wanted)} splits") from None
         assignment = {}
+        for timeline in timelines:
+            runs: list[dict] = []
+            for i, split in enumerate(by_block[timeline.video_id]):
+                start, end = float(timeline.edges[i]), float(timeline.edges[i + 1])
+                if runs and runs[-1]["split"] == split:
+                    runs[-1]["end"] = round(end, 4)
+                else:
+                    runs.append({"start": round(start, 4), "end": round(end, 4), "split": str(split)})
+            blocks[timeline.video_id] = runs
     boundary_dropped = 0
     for s in sources:
         if strategy == "temporal_blocks":
-            split = temporal_block_splits(s.windows.starts, s.t[0], s.t[-1], window.window_sec, spec.ratios)
+            split = by_window[s.video_id]
             boundary_dropped += int((split == "").sum())
         else:
             split = np.full(len(s.windows.starts), assignment[s.video_id], dtype=object)
@@ -322,17 +477,16 @@ def plan_dataset(
     y_by_split = {
         name: np.concatenate([s.windows.codes[s.split_of_window == name] for s in sources]) for name in SPLITS
     }
-    for name, ratio in zip(SPLITS, spec.ratios, strict=True):
-        wanted = ratio > 0 if spec.splits is None else name in spec.splits.values()
-        if wanted and len(y_by_split[name]) == 0:
-            raise InputError(
-                f"the {name} split would hold no windows ({strategy} split of {len(video_ids)} video(s), "
-                f"{window.window_sec:g}s windows): add videos, or use shorter windows or other ratios"
+    for name in wanted:
+        if len(y_by_split[name]) == 0:
+            raise PlanRefused(
+                f"the {name} split would hold no windows ({strategy} split, {window.window_sec:g} s windows; "
+                f"{_describe_clip(sources, window)})"
             )
     train_classes = np.unique(y_by_split["train"])
     if len(train_classes) < 2:
         only = ", ".join(label_names[c] for c in train_classes) or "none"
-        raise InputError(f"the train split holds {len(train_classes)} class(es) ({only}); need at least two")
+        raise PlanRefused(f"the train split holds {len(train_classes)} class(es) ({only}); need at least two")
     return DatasetPlan(
         spec=spec,
         sources=tuple(sources),
@@ -343,6 +497,7 @@ def plan_dataset(
         train_keep=balance_indices(y_by_split["train"], spec.balance, spec.seed),
         boundary_dropped=boundary_dropped,
         feature_names=tuple(feature_names),
+        blocks=blocks,
     )
 
 
@@ -373,6 +528,7 @@ def build_dataset(
     label_names = list(plan.label_names)
     code_of = plan.code_of
     strategy = plan.strategy
+    spec = plan.spec  # the groups may have been chosen from the files (other)
     y_by_split = dict(plan.y_by_split)
 
     # Pass 2: fill preallocated arrays, one source at a time.
@@ -454,12 +610,10 @@ def build_dataset(
         "seed": spec.seed,
         "ratios": dict(zip(SPLITS, spec.ratios, strict=True)),
         "split_strategy": strategy,
-        "split_note": {
-            "video": "whole videos assigned to splits (seeded)",
-            "explicit": "whole videos assigned to splits by the splits file",
-            "temporal_blocks": "too few videos for a video-level split: each video is cut into contiguous "
-            "train | val | test time blocks separated by a gap of at least one window",
-        }[strategy],
+        "split_note": SPLIT_NOTES[strategy],
+        "split_method": plan.split_method,
+        "classes_missing": plan.classes_missing,
+        "groups_note": plan.groups_note,
         "splits": split_members,
         "dropped_windows": dropped,
         "sources": sources_meta,

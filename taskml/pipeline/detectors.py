@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from .errors import DependencyError, InputError
+from .objects import DEFAULT_OBJECT_MODEL, make_object_detector
 
 os.environ.setdefault("YOLO_OFFLINE", "true")  # ultralytics: no network probes at import time
 os.environ.setdefault("YOLO_VERBOSE", "false")
@@ -35,7 +36,9 @@ _DEVICE_RE = re.compile(r"^(cpu|cuda(:\d+)?)$")
 @dataclass(frozen=True)
 class DetectorConfig:
     kind: str = "fusion"  # fusion = pose + hands + objects; mediapipe = pose + hands; yolo
-    yolo_model: str = "yolov8n.pt"
+    # The object model: YOLO weights/config, a .tflite SSD, or "" / DEFAULT_OBJECT_MODEL for the
+    # pretrained COCO SSD that scripts/fetch_models.sh installs (objects.py).
+    yolo_model: str = DEFAULT_OBJECT_MODEL
     device: str = "cpu"
     pose_complexity: int = 1
     min_detection_confidence: float = 0.5
@@ -48,8 +51,12 @@ class DetectorConfig:
     # "auto": ONNX Runtime on the CPU (same weights, faster kernels), torch on CUDA.
     yolo_backend: str = "auto"
     cache_dir: Path | None = None  # where converted YOLO models are kept between runs
+    models_dir: Path | None = None  # where scripts/fetch_models.sh put the default detector (data/models)
+    object_threshold: float | None = None  # TFLite SSD: minimum score (None: objects.SSD_SCORE_THRESHOLD)
 
     def __post_init__(self) -> None:
+        if not (self.yolo_model or "").strip():
+            object.__setattr__(self, "yolo_model", DEFAULT_OBJECT_MODEL)
         if self.kind not in DETECTOR_KINDS:
             raise InputError(f"detector {self.kind!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
         if not _DEVICE_RE.match(self.device):
@@ -215,6 +222,13 @@ class ObjectDetector:
                 raise InputError("the onnx YOLO backend runs on the CPU only; use --device cpu")
         self.backend = backend
         self._session = self._onnx_session() if backend == "onnx" else None
+        self.info = {
+            "backend": f"yolo-{backend}",
+            "model": config.yolo_model,
+            "weights": _weights_key(self._yolo),
+            # A config builds an untrained network: real code path, no real objects.
+            "untrained": config.yolo_model.endswith((".yaml", ".yml")),
+        }
 
     def _onnx_session(self):
         import onnxruntime as ort
@@ -311,10 +325,13 @@ class Detector:
         self._stages: list = []
         if config.uses_mediapipe:
             self._stages += [PoseDetector(config), HandsDetector(config)]
+        self.object_info: dict | None = None
         if config.uses_yolo:
             # ONNX Runtime's default (one thread per core) measured fastest even beside the
             # MediaPipe threads: bench/extraction.py, 17.3 fps against 15.1 with one thread.
-            self._stages.append(ObjectDetector(config))
+            objects = make_object_detector(config)
+            self.object_info = dict(objects.info)
+            self._stages.append(objects)
 
     def process(self, rgb: np.ndarray) -> FrameDetections:
         merged: dict = {}

@@ -54,6 +54,27 @@ class ModelParams:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def used_by(self, model_type: str, aggregation: str) -> dict:
+        """The parameters this model type (and representation) actually reads, by name."""
+        return {name: value for name, value in self.as_dict().items() if name in params_used(model_type, aggregation)}
+
+
+_NETWORK_PARAMS = ("epochs", "lr", "hidden_dim", "num_layers", "batch_size", "patience")
+PARAMS_BY_MODEL = {
+    "rf": ("n_estimators", "max_depth"),
+    "lgbm": ("n_estimators", "max_depth", "learning_rate"),
+    "ridge": (),  # the penalty is chosen by leave-one-out error
+    "lstm": _NETWORK_PARAMS,
+    "tcn": _NETWORK_PARAMS,
+    "transformer": _NETWORK_PARAMS,
+}
+
+
+def params_used(model_type: str, aggregation: str | None = None) -> tuple[str, ...]:
+    """Names of the ModelParams a model type reads; ``rocket_features`` with the minirocket representation."""
+    names = PARAMS_BY_MODEL.get(canonical_model_type(model_type), ())
+    return names + (("rocket_features",) if aggregation == "minirocket" else ())
+
 
 def make_estimator(model_type: str, params: ModelParams, seed: int):
     model_type = canonical_model_type(model_type)

@@ -59,6 +59,7 @@ class ExtractionResult:
     detected: dict[str, int] = field(default_factory=dict)  # frames with pose / hands / objects
     seconds: float = 0.0
     info: VideoInfo | None = None
+    object_detector: dict | None = None  # which object detector ran (None: objects were not looked for)
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -233,6 +234,7 @@ def extract_features(
     times: list[float] = []
     detections: list[FrameDetections] = []
     with Detector(config) as detector:
+        object_detector = detector.object_info
         decode_stats: dict = {}
         for index, t, det in detector.process_stream(iter_frames(info, sample_rate=sample_rate, stats=decode_stats)):
             indices.append(index)
@@ -269,6 +271,7 @@ def extract_features(
         "sample_rate": sample_rate,
         "detector": config.kind,
         "yolo_model": config.yolo_model if config.uses_yolo else None,
+        "object_detector": object_detector,
         "labels_source": labels.source if labels is not None else None,
     }
     write_features(frame, output, metadata)
@@ -287,6 +290,7 @@ def extract_features(
         detected=detected,
         seconds=time.perf_counter() - started,
         info=info,
+        object_detector=object_detector,
     )
 
 

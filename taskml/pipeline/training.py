@@ -43,6 +43,15 @@ DEFAULT_AGGREGATION = "minirocket"
 # A model asked for without an aggregation keeps the one it always had.
 MODEL_DEFAULT_AGGREGATION = {"rf": "stats", "lgbm": "stats", "ridge": "minirocket"}
 SEGMENT_IOU_THRESHOLDS = (0.1, 0.25, 0.5)
+# One definition of macro F1 for every figure that carries the name (top level, val/test blocks,
+# classification_report's "macro avg", cross-validation folds, ablations).
+F1_MACRO_DEFINITION = (
+    "unweighted mean of the per-class F1 over the classes that occur in the evaluated split's true labels "
+    "or predictions; classes with neither are listed in classes_absent and not scored"
+)
+# Below this many test windows in a class, per-class figures move by whole tenths with one window.
+MIN_WINDOWS_PER_CLASS = 10
+MAX_CV_FOLDS = 20
 
 
 def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str, str]:
@@ -77,8 +86,11 @@ class TrainSpec:
     aggregation: str | None = None
     params: ModelParams = field(default_factory=ModelParams)
     seed: int = 42
+    cv_folds: int = 0  # K > 1: K group-aware folds evaluated before the final fit
 
     def __post_init__(self) -> None:
+        if self.cv_folds and not 2 <= self.cv_folds <= MAX_CV_FOLDS:
+            raise InputError(f"cv must be between 2 and {MAX_CV_FOLDS} folds (or 0 for none), got {self.cv_folds}")
         model_type, aggregation = resolve_config(self.model_type, self.aggregation)
         object.__setattr__(self, "model_type", model_type)
         object.__setattr__(self, "aggregation", aggregation)
@@ -131,32 +143,68 @@ def load_dataset(path: str | os.PathLike) -> LoadedDataset:
 
 
 def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
-    """Accuracy, F1 (macro, weighted), per-class report and confusion matrix, by label name."""
+    """Accuracy, F1 (macro, weighted), per-class report and confusion matrix, by label name.
+
+    Macro and weighted F1 follow F1_MACRO_DEFINITION: averaged over the classes that occur in
+    the true labels or the predictions. ``classification_report`` is computed over the same
+    classes, so its "macro avg" is ``f1_macro``. A class absent from this split's truth is listed
+    in ``classes_absent``; in ``per_class`` its f1/precision/recall are null when it was not
+    predicted either (not 0, which would read as a failure).
+    """
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
     codes = list(range(len(labels)))
-    # Macro F1 over the classes that occur (in truth or prediction), as scikit-learn does by
-    # default: a class absent from this split would otherwise count as an F1 of 0.
-    present = sorted(set(np.unique(y_true).tolist()) | set(np.unique(y_pred).tolist()))
-    report = classification_report(y_true, y_pred, labels=codes, target_names=labels, output_dict=True, zero_division=0)
+    truth = set(np.unique(y_true).tolist())
+    scored = sorted(truth | set(np.unique(y_pred).tolist()))
+    report = classification_report(
+        y_true, y_pred, labels=scored, target_names=[labels[c] for c in scored], output_dict=True, zero_division=0
+    )
     matrix = confusion_matrix(y_true, y_pred, labels=codes)
+    per_class = {}
+    for code, name in enumerate(labels):
+        if code in scored:
+            row = report[name]
+            per_class[name] = {
+                "precision": row["precision"],
+                "recall": row["recall"],
+                "f1": row["f1-score"],
+                "support": int(row["support"]),
+            }
+        else:
+            per_class[name] = {"precision": None, "recall": None, "f1": None, "support": 0}
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
+        "f1_macro": float(f1_score(y_true, y_pred, labels=scored, average="macro", zero_division=0)),
+        "f1_weighted": float(f1_score(y_true, y_pred, labels=scored, average="weighted", zero_division=0)),
         "support": len(y_true),
-        "per_class": {
-            name: {
-                "precision": report[name]["precision"],
-                "recall": report[name]["recall"],
-                "f1": report[name]["f1-score"],
-                "support": int(report[name]["support"]),
-            }
-            for name in labels
-        },
+        "classes_scored": [labels[c] for c in scored],
+        "classes_absent": [labels[c] for c in codes if c not in truth],
+        "per_class": per_class,
         "classification_report": report,
         "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
     }
+
+
+def evaluation_warnings(y_test: np.ndarray, labels: list[str]) -> list[str]:
+    """Why the test figures may mean little: one class in the test split, or too few windows per class."""
+    warnings = []
+    codes, counts = np.unique(np.asarray(y_test), return_counts=True)
+    absent = [labels[c] for c in range(len(labels)) if c not in set(codes.tolist())]
+    if len(codes) < 2:
+        only = labels[int(codes[0])] if len(codes) else "none"
+        warnings.append(
+            f"the test split holds one class ({only}): accuracy and F1 only say how often that class was "
+            "recognised, not whether the model tells the tasks apart"
+        )
+    elif absent:
+        warnings.append(f"the test split lacks {', '.join(absent)}: those classes are not evaluated")
+    few = [f"{labels[int(c)]} ({int(n)})" for c, n in zip(codes, counts, strict=True) if n < MIN_WINDOWS_PER_CLASS]
+    if few:
+        warnings.append(
+            f"fewer than {MIN_WINDOWS_PER_CLASS} test windows for {', '.join(few)}: one window more or less "
+            "moves that class's figures by a tenth or more; add videos or cross-validate (--cv, API cv)"
+        )
+    return warnings
 
 
 def _importance(estimator, names: list[str]) -> list[dict]:
@@ -341,6 +389,122 @@ def segment_metrics(timeline: dict[str, list[dict]], step_sec: float) -> dict | 
     return out
 
 
+def window_groups(data: LoadedDataset) -> tuple[np.ndarray, str]:
+    """A group per window of all splits (train, val, test order) for group-aware folds, and its kind.
+
+    Datasets split by time blocks group windows by the block run they came from (runs of
+    different splits are a window apart, so no fold shares a moment with another); others by
+    video. Without a window index, each split of the dataset is one group.
+    """
+    blocks = (data.metadata.get("split_method") or {}).get("blocks") or {}
+    out: list[str] = []
+    kind = "time_block" if blocks or data.metadata.get("split_strategy") == "temporal_blocks" else "video"
+    for split in SPLITS:
+        rows = read_window_index(data, split)
+        if rows is None:
+            out += [f"split:{split}"] * len(data.y[split])
+            kind = "split"
+            continue
+        for row in rows:
+            video = row["video_id"]
+            if kind == "video":
+                out.append(video)
+                continue
+            start = float(row["start_t"])
+            runs = blocks.get(video) or []
+            index = next((i for i, b in enumerate(runs) if b["start"] - 1e-3 <= start < b["end"]), None)
+            out.append(f"{video}#{index}" if index is not None else f"{video}:{split}")
+    return np.asarray(out, dtype=object), kind
+
+
+def cross_validate(
+    data: LoadedDataset,
+    spec: TrainSpec,
+    model_type: str,
+    aggregation: str,
+    *,
+    on_fold: Callable[[int], None] | None = None,
+) -> dict:
+    """Mean ± std of the test metrics over ``spec.cv_folds`` group-aware folds of every window.
+
+    Folds are scikit-learn's StratifiedGroupKFold (seeded) over all windows of the dataset,
+    grouped by video or time block (see :func:`window_groups`), so a fold never tests on a video
+    or block it trained on. Each fold fits its own representation and estimator; the windows
+    keep the dataset's scaling (fitted on its train split). Sequence models train for their
+    maximum epochs (no val split inside a fold).
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    k = spec.cv_folds
+    labels = data.labels
+    groups, kind = window_groups(data)
+    n_groups = len(set(groups.tolist()))
+    if n_groups < k:
+        unit = {"video": "videos", "time_block": "time blocks", "split": "splits"}[kind]
+        raise InputError(
+            f"cv {k} needs at least {k} groups but this dataset has {n_groups} {unit}; "
+            f"use cv ≤ {n_groups} or add videos"
+        )
+    X = np.concatenate([np.asarray(data.X[split]) for split in SPLITS])
+    y = np.concatenate([np.asarray(data.y[split]) for split in SPLITS])
+    folds = []
+    splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
+    for number, (train_rows, test_rows) in enumerate(splitter.split(X, y, groups)):
+        fold = {
+            "fold": number,
+            "train_windows": len(train_rows),
+            "test_windows": len(test_rows),
+            "test_groups": sorted(set(groups[test_rows].tolist())),
+        }
+        if len(np.unique(y[train_rows])) < 2:
+            fold["skipped"] = "its train part holds one class"
+            folds.append(fold)
+            continue
+        representation = make_representation(
+            aggregation,
+            seed=spec.seed,
+            num_features=minirocket_features(len(train_rows), spec.params.rocket_features),
+        )
+        if representation is not None:
+            representation.fit(X[train_rows])
+            f_train, f_test = representation.transform(X[train_rows]), representation.transform(X[test_rows])
+        else:
+            f_train, f_test = aggregate(X[train_rows], aggregation), aggregate(X[test_rows], aggregation)
+        estimator = make_estimator(model_type, spec.params, spec.seed)
+        estimator.fit(f_train, y[train_rows])
+        result = evaluate(y[test_rows], estimator.predict(f_test), labels)
+        fold.update(
+            {
+                "accuracy": result["accuracy"],
+                "f1_macro": result["f1_macro"],
+                "f1_weighted": result["f1_weighted"],
+                "classes_absent": result["classes_absent"],
+            }
+        )
+        folds.append(fold)
+        if on_fold is not None:
+            on_fold(number + 1)
+    scored = [f for f in folds if "skipped" not in f]
+    summary = {
+        "k": k,
+        "grouped_by": kind,
+        "groups": n_groups,
+        "folds_scored": len(scored),
+        "folds": folds,
+        "note": "StratifiedGroupKFold over all windows (train, val and test), grouped by "
+        + {"video": "video", "time_block": "time block", "split": "dataset split"}[kind]
+        + "; the final model is then trained on the train split as without cv",
+    }
+    for metric in ("accuracy", "f1_macro", "f1_weighted"):
+        values = np.array([f[metric] for f in scored], np.float64)
+        summary[metric] = (
+            {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min())}
+            if len(values)
+            else None
+        )
+    return summary
+
+
 def headline_metrics(
     test: dict, labels: list[str], *, model_type: str, aggregation: str, params: ModelParams, seed: int, train_size: int
 ) -> dict:
@@ -350,12 +514,15 @@ def headline_metrics(
         "accuracy": test["accuracy"],
         "f1_macro": test["f1_macro"],
         "f1_weighted": test["f1_weighted"],
+        "f1_macro_definition": F1_MACRO_DEFINITION,
+        "classes_absent_from_test": test.get("classes_absent", []),
         "classification_report": test["classification_report"],
         "confusion_matrix": test["confusion_matrix"]["matrix"],
         "labels": labels,
         "model_type": model_type,
         "aggregation": aggregation,
         "params": params.as_dict(),
+        "params_used": params.used_by(model_type, aggregation),
         "seed": seed,
         "train_size": train_size,
     }
@@ -388,9 +555,15 @@ def train_model(
     if eval_split is None:
         raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
 
+    steps = 3 + spec.cv_folds
+
     def report(step: int) -> None:
         if progress is not None:
-            progress(step, 3)
+            progress(step, steps)
+
+    cv = None
+    if spec.cv_folds:
+        cv = cross_validate(data, spec, model_type, aggregation, on_fold=report)
 
     # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
     representation = make_representation(
@@ -407,12 +580,12 @@ def train_model(
         data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0), representation
     )
     estimator = make_estimator(model_type, spec.params, spec.seed)
-    report(1)
+    report(spec.cv_folds + 1)
     if isinstance(estimator, TorchSequenceClassifier):
         estimator.fit(features["train"], data.y["train"], X_val=features["val"], y_val=data.y["val"])
     else:
         estimator.fit(features["train"], data.y["train"])
-    report(2)
+    report(spec.cv_folds + 2)
 
     results, predictions = {}, {}
     for split in ("val", "test"):
@@ -431,6 +604,8 @@ def train_model(
             seed=spec.seed,
             train_size=len(data.y["train"]),
         ),
+        "warnings": evaluation_warnings(data.y["test"], labels),
+        "cv": cv,
         "val": results.get("val"),
         "test": test,
         "feature_importance": _importance(estimator, names),
@@ -474,7 +649,7 @@ def train_model(
     digest, _ = save_artifact(bundle, output)
     metrics["model_sha256"] = digest
     write_json(metrics_path, metrics)
-    report(3)
+    report(steps)
     return TrainResult(
         model_path=output,
         metrics_path=metrics_path,

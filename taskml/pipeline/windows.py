@@ -132,24 +132,121 @@ def nearest_rows(t: np.ndarray, times: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- splits
 
 
-def temporal_block_splits(
-    starts: np.ndarray, t_first: float, t_end: float, window_sec: float, ratios: tuple[float, float, float]
-) -> np.ndarray:
-    """Split one video's windows into contiguous time blocks train | val | test.
+# A video is cut into blocks of at least this many windows' length; at most this many blocks each.
+MIN_BLOCK_WINDOWS = 2.0
+MAX_BLOCKS_PER_VIDEO = 20
 
-    Blocks are separated by a gap of at least one window, so no frame and no neighbouring
-    moment is shared across splits. Windows in the gaps get split ``""`` (dropped).
+
+@dataclass(frozen=True)
+class BlockTimeline:
+    """One video's windows for a block split: their starts, label codes and the block edges."""
+
+    video_id: str
+    starts: np.ndarray
+    codes: np.ndarray
+    edges: np.ndarray  # (blocks + 1,) block boundaries in seconds, first = the video's start
+
+
+def block_edges(t_first: float, t_end: float, window_sec: float) -> np.ndarray:
+    """Equal blocks over [t_first, t_end], each at least MIN_BLOCK_WINDOWS windows long."""
+    duration = max(t_end - t_first, 0.0)
+    count = int(min(MAX_BLOCKS_PER_VIDEO, max(1, np.floor(duration / (MIN_BLOCK_WINDOWS * window_sec) + 1e-9))))
+    return t_first + duration * np.arange(count + 1) / count
+
+
+def _block_window_splits(video: BlockTimeline, block_split: np.ndarray, window_sec: float) -> np.ndarray:
+    """Each window's split under one assignment of blocks to splits ("" = dropped).
+
+    Neighbouring blocks of the same split form one run. A window is kept when it lies inside one
+    run and, unless its run opens the video, starts at least one window after the run begins:
+    windows of different splits are separated by a gap of at least one window.
     """
-    duration = t_end - t_first
-    bounds = t_first + duration * np.cumsum(ratios)[:2]
-    out = np.full(len(starts), "", dtype=object)
-    ends = starts + window_sec
-    out[ends <= bounds[0]] = "train"
-    val_from = bounds[0] + window_sec if ratios[0] > 0 else t_first
-    out[(starts >= val_from) & (ends <= bounds[1]) & (ratios[1] > 0)] = "val"
-    test_from = (bounds[1] if ratios[1] > 0 else bounds[0]) + window_sec
-    out[(starts >= test_from) & (ratios[2] > 0)] = "test"
-    return out
+    edges = video.edges
+    n_blocks = len(edges) - 1
+    first = np.clip(np.searchsorted(edges, video.starts, side="right") - 1, 0, n_blocks - 1)
+    last = np.clip(np.searchsorted(edges, video.starts + window_sec - 1e-9, side="right") - 1, 0, n_blocks - 1)
+    change = np.concatenate([[True], block_split[1:] != block_split[:-1]])
+    run = np.cumsum(change) - 1
+    run_start = edges[:-1][change][run]  # start time of each block's run
+    ok = run[first] == run[last]
+    ok &= (run[first] == 0) | (video.starts >= run_start[first] + window_sec - 1e-9)
+    return np.where(ok, block_split[first], "").astype(object)
+
+
+def block_split_search(
+    videos: list[BlockTimeline],
+    ratios: tuple[float, float, float],
+    window_sec: float,
+    seed: int,
+    candidates: int = 400,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Assign every video's time blocks to train/val/test by a seeded search.
+
+    Among ``candidates`` seeded random assignments (and the plain ordered train | val | test
+    layout) it keeps the one whose train split holds the most classes, then val and test the
+    most classes, then whose window shares are closest to the ratios and lose the fewest
+    windows at split boundaries. Returns ({video_id: split per window}, {video_id: split per
+    block}). Raises InputError when there are fewer blocks than splits wanted.
+    """
+    want = [s for s, r in zip(SPLITS, ratios, strict=True) if r > 0]
+    total_blocks = sum(len(v.edges) - 1 for v in videos)
+    if total_blocks < len(want):
+        raise InputError(f"{total_blocks} block(s) of time are too few for {len(want)} splits")
+    all_classes = set().union(*(set(v.codes.tolist()) for v in videos))
+    total_windows = max(sum(len(v.starts) for v in videos), 1)
+    probabilities = np.array([r for r in ratios if r > 0], np.float64)
+    probabilities /= probabilities.sum()
+    rng = np.random.default_rng(seed)
+
+    def ordered() -> list[np.ndarray]:
+        out = []
+        for v in videos:
+            n = len(v.edges) - 1
+            bounds = np.cumsum(ratios)[:2] * n
+            index = np.arange(n) + 0.5
+            names = np.where(index < bounds[0], "train", np.where(index < bounds[1], "val", "test"))
+            out.append(names.astype(object))
+        return out
+
+    def random_layout() -> list[np.ndarray]:
+        drawn = rng.choice(len(want), size=total_blocks, p=probabilities)
+        # Every wanted split gets at least one block: overwrite distinct random blocks.
+        forced = rng.permutation(total_blocks)[: len(want)]
+        drawn[forced] = np.arange(len(want))
+        names = np.array(want, dtype=object)[drawn]
+        out, pos = [], 0
+        for v in videos:
+            n = len(v.edges) - 1
+            out.append(names[pos : pos + n])
+            pos += n
+        return out
+
+    best, best_score = None, None
+    for i in range(candidates + 1):
+        layout = ordered() if i == 0 else random_layout()
+        windows = [_block_window_splits(v, blocks, window_sec) for v, blocks in zip(videos, layout, strict=True)]
+        classes = {s: set() for s in SPLITS}
+        count = dict.fromkeys(SPLITS, 0)
+        for v, split in zip(videos, windows, strict=True):
+            for s in want:
+                chosen = split == s
+                classes[s] |= set(v.codes[chosen].tolist())
+                count[s] += int(chosen.sum())
+        kept = max(sum(count.values()), 1)
+        score = (
+            any(count[s] == 0 for s in want),
+            len(all_classes - classes["train"]),
+            sum(len(all_classes - classes[s]) for s in want if s != "train"),
+            sum(abs(count[s] / kept - r) for s, r in zip(SPLITS, ratios, strict=True))
+            + (total_windows - kept) / total_windows,
+        )
+        if best_score is None or score < best_score:
+            best, best_score = (windows, layout), score
+    windows, layout = best
+    return (
+        {v.video_id: w for v, w in zip(videos, windows, strict=True)},
+        {v.video_id: b for v, b in zip(videos, layout, strict=True)},
+    )
 
 
 def video_level_splits(

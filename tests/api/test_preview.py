@@ -14,6 +14,7 @@ from datasets.models import Dataset
 from datasets.services import dataset_build
 from jobs.models import Job
 from taskml import storage
+from taskml.pipeline.errors import InputError
 from tests.api.factories import ready_feature_file, video_row
 from tests.pipeline.conftest import feature_frame, write_feature_file
 
@@ -123,8 +124,8 @@ def test_preview_with_explicit_splits_and_one_video(alice, client_for, five_file
         ({"min_purity": 0}, 400, "min_purity"),
         # Refused by the first pass itself: the split names no video for cam1..cam4.
         ({"splits": {"cam0": "train"}}, 400, "splits"),
-        # Windows longer than any video: no split would hold a window.
-        ({"window_sec": 500}, 400, "train_ratio"),
+        # Windows longer than any video: no split would hold a window; shorter ones would.
+        ({"window_sec": 500}, 400, "window_sec"),
     ],
 )
 def test_bad_preview_requests_name_their_field(alice, client_for, five_files, fields, code, field):
@@ -134,6 +135,8 @@ def test_bad_preview_requests_name_their_field(alice, client_for, five_files, fi
     body = r.json()
     assert field in body or body.get("detail", "").startswith(f"{field}: "), body
     assert Dataset.objects.count() == 0
+    if fields.get("window_sec") == 500:  # the answer names windows that work
+        assert body["suggestion"]["window_sec"] < 500
 
 
 def test_preview_refuses_what_create_refuses(alice, bob, client_for, five_files):
@@ -157,3 +160,36 @@ def test_preview_is_in_the_schema(alice, client_for):
     r = client_for(alice).get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     operation = r.json()["paths"]["/api/v1/datasets/preview/"]["post"]
     assert "200" in operation["responses"]
+
+
+def test_one_recording_idle_then_work_builds_with_every_class_in_every_split(alice, client_for):
+    """The seed's label example over the API: one video, first one task then the other."""
+    api = client_for(alice)
+    rec = real_feature_file(alice, "rec", seconds=60.0, segment_sec=18.0, pattern=("inspect",) + ("assemble",) * 3)
+    body = {"feature_files": [rec.filename]}  # seed defaults: 2 s windows, 0.5 s step, 0.7/0.15/0.15
+    preview = api.post(PREVIEW, body, format="json").json()
+    assert preview["split_method"]["strategy"] == "temporal_blocks"
+    assert preview["classes_missing"] == {"train": [], "val": [], "test": []}
+    dataset = build_as_the_job_would(api, body)
+    answer = api.get(f"/api/v1/datasets/{dataset.pk}/").json()
+    assert answer["classes_missing"] == {"train": [], "val": [], "test": []}
+    assert answer["split_method"]["blocks"]["rec"] == preview["split_method"]["blocks"]["rec"]
+    for split in ("train", "val", "test"):
+        assert set(answer["class_counts"][split]) == {"assemble", "inspect"}
+
+
+def test_short_clip_is_refused_with_windows_that_work(alice, client_for):
+    api = client_for(alice)
+    clip = real_feature_file(alice, "clip", seconds=11.0, segment_sec=3.0, pattern=("inspect", "assemble"))
+    body = {"feature_files": [clip.filename]}
+    r = api.post(PREVIEW, body, format="json")
+    assert r.status_code == 400, r.content
+    answer = r.json()
+    assert "this 11 s video" in answer["window_sec"][0] and "try window_sec ≤ 1 " in answer["window_sec"][0]
+    assert answer["suggestion"] == {"window_sec": 1.0, "step_sec": 0.5}
+    assert Dataset.objects.count() == 0 and Job.objects.count() == 0
+    # A build requested anyway fails in its job with the same advice; the suggestion builds.
+    r = api.post("/api/v1/datasets/", body, format="json")
+    with pytest.raises(InputError, match="try window_sec ≤ 1 "):
+        dataset_build(Job.objects.get(pk=r.json()["job"]["id"]), NoReporter())
+    assert build_as_the_job_would(api, body | answer["suggestion"]).test_size > 0

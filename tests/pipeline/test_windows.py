@@ -8,13 +8,15 @@ import pytest
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.windows import (
     SPLITS,
+    BlockTimeline,
     WindowSpec,
     apply_scaler,
     balance_indices,
+    block_edges,
+    block_split_search,
     fit_scaler,
     make_windows,
     nearest_rows,
-    temporal_block_splits,
     video_level_splits,
 )
 from tests.messages import exactly
@@ -159,30 +161,57 @@ def test_nearest_rows():
 # --------------------------------------------------------------------------- splits
 
 
+def one_recording(t_first: float = 0.0, seconds: float = 100.0, first_share: float = 0.3, step: float = 0.5):
+    """The seed's example: one recording, the first part one task, the rest another."""
+    starts = np.arange(0, seconds - 2.0 + 1e-9, step) + t_first
+    codes = np.where(starts + 1.0 < t_first + first_share * seconds, 0, 1)
+    return BlockTimeline("rec", starts, codes, block_edges(t_first, t_first + seconds, 2.0))
+
+
+def assert_separated(starts: np.ndarray, split: np.ndarray, window_sec: float) -> None:
+    """Windows of different splits never overlap and are at least one window apart."""
+    kept = np.flatnonzero(split != "")
+    for i, j in zip(kept[:-1], kept[1:], strict=True):
+        if split[i] != split[j]:
+            assert starts[j] - (starts[i] + window_sec) >= window_sec - 1e-9
+
+
 @pytest.mark.parametrize("t_first", [0.0, 100.0])
-def test_temporal_blocks_ordered_and_separated_by_a_window(t_first):
-    window_sec = 2.0
-    starts = np.arange(0, 98.01, 0.5) + t_first
-    split = temporal_block_splits(starts, t_first, t_first + 100.0, window_sec, (0.7, 0.15, 0.15))
-    assert set(split.tolist()) == {"train", "val", "test", ""}
-    train, val, test = (starts[split == s] for s in SPLITS)
-    assert train.max() + window_sec + window_sec <= val.min() + 1e-9
-    assert val.max() + window_sec + window_sec <= test.min() + 1e-9
-    # Train and val windows lie inside their blocks: [0, 70] and [70, 85].
-    assert train.max() + window_sec <= t_first + 70.0 + 1e-9
-    assert val.max() + window_sec <= t_first + 85.0 + 1e-9
-    # Only gap windows are dropped, and the blocks are not empty.
-    assert (split == "").sum() < len(starts) * 0.15
-    assert len(train) > len(val) > 0 and len(test) > 0
+def test_block_search_puts_every_class_in_every_split_of_one_recording(t_first):
+    video = one_recording(t_first)
+    by_window, by_block = block_split_search([video], (0.7, 0.15, 0.15), 2.0, seed=3)
+    split = by_window["rec"]
+    for name in SPLITS:
+        assert set(video.codes[split == name].tolist()) == {0, 1}, name
+    assert_separated(video.starts, split, 2.0)
+    assert len(by_block["rec"]) == len(video.edges) - 1
+    # Shares near the ratios, and only boundary windows are lost.
+    kept = split != ""
+    assert abs((split == "train").sum() / kept.sum() - 0.7) < 0.15
+    assert (~kept).sum() < 0.25 * len(split)
 
 
-def test_temporal_blocks_without_val():
-    starts = np.arange(0, 98.01, 0.5)
-    split = temporal_block_splits(starts, 0.0, 100.0, 2.0, (0.8, 0.0, 0.2))
+def test_block_search_is_seeded():
+    video = one_recording()
+    a, _ = block_split_search([video], (0.7, 0.15, 0.15), 2.0, seed=5)
+    b, _ = block_split_search([video], (0.7, 0.15, 0.15), 2.0, seed=5)
+    np.testing.assert_array_equal(a["rec"], b["rec"])
+
+
+def test_block_search_without_val():
+    video = one_recording()
+    by_window, _ = block_split_search([video], (0.8, 0.0, 0.2), 2.0, seed=1)
+    split = by_window["rec"]
     assert "val" not in split.tolist()
-    train, test = starts[split == "train"], starts[split == "test"]
-    assert train.max() + 2.0 + 2.0 <= test.min() + 1e-9
-    assert len(test) > 0
+    assert set(video.codes[split == "test"].tolist()) == {0, 1}
+    assert_separated(video.starts, split, 2.0)
+
+
+def test_block_search_refuses_fewer_blocks_than_splits():
+    video = BlockTimeline("short", np.arange(0, 7.01, 0.5), np.zeros(15, np.int64), block_edges(0.0, 9.0, 2.0))
+    assert len(video.edges) - 1 == 2
+    with pytest.raises(InputError, match="2 block"):
+        block_split_search([video], (0.7, 0.15, 0.15), 2.0, seed=0)
 
 
 def video_classes(n: int) -> dict[str, np.ndarray]:

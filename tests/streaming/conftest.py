@@ -346,13 +346,15 @@ def refusal(platform: Platform, session_id: int, person: Person | None = None, *
             return "close", ws.close_code
 
 
-def receive_until_finished(ws, *, timeout: float = 180) -> list[dict]:
-    """Every message up to and including ``finished``."""
+def receive_until_finished(ws, *, timeout: float = 180, pictures: bool = False) -> list[dict]:
+    """Every message up to and including ``finished``; pictures (``stage: frame``, sent beside the
+    per-frame samples at a bounded rate) only when asked for."""
     messages = []
     deadline = time.monotonic() + timeout
     while True:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        messages.append(message)
+        if message["stage"] != "frame" or pictures:
+            messages.append(message)
         if message["stage"] == "finished":
             return messages
 
@@ -365,7 +367,8 @@ def receive_until(ws, stage: str, *, timeout: float = 60) -> tuple[dict, list[di
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
         if message["stage"] == stage:
             return message, before
-        before.append(message)
+        if message["stage"] != "frame":  # pictures: see receive_until_finished
+            before.append(message)
 
 
 def live_task_running(platform: Platform) -> bool:

@@ -31,6 +31,20 @@ SAMPLE_KEYS = {
 }  # fmt: skip
 
 
+def offline_poses(trained) -> dict[int, np.ndarray]:
+    """{frame_index: (33, 4) pose} from the video's extracted features file."""
+    from taskml import storage
+    from videos.models import FeatureFile
+
+    features = FeatureFile.objects.get(filename=trained.feature_file, video__owner=trained.alice.user)
+    frame = pd.read_parquet(storage.absolute(features.path), columns=["frame_index", "mp_pose_landmarks"])
+    return {
+        int(i): np.array(json.loads(p))
+        for i, p in zip(frame["frame_index"], frame["mp_pose_landmarks"], strict=True)
+        if isinstance(p, str)
+    }
+
+
 def offline_windows(trained) -> tuple[np.ndarray, np.ndarray, list[str], int]:
     """(starts, probabilities, labels, frames) predicting the video's extracted features offline."""
     from models_app.models import TrainedModel
@@ -60,7 +74,9 @@ def test_a_session_on_the_training_video_streams_the_offline_predictions(platfor
         assert created["model_file"] == trained.model_file and created["video_file"] == trained.video_file
         ws = connect(platform, created["id"], trained.alice)
     with ws:
-        messages = receive_until_finished(ws)
+        everything = receive_until_finished(ws, pictures=True)
+    pictures = [m for m in everything if m["stage"] == "frame"]
+    messages = [m for m in everything if m["stage"] != "frame"]
 
     hello, started, *samples, finished = messages
     assert hello["stage"] == "hello" and hello["session"] == created["id"] and hello["source"] == "video"
@@ -110,6 +126,28 @@ def test_a_session_on_the_training_video_streams_the_offline_predictions(platfor
     assert row.status == "finished" and row.error == ""
     assert (row.frames_processed, row.windows_predicted, row.frames_dropped) == (frames, len(starts), 0)
     assert row.started_at <= row.finished_at and row.push_channel == ""
+
+    # Pictures of the analysed frames, at most TASKML_LIVE_FRAME_FPS a second of processing, each
+    # after its own sample, with the detections of that frame and the prediction made with it.
+    assert hello["pictures"] == {"fps": 4.0, "width": 480}
+    assert pictures, "no picture"
+    by_index = {m["frame_index"]: m for m in samples}
+    positions = {id(m): i for i, m in enumerate(everything)}
+    for picture in pictures:
+        sample = by_index[picture["frame_index"]]
+        assert positions[id(sample)] < positions[id(picture)]
+        assert picture["task_prediction"] == sample["task_prediction"] and picture["t"] == sample["t"]
+        assert picture["width"] <= 480 and picture["jpeg_base64"]
+        assert picture["objects"] == []  # a MediaPipe model: objects were not looked for
+    # The overlays are that frame's detections: the offline extraction of the same video found the same pose.
+    offline = offline_poses(trained)
+    with_pose = [p for p in pictures if p["pose"] is not None]
+    assert len(with_pose) >= 0.9 * len(pictures)
+    for picture in with_pose:
+        expected = offline[picture["frame_index"]]
+        assert np.allclose(np.array(picture["pose"]), expected[:, [0, 1, 3]], atol=2e-3)
+    seconds = (row.finished_at - row.started_at).total_seconds()
+    assert len(pictures) <= 4 * seconds + 1, (len(pictures), seconds)
 
 
 def label_changes(labels: list[str]) -> int:
@@ -201,7 +239,8 @@ def test_frames_pushed_over_the_websocket_come_back_as_predictions(platform, tra
         pushing = time.monotonic() - began
         got = drain(ws)
         samples = [m for m in got if m["stage"] == "sample"]
-        assert [m["stage"] for m in got if m["stage"] != "sample"] == []
+        # Besides samples, only pictures of the pushed frames (every source gets them).
+        assert {m["stage"] for m in got} == {"sample", "frame"}
         assert [m["frame_index"] for m in samples] == list(range(len(samples)))
         assert len(samples) >= 40  # a few may be skipped while detection catches up, counted below
         # Frames without a time of their own are timed by the wall clock as they arrive.

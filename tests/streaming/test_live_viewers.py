@@ -57,8 +57,11 @@ def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
     # One viewer leaves mid-session: it leaves the group; the session and the others go on.
     with leaver:
         receive_until(leaver, "sample")
-        for _ in range(20):
-            assert json.loads(leaver.recv(timeout=30))["stage"] == "sample"
+        samples = 0
+        while samples < 20:
+            stage = json.loads(leaver.recv(timeout=30))["stage"]
+            assert stage in ("sample", "frame")  # frame: a picture, sent beside the samples
+            samples += stage == "sample"
     wait_for(lambda: group_size(sid) == viewers - 1, timeout=15, what="the leaver out of the group")
     assert wait_row(sid, lambda row: True).status == "running"
 
@@ -205,3 +208,47 @@ def test_a_viewer_whose_finished_message_was_lost_hears_it_from_the_session_row(
     assert quiet == []
     assert [m["stage"] for m in sent] == ["finished"]  # the late published copy is not sent again
     assert (sent[0]["status"], sent[0]["error"], sent[0]["from"]) == ("failed", "lost the live channel", "session_row")
+
+
+def test_a_viewer_whose_connection_blocks_gets_fewer_pictures_never_late_predictions(settings):
+    """Pictures (stage "frame") never queue: a blocked viewer keeps only the newest one and gets
+    it after every waiting prediction; a viewer that turned pictures off gets none."""
+    import asyncio
+
+    from streaming.consumers import LiveSessionConsumer
+
+    async def scenario(pictures_on: bool):
+        consumer = LiveSessionConsumer()
+        consumer.queue = asyncio.Queue(maxsize=64)
+        consumer.dropped = 0
+        consumer.pictures_on = pictures_on
+        release = asyncio.Event()
+        sent = []
+
+        async def send(text_data=None, bytes_data=None):
+            await release.wait()
+            sent.append(json.loads(text_data))
+
+        consumer.send = send
+        sender = asyncio.ensure_future(consumer._send_loop())
+        for i in range(40):
+            await consumer.live_message({"message": {"stage": "sample", "frame_index": i}})
+            if i % 5 == 0:  # a picture every fifth frame, as a bounded preview rate gives
+                await consumer.live_message({"message": {"stage": "frame", "frame_index": i, "jpeg_base64": "x"}})
+            await asyncio.sleep(0)
+        release.set()
+        while len(sent) < 40 + pictures_on:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        sender.cancel()
+        return sent
+
+    sent = asyncio.run(scenario(True))
+    samples = [m["frame_index"] for m in sent if m["stage"] == "sample"]
+    pictures = [m for m in sent if m["stage"] == "frame"]
+    assert samples == list(range(40))  # every prediction, in order, none dropped
+    # The first message was stuck in the blocked send; after it, every waiting prediction went
+    # out before the one picture kept (the newest), with the 7 older ones counted as skipped.
+    assert [m["frame_index"] for m in pictures] == [35]
+    assert sent[-1]["stage"] == "frame" and pictures[0]["pictures_skipped"] == 7
+    assert [m["stage"] for m in asyncio.run(scenario(False))].count("frame") == 0

@@ -11,6 +11,14 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="dataset directory from build_task_dataset")
         parser.add_argument("--output", required=True, help="model file, e.g. model.pkl")
         add_training_arguments(parser)
+        parser.add_argument(
+            "--cv",
+            type=int,
+            default=0,
+            metavar="K",
+            help="before the final fit, report mean ± std of the test metrics over K group-aware folds "
+            "(whole videos, or the dataset's time blocks); 0 = none",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts):
@@ -24,3 +32,12 @@ class Command(BaseCommand):
             f"{m['model_type']}/{m['aggregation']}: test accuracy {m['accuracy']:.3f}, "
             f"F1 macro {m['f1_macro']:.3f} on {m['test']['support']} windows"
         )
+        cv = m.get("cv")
+        if cv and cv.get("f1_macro"):
+            self.stdout.write(
+                f"cv {cv['k']} folds by {cv['grouped_by'].replace('_', ' ')} ({cv['folds_scored']} scored): "
+                f"accuracy {cv['accuracy']['mean']:.3f} ± {cv['accuracy']['std']:.3f}, "
+                f"F1 macro {cv['f1_macro']['mean']:.3f} ± {cv['f1_macro']['std']:.3f}"
+            )
+        for warning in m.get("warnings") or []:
+            self.stdout.write(f"warning: {warning}")

@@ -18,7 +18,10 @@ class Command(BaseCommand):
         parser.add_argument("--video-id", help="identifier stored in the video_id column (default: file name)")
         parser.add_argument("--device", default=None, help="cpu or cuda:N (default: TASKML_DEVICE, cpu)")
         parser.add_argument(
-            "--yolo-model", default=None, help="YOLO weights or config (default: TASKML_YOLO_MODEL, yolov8n.pt)"
+            "--yolo-model",
+            default=None,
+            help="object model: YOLO weights (.pt/.onnx) or config (.yaml: untrained), or a .tflite SSD "
+            "(default: TASKML_YOLO_MODEL, else the pretrained COCO SSD from scripts/fetch_models.sh)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,3 +49,8 @@ class Command(BaseCommand):
             f"{result.num_labeled} labelled; pose in {d['pose']}, left hand in {d['left_hand']}, "
             f"right hand in {d['right_hand']}, objects in {d['objects']} frames"
         )
+        if result.object_detector:
+            o = result.object_detector
+            self.stdout.write(
+                f"objects by {o['backend']} ({o['model']})" + (" — untrained" if o.get("untrained") else "")
+            )

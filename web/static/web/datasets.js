@@ -162,6 +162,26 @@
       if (!previewBox.hidden) previewState.textContent = "(the form changed since: preview again)";
     }
 
+    // ---- a refusal that names windows that would work: one click applies them and previews again
+    const fixBox = document.getElementById("suggested-fix");
+    let suggestion = null;
+    function showRefusal(err) {
+      showErrors(form, err);
+      suggestion = err instanceof taskml.ApiError && err.body && err.body.suggestion ? err.body.suggestion : null;
+      fixBox.hidden = !suggestion;
+      if (suggestion) {
+        document.getElementById("suggested-fix-text").textContent =
+          `Would work: ${suggestion.window_sec} s windows with a ${suggestion.step_sec} s step.`;
+      }
+    }
+    document.getElementById("apply-fix").addEventListener("click", () => {
+      if (!suggestion) return;
+      form.elements.window_sec.value = suggestion.window_sec;
+      form.elements.step_sec.value = suggestion.step_sec;
+      fixBox.hidden = true;
+      document.getElementById("preview").click();
+    });
+
     document.getElementById("preview").addEventListener("click", async () => {
       let body;
       try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
@@ -169,9 +189,10 @@
       try {
         const p = await api("POST", "/api/v1/datasets/preview/", body);
         clearErrors(form);
+        fixBox.hidden = true;
         renderPreview(p);
       } catch (err) {
-        showErrors(form, err);
+        showRefusal(err);
       } finally { busy(false); }
     });
 
@@ -186,7 +207,10 @@
         el("span", { "data-value": p.windows, id: "preview-windows" }, `${p.windows} windows`),
         ` · split by ${p.split_strategy.replace("_", " ")} (${members})`,
         p.balance_method !== "none" ? ` · train ${p.balance_method}d (before balancing in brackets)` : "",
-        dropped.length ? ` · dropped: ${dropped.join(", ")}` : " · nothing dropped");
+        dropped.length ? ` · dropped: ${dropped.join(", ")}` : " · nothing dropped",
+        p.groups_note ? ` · ${p.groups_note}` : "",
+        p.split_method && p.split_method.warning
+          ? el("div", { class: "warning", id: "preview-warning" }, p.split_method.warning) : "");
     }
 
     // ---- build
@@ -196,13 +220,16 @@
       try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
       busy(true);
       try {
+        // The preview refuses what the build job would (with windows that work): ask it first.
+        await api("POST", "/api/v1/datasets/preview/", body);
         const d = await api("POST", "/api/v1/datasets/", body);
         clearErrors(form);
+        fixBox.hidden = true;
         toast(`Building ${d.name}…`);
         datasets = [d, ...datasets.filter((x) => x.id !== d.id)];
         renderList();
       } catch (err) {
-        showErrors(form, err);
+        showRefusal(err);
       } finally { busy(false); }
     });
 
@@ -290,6 +317,7 @@
       trainLink.classList.toggle("disabled", d.status !== "succeeded");
       trainLink.setAttribute("aria-disabled", d.status !== "succeeded" ? "true" : "false");
       document.getElementById("split-strategy").textContent = d.split_strategy || "–";
+      renderSplit(d);
       document.getElementById("num-features").textContent = d.num_features;
       document.getElementById("dataset-size").textContent = bytes(d.size_bytes);
       jobBox.replaceChildren();
@@ -314,6 +342,35 @@
         table.tBodies[0].replaceChildren(el("tr", {}, el("td", { class: "muted" },
           d.status === "failed" ? "The build failed: no windows." : "Counts appear when the build has finished.")));
       }
+    }
+
+    function renderSplit(d) {
+      const method = d.split_method;
+      const note = document.getElementById("split-note");
+      const warning = document.getElementById("split-warning");
+      const missing = document.getElementById("classes-missing");
+      const blocks = document.getElementById("split-blocks");
+      missing.replaceChildren();
+      blocks.tBodies[0].replaceChildren();
+      if (!method) {
+        note.textContent = d.status === "succeeded" ? "Built before splits were described." : "Appears when the build has finished.";
+        warning.hidden = true;
+        blocks.hidden = true;
+        return;
+      }
+      note.textContent = `${method.note} (seed ${method.seed}).`;
+      warning.hidden = !method.warning;
+      warning.textContent = method.warning || "";
+      const missingBySplit = d.classes_missing || {};
+      for (const [split, labels] of SPLITS.filter((s) => s in missingBySplit).map((s) => [s, missingBySplit[s]])) {
+        missing.append(el("dt", {}, `${split} lacks`),
+          el("dd", { "data-split": split }, labels.length ? labels.join(", ") : "nothing: every class is there"));
+      }
+      const rows = Object.entries(method.blocks || {}).flatMap(([video, list]) => list.map((b) =>
+        el("tr", { "data-split": b.split }, el("td", {}, video), el("td", { class: "num" }, fmt(b.start, 1)),
+          el("td", { class: "num" }, fmt(b.end, 1)), el("td", {}, b.split))));
+      blocks.hidden = !rows.length;
+      blocks.tBodies[0].replaceChildren(...rows);
     }
 
     rebuild.addEventListener("click", async () => {

@@ -1090,6 +1090,10 @@
       const status = f.status || job.status;
       const details = [`${f.detector}`, `every ${f.sample_rate} frame${f.sample_rate > 1 ? "s" : ""}`];
       if (f.num_frames) details.push(`${f.num_frames} frames`, `${f.num_labeled ?? 0} labelled`);
+      // Which object detector ran: a real one, or an untrained YOLO (its objects are noise).
+      const od = f.object_detector;
+      const objects = od ? `objects: ${od.backend} ${od.model}${od.untrained ? " (untrained: no real objects)" : ""}`
+        : f.detector !== "mediapipe" && f.yolo_model ? `objects: ${f.yolo_model}` : "";
       featureList.append(
         el(
           "li",
@@ -1098,6 +1102,7 @@
           " ",
           el("span", { class: `badge ${status}` }, status),
           el("div", { class: "muted small" }, details.join(" · ")),
+          objects ? el("div", { class: `small ${od && od.untrained ? "warning" : "muted"}`, "data-object-detector": od ? od.backend : "" }, objects) : "",
           status === "running" || status === "pending"
             ? el("progress", { max: 1, value: job.progress || 0, "aria-label": `Progress of ${f.filename}` })
             : "",

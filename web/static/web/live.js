@@ -30,7 +30,18 @@
   const confidenceBox = $("#confidence");
   const probabilitiesBox = $("#probabilities");
   const sessionsBody = $("#sessions tbody");
+  const pictureStage = $("#live-picture-stage");
+  const frameImage = $("#live-frame");
+  const overlay = $("#live-overlay");
+  const frameCaption = $("#live-frame-caption");
   const { api, el, svg, colour, toast } = taskml;
+  // MediaPipe's pose and hand skeletons (as taskml/pipeline/preview.py lists them).
+  const POSE_EDGES = [[11, 12], [11, 13], [13, 15], [12, 14], [14, 16], [11, 23], [12, 24], [23, 24], [23, 25], [25, 27],
+    [24, 26], [26, 28], [27, 29], [29, 31], [27, 31], [28, 30], [30, 32], [28, 32], [15, 17], [15, 19], [15, 21], [17, 19],
+    [16, 18], [16, 20], [16, 22], [18, 20], [0, 1], [1, 2], [2, 3], [3, 7], [0, 4], [4, 5], [5, 6], [6, 8], [9, 10]];
+  const HAND_EDGES = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8], [5, 9], [9, 10], [10, 11], [11, 12],
+    [9, 13], [13, 14], [14, 15], [15, 16], [13, 17], [17, 18], [18, 19], [19, 20], [0, 17]];
+  const VISIBLE = 0.5; // pose landmarks below this visibility are not drawn
 
   let view = null; // the session the dashboard shows (see attach())
   let starting = false;
@@ -392,6 +403,7 @@
       lastT: null,
       latencies: [],
       frames: 0,
+      pictures: 0,
       droppedBase: 0,
       droppedLast: 0,
       latest: session.last_prediction && session.last_prediction.task_prediction ? session.last_prediction : null,
@@ -413,12 +425,15 @@
     taskBox.classList.remove("live-waiting");
     taskBox.style.removeProperty("--task-colour");
     if (v.webcam) showPreview(v);
+    pictureStage.hidden = true;
+    overlay.replaceChildren();
     setStatus(v, v.status);
     v.conn = connect(session.websocket || `/ws/streams/${session.id}/`, {
       onMessage: (message) => { if (view === v) receive(v, message); },
       onState: (state, code) => {
         if (view !== v) return;
         v.connection = state;
+        if (state === "open" && !$("#show-picture").checked) sendPictures(v, false);
         if (state === "refused") {
           addAlert(code === 4401 ? "You are signed out: sign in again to watch." : `Session ${v.id} is not yours or no longer exists.`);
           endView(v, v.status === "pending" || v.status === "running" ? "unknown" : v.status);
@@ -519,6 +534,10 @@
         }
         v.latest = m;
         break;
+      case "frame":
+        v.pictures += 1;
+        drawPicture(v, m);
+        break;
       case "alert":
         addAlert(m.message || "alert");
         break;
@@ -530,6 +549,72 @@
     }
     schedule();
   }
+
+  // ------------------------------------------------------------------ the analysed frame
+
+  function sendPictures(v, on) {
+    const ws = v.conn && v.conn.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ action: "frames", on }));
+  }
+
+  /** The picture of a "frame" message, its overlays in the picture's own pixels, and the predicted task. */
+  function drawPicture(v, m) {
+    if (!$("#show-picture").checked || typeof m.jpeg_base64 !== "string") return;
+    const w = m.width, h = m.height;
+    frameImage.src = `data:image/jpeg;base64,${m.jpeg_base64}`;
+    frameImage.width = w;
+    frameImage.height = h;
+    frameImage.dataset.frameIndex = m.frame_index;
+    overlay.setAttribute("viewBox", `0 0 ${w} ${h}`);
+    overlay.dataset.frameIndex = m.frame_index;
+    const at = (p) => [p[0] * w, p[1] * h];
+    const skeleton = (cls, points, edges, visible, radius) => {
+      const group = svg("g", { class: cls });
+      if (!points) return group;
+      for (const [a, b] of edges) {
+        if (!visible(points[a]) || !visible(points[b])) continue;
+        const [x1, y1] = at(points[a]);
+        const [x2, y2] = at(points[b]);
+        group.append(svg("line", { x1, y1, x2, y2 }));
+      }
+      points.forEach((p, i) => {
+        if (!visible(p)) return;
+        const [cx, cy] = at(p);
+        group.append(svg("circle", { cx, cy, r: radius, "data-index": i, "data-x": p[0], "data-y": p[1] }));
+      });
+      return group;
+    };
+    const groups = [
+      skeleton("pose", m.pose, POSE_EDGES, (p) => p && (p[2] ?? 1) >= VISIBLE, 3),
+      skeleton("hand left", m.left_hand, HAND_EDGES, (p) => Boolean(p), 2),
+      skeleton("hand right", m.right_hand, HAND_EDGES, (p) => Boolean(p), 2),
+    ];
+    const objects = svg("g", { class: "objects" });
+    for (const o of m.objects || []) {
+      const [x0, y0] = at(o.box);
+      const [x1, y1] = at([o.box[2], o.box[3]]);
+      const box = svg("rect", { x: x0, y: y0, width: Math.max(0, x1 - x0), height: Math.max(0, y1 - y0), "data-name": o.name, "data-box": o.box.join(",") });
+      const label = svg("text", { x: x0 + 3, y: Math.max(12, y0 - 3) });
+      label.textContent = `${o.name} ${Math.round(o.confidence * 100)}%`;
+      objects.append(box, label);
+    }
+    groups.push(objects);
+    overlay.replaceChildren(...groups);
+    const task = m.task_prediction ?? null;
+    frameCaption.textContent = m.caption || (task === null ? "waiting for the first window…"
+      : `${task}${typeof m.task_confidence === "number" ? ` · ${(m.task_confidence * 100).toFixed(0)} %` : ""}`);
+    frameCaption.dataset.task = task ?? "";
+    pictureStage.hidden = false;
+  }
+
+  for (const [id, cls] of [["#show-pose", "hide-pose"], ["#show-hands", "hide-hands"], ["#show-objects", "hide-objects"]]) {
+    $(id).addEventListener("change", (e) => overlay.classList.toggle(cls, !e.target.checked));
+  }
+  $("#show-picture").addEventListener("change", (e) => {
+    const on = e.target.checked;
+    if (!on) pictureStage.hidden = true;
+    if (view) sendPictures(view, on); // the server stops sending pictures to this page while off
+  });
 
   function setLabels(v, labels) {
     v.labels = labels.slice();

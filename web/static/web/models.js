@@ -89,7 +89,7 @@
       const body = { dataset: form.elements.dataset.value === "" ? null : Number(form.elements.dataset.value), model_type: type };
       if (!SEQUENCE_MODELS.has(type)) body.aggregation = form.elements.aggregation.value;
       const own = SEQUENCE_MODELS.has(type) ? LSTM_FIELDS : type === "ridge" ? [] : TREE_FIELDS.filter((f) => f !== "learning_rate" || type === "lgbm");
-      const fields = [...own, "seed"];
+      const fields = [...own, "seed", "cv"];
       for (const name of fields) {
         const input = form.elements[name];
         if (input.validity.badInput) errors[name] = "enter a number";
@@ -295,10 +295,17 @@
       const stat = (key, title, value, digits = 3) => el("div", { class: "stat" },
         el("div", { class: "stat-title" }, title),
         el("div", { class: "stat-value", "data-metric": key, "data-value": value ?? "" }, typeof value === "number" ? fmt(value, digits) : (value ?? "–")));
-      const params = Object.entries(x.params || m.params || {})
-        .filter(([k]) => (SEQUENCE_MODELS.has(x.model_type) ? !["n_estimators", "max_depth", "learning_rate"].includes(k) : !["epochs", "lr", "hidden_dim", "num_layers", "batch_size", "patience"].includes(k)))
+      // Only the parameters this model type reads (the server says which); a ridge model shows no trees.
+      const used = x.params_used || Object.fromEntries(Object.entries(m.params_used || {}).filter(([k]) => k !== "seed" && k !== "cv"));
+      const params = Object.entries(used)
         .map(([k, v]) => el("span", { class: "chip", "data-param": k, "data-value": v ?? "" }, `${k} ${v ?? "none"}`));
+      const warnings = x.warnings || [];
+      const cv = x.cv;
+      const cvText = (metric) => (cv && cv[metric] ? `${fmt(cv[metric].mean)} ± ${fmt(cv[metric].std)}` : "–");
       document.getElementById("metrics").replaceChildren(
+        warnings.length ? el("div", { class: "warning", id: "metric-warnings", role: "note" },
+          el("strong", {}, "These test figures do not mean much: "),
+          el("ul", {}, ...warnings.map((w) => el("li", {}, w)))) : "",
         el("div", { class: "stats" },
           stat("accuracy", "Accuracy", x.accuracy),
           stat("f1_macro", "F1 macro", x.f1_macro),
@@ -314,6 +321,12 @@
           el("dt", {}, "Model"), el("dd", {}, `${x.model_type} · ${x.aggregation}`, x.epochs_run ? ` · ${x.epochs_run} epochs` : ""),
           el("dt", {}, "Parameters"), el("dd", { id: "model-params" }, el("div", { class: "chips" }, params, el("span", { class: "chip", "data-param": "seed" }, `seed ${x.seed}`))),
           el("dt", {}, "Labels"), el("dd", {}, (x.labels || []).join(", ")),
+          el("dt", {}, "F1 macro"), el("dd", { class: "small", id: "f1-definition" }, x.f1_macro_definition || "over the classes in the test split",
+            (x.classes_absent_from_test || []).length ? el("div", { id: "classes-absent" }, `Not in the test split (not scored): ${x.classes_absent_from_test.join(", ")}`) : ""),
+          ...(cv ? [el("dt", {}, `Cross-validation (${cv.k} folds)`), el("dd", { id: "cv-result" },
+            el("span", { "data-metric": "cv_accuracy", "data-value": cv.accuracy ? cv.accuracy.mean : "" }, `accuracy ${cvText("accuracy")}`), " · ",
+            el("span", { "data-metric": "cv_f1_macro", "data-value": cv.f1_macro ? cv.f1_macro.mean : "" }, `F1 macro ${cvText("f1_macro")}`),
+            el("div", { class: "muted small" }, `${cv.folds_scored} of ${cv.k} folds scored, grouped by ${cv.grouped_by.replace("_", " ")} (${cv.groups} groups). ${cv.note}.`))] : []),
           el("dt", {}, "Version"), el("dd", {}, m.version_label, " ", el("code", { class: "small" }, (m.sha256 || "").slice(0, 16)))));
 
       const labels = x.labels;
@@ -324,7 +337,8 @@
         const c = perClass[l] || {};
         return {
           label: l, value: c.f1 ?? 0, colour: taskml.colour(l, labels),
-          title: `${l}: F1 ${fmt(c.f1)} · precision ${fmt(c.precision)} · recall ${fmt(c.recall)} · support ${c.support ?? 0}`,
+          title: c.f1 == null ? `${l}: not in the test split (not scored)`
+            : `${l}: F1 ${fmt(c.f1)} · precision ${fmt(c.precision)} · recall ${fmt(c.recall)} · support ${c.support ?? 0}`,
           attrs: { "data-precision": c.precision ?? "", "data-recall": c.recall ?? "", "data-support": c.support ?? "" },
         };
       }), { max: 1, name: "F1 per class" });
