@@ -6,6 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -54,6 +55,13 @@ CASCADE = OpenApiParameter(
 
 def wants_cascade(request) -> bool:
     return request.query_params.get("cascade", "").lower() in ("1", "true", "yes")
+
+
+class FormatIsAFileFormat(DefaultContentNegotiation):
+    """``?format=`` names the label file's format here, not a DRF renderer: errors stay JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -176,7 +184,7 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         parameters=[LabelExportQuerySerializer],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
     )
-    @action(detail=True, methods=["get"], url_path="labels/export")
+    @action(detail=True, methods=["get"], url_path="labels/export", content_negotiation_class=FormatIsAFileFormat)
     def labels_export(self, request, pk=None):
         """The video's labels as a file (csv, csv_frames, label_studio, cvat_images, boris, activitynet, mstcn)."""
         video = self.get_object()
@@ -186,7 +194,7 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         exported = labels_export(
             video=video,
             fmt=v["format"],
-            url=request.build_absolute_uri(f"/api/v1/videos/{video.pk}/file/"),
+            url=v.get("url") or "",
             from_name=v.get("from_name") or LS_FROM_NAME,
             to_name=v.get("to_name") or LS_TO_NAME,
             background=v.get("background") or DEFAULT_BACKGROUND,

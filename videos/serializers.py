@@ -78,6 +78,9 @@ class LabelExportQuerySerializer(serializers.Serializer):
     from_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the control's name")
     to_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the video tag's name")
     background = serializers.CharField(required=False, max_length=100, help_text="mstcn: written for unlabelled frames")
+    url = serializers.CharField(
+        required=False, max_length=2000, help_text="label_studio: data.video of the task (default: the file name)"
+    )
 
 
 class VideoUploadSerializer(serializers.Serializer):
