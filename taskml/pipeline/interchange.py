@@ -38,7 +38,7 @@ from .labels import parse_labels
 
 IMPORT_FORMATS = ("csv", "csv_frames", "label_studio", "cvat_images", "boris", "activitynet", "mstcn")
 EXPORT_FORMATS = IMPORT_FORMATS
-PREDICTION_FORMATS = ("csv", "activitynet", "label_studio")
+PREDICTION_FORMATS = ("csv", "csv_frames", "activitynet", "label_studio")
 MAX_LABEL_FILE_BYTES = 32 * 1024 * 1024
 MAX_LABEL_CHARS = 100  # LabelSpan.label
 DEFAULT_BACKGROUND = "background"
@@ -676,8 +676,10 @@ def ls_rate(clock: VideoClock) -> float:
     return clock.nominal_fps or clock.mean_fps
 
 
-def ls_results(spans: list[Span], clock: VideoClock, meta: ExportMeta) -> list[dict]:
-    rate = ls_rate(clock)
+def ls_results(spans: list[Span], clock: VideoClock, meta: ExportMeta, rate: float | None = None) -> list[dict]:
+    """Spans as Label Studio ``timelinelabels`` results, frames counted at ``rate`` (the project's
+    ``<Video frameRate>``; default the video's own rate)."""
+    rate = rate or ls_rate(clock)
     results = []
     for n, span in enumerate(spans):
         item = {
@@ -713,10 +715,10 @@ def write_label_file(fmt: str, spans: list[Span], clock: VideoClock, meta: Expor
     if fmt == "csv_frames":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["frame_index", "label"])
+        writer.writerow(["frame_index", "label", *(["score"] if predictions else [])])
         for s in spans:
             for frame in range(s.start, s.end + 1):
-                writer.writerow([frame, s.label])
+                writer.writerow([frame, s.label, *([f"{s.score:.6f}"] if predictions else [])])
         return LabelFile(out.getvalue().encode(), "text/csv", f"{stem}_frames.csv")
     if fmt == "label_studio":
         task: dict = {"data": {"video": meta.url or meta.name, "fps": ls_rate(clock), "taskml_video_id": meta.video_id}}
@@ -800,3 +802,74 @@ def write_label_file(fmt: str, spans: list[Span], clock: VideoClock, meta: Expor
     ET.indent(root)
     data = b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="utf-8")
     return LabelFile(data, "application/xml", f"{stem}_cvat.xml")
+
+
+# ------------------------------------------------------------------ a model's windows as frames
+
+
+def window_spans(
+    starts: np.ndarray,
+    probabilities: np.ndarray,
+    labels: list[str],
+    *,
+    window_sec: float,
+    clock: VideoClock,
+) -> list[Span]:
+    """A model's window predictions over a whole video as per-frame labels, merged into spans.
+
+    Every frame takes the prediction of the window whose centre is nearest to the frame's time
+    (frames farther than half a window from every centre stay unlabelled); consecutive frames
+    with one label form a span whose score is the mean top probability over its frames.
+    """
+    starts = np.asarray(starts, np.float64)
+    probabilities = np.asarray(probabilities, np.float64)
+    if not len(starts):
+        return []
+    centres = starts + window_sec / 2
+    times = clock.timestamps
+    nearest = np.clip(np.searchsorted(centres, times), 1, len(centres)) - 1
+    right = np.minimum(nearest + 1, len(centres) - 1)
+    pick = np.where(np.abs(centres[right] - times) < np.abs(centres[nearest] - times), right, nearest)
+    far = np.abs(centres[pick] - times) > window_sec / 2 + 1e-9
+    top = probabilities.argmax(axis=1)
+    codes = np.where(far, -1, top[pick])
+    scores = probabilities.max(axis=1)[pick]
+    spans = []
+    for span in runs_to_spans(codes.astype(np.int64), list(labels)):
+        spans.append(Span(span.start, span.end, span.label, float(scores[span.start : span.end + 1].mean())))
+    return spans
+
+
+@dataclass(frozen=True)
+class LabelStudioConfig:
+    """What taskml needs from a Label Studio labelling config."""
+
+    from_name: str
+    to_name: str
+    frame_rate: float  # Label Studio counts video frames at <Video frameRate>, 24 when it is not set
+    labels: tuple[str, ...]
+
+
+LS_DEFAULT_FRAME_RATE = 24.0
+
+
+def parse_ls_config(text: str) -> LabelStudioConfig:
+    """The TimelineLabels control, its Video and their frame rate from a labelling config (XML)."""
+    if len(text) > 1_000_000:
+        raise InputError("label_config is larger than 1 MB")
+    try:
+        root = SafeET.fromstring(text, forbid_dtd=True)
+    except (DefusedXmlException, SafeET.ParseError) as exc:
+        raise InputError(f"label_config is not a labelling config ({exc})") from None
+    control = next(iter(root.iter("TimelineLabels")), None)
+    if control is None:
+        raise InputError("label_config has no <TimelineLabels> control")
+    to_name = control.get("toName", LS_TO_NAME)
+    video = next((v for v in root.iter("Video") if v.get("name") == to_name), None)
+    rate = LS_DEFAULT_FRAME_RATE
+    if video is not None and video.get("frameRate"):
+        rate = _number(video.get("frameRate"), "label_config <Video frameRate>", what="frame rate")
+        if rate <= 0:
+            raise InputError(f"label_config <Video frameRate>: {rate:g} must be positive")
+    labels = tuple(label.get("value", "") for label in control.iter("Label") if label.get("value"))
+    return LabelStudioConfig(control.get("name", LS_FROM_NAME), to_name, rate, labels)
