@@ -27,6 +27,9 @@ class Dataset(models.Model):
     num_features = models.PositiveIntegerField(default=0)
     split_strategy = models.CharField(max_length=40, blank=True, default="")
     size_bytes = models.BigIntegerField(default=0)
+    leakage = models.JSONField(
+        default=dict, blank=True, help_text="the leakage audit (metadata.json's, without per-window distances)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -16,7 +16,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "status", "path", "feature_files", "window_sec", "step_sec", "balance_method",
             "train_ratio", "val_ratio", "test_ratio", "params", "labels", "class_counts", "train_size",
-            "val_size", "test_size", "num_features", "split_strategy", "size_bytes", "created_at", "job",
+            "val_size", "test_size", "num_features", "split_strategy", "size_bytes", "created_at", "job", "leakage",
         ]  # fmt: skip
         read_only_fields = fields
 

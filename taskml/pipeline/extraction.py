@@ -22,6 +22,7 @@ from .errors import InputError
 from .features import DetectionArrays, derive_features
 from .files import atomic_path, sha256_file
 from .labels import FrameLabels, read_labels
+from .leakage import first_frame_hash
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"taskml"
@@ -45,6 +46,7 @@ class VideoInfo:
     width: int
     height: int
     clock: VideoClock | None = None  # the container's frame timestamps (None: the container gave none)
+    first_frame_hash: str = ""  # difference hash of frame 0 (the leakage audit finds re-uploads by it)
 
     @property
     def duration(self) -> float:
@@ -80,6 +82,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         height, width = frame.shape[:2]
+        first_hash = first_frame_hash(frame)
     finally:
         cap.release()
     if not 0 < fps < 1000:
@@ -90,7 +93,10 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         clock = None  # OpenCV decodes it but the demuxer gives no timestamps: the decoder's positions are used
     if clock is not None:
         count = clock.frame_count  # OpenCV estimates the count from duration × fps, wrong for variable rates
-    return VideoInfo(path=path, fps=float(fps), frame_count=max(count, 1), width=width, height=height, clock=clock)
+    return VideoInfo(
+        path=path, fps=float(fps), frame_count=max(count, 1), width=width, height=height, clock=clock,
+        first_frame_hash=first_hash,
+    )  # fmt: skip
 
 
 class FrameClock:
@@ -284,6 +290,7 @@ def extract_features(
         "video_id": video_id,
         "source_name": info.path.name,
         "source_sha256": sha256_file(info.path),
+        "first_frame_hash": info.first_frame_hash,
         "fps": info.fps,
         "clock": info.clock.facts() if info.clock is not None else None,
         "width": info.width,
