@@ -110,8 +110,14 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             width = min(max(int(request.query_params.get("width", 960)), 64), 1920)
         except ValueError:
             raise ValidationFailed("width", "must be an integer") from None
+        clock = video_clock(video=video)
+        index = int(index)
+        if index >= clock.frame_count and not clock.synthetic:
+            raise ValidationFailed("index", f"frame {index} is outside the video (0..{clock.frame_count - 1})")
+        # An irregular clock (variable rate, gaps): the frame is found by its timestamp, not index / fps.
+        at = clock.first_timestamp + clock.start_of(index) if clock.irregular else None
         try:
-            data = frame_jpeg(storage.absolute(video.file), int(index), max_width=width)
+            data = frame_jpeg(storage.absolute(video.file), index, max_width=width, container_time=at)
         except InputError as exc:
             raise ValidationFailed("index", str(exc)) from None
         response = HttpResponse(data, content_type="image/jpeg")

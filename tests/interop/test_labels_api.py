@@ -159,3 +159,18 @@ def test_commands(megamind_video, tmp_path):
         call_command("import_labels", str(bad), "--video-id", vid, "--format", "activitynet")
     with pytest.raises(CommandError, match="--video-id: no video"):
         call_command("export_labels", "--video-id", "nope", "--format", "csv")
+
+
+def test_the_labellers_frames_are_found_by_timestamp(api, vfr_video):
+    """OpenCV seeks by index / fps: on a variable-rate clip frame 60 would show frame 57."""
+    import cv2
+    import numpy as np
+
+    from tests.clips import frame_number
+
+    for index in (0, 31, 60, 75, 89):
+        response = api.get(f"/api/v1/videos/{vfr_video['id']}/frames/{index}/", {"width": 64})
+        assert response.status_code == 200
+        image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+        assert frame_number(image) == index
+    assert "outside the video (0..89)" in api.get(f"/api/v1/videos/{vfr_video['id']}/frames/90/").json()["index"][0]
