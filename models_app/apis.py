@@ -23,7 +23,7 @@ COMPACT = OpenApiParameter(
 
 
 class PredictionsQuerySerializer(serializers.Serializer):
-    video = serializers.IntegerField(help_text="the video's id")
+    video = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="the video's id")
     format = serializers.ChoiceField(choices=PREDICTION_FORMATS, default="csv")
     from_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the control's name")
     to_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the video tag's name")
