@@ -8,7 +8,11 @@ uploads with ``<hash>-``), by ``data.taskml_video_id``, or by a URL of this serv
 from __future__ import annotations
 
 import json
+import os
 import re
+import urllib.parse
+
+from django.db.models import Q
 
 from models_app.models import TrainedModel
 from models_app.predictions import model_version_name, video_ls_prediction
@@ -20,8 +24,7 @@ from taskml.pipeline.interchange import (
     ExportMeta,
     ImportOptions,
     LabelStudioConfig,
-    VideoTarget,
-    _names_match,
+    file_names_match,
     parse_ls_config,
 )
 from videos.interchange import labels_import
@@ -56,11 +59,10 @@ def task_video(*, user, task: dict) -> Video | None:
         found = videos.filter(pk=int(match.group(1))).first()
         if found is not None:
             return found
-    for video in videos.order_by("-created_at", "-id"):
-        names = tuple(n for n in (video.original_name, video.stored_name) if n)
-        if _names_match(value, VideoTarget(clock=None, names=names)):  # type: ignore[arg-type]
-            return video
-    return None
+    base = os.path.basename(urllib.parse.unquote(urllib.parse.urlparse(value).path or value)).strip()
+    candidates = {base, base.split("-", 1)[-1]} - {""}  # Label Studio stores uploads as <hash>-<name>
+    found = videos.filter(Q(original_name__in=candidates) | Q(stored_name__in=candidates)).order_by("-created_at")
+    return next((v for v in found if file_names_match(value, (v.original_name, v.stored_name))), None)
 
 
 def ls_predict(*, user, model: TrainedModel, tasks: list, label_config: str | None) -> dict:

@@ -217,15 +217,17 @@ def runs_to_spans(codes: np.ndarray, labels: list[str]) -> list[Span]:
     return spans
 
 
-def _names_match(name: str, target: VideoTarget) -> bool:
-    """A file name in a label file names this video (Label Studio prefixes uploads with ``<hash>-``)."""
+def file_names_match(name: str, names) -> bool:
+    """A file name (or URL) in a label file names one of ``names`` (Label Studio prefixes its
+    uploads with ``<hash>-``)."""
     base = os.path.basename(urllib.parse.unquote(urllib.parse.urlparse(name).path or name)).strip()
     if not base:
         return False
-    for known in target.names:
-        if known and (base == known or base.endswith("-" + known) or known.endswith("-" + base)):
-            return True
-    return False
+    return any(known and (base == known or base.endswith("-" + known) or known.endswith("-" + base)) for known in names)
+
+
+def _names_match(name: str, target: VideoTarget) -> bool:
+    return file_names_match(name, target.names)
 
 
 # ---- csv
