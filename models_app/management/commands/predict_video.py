@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from models_app.models import TrainedModel
 from models_app.predictions import video_predictions_export
 from taskml.domain import ServiceError
+from taskml.pipeline.errors import PipelineError
 from taskml.pipeline.interchange import PREDICTION_FORMATS
 from videos.management.commands._video_arg import find_video
 from videos.management.commands.export_labels import write_output
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         video = find_video(opts["video_id"])
         try:
             exported = video_predictions_export(model=model, video=video, fmt=opts["format"])
-        except ServiceError as exc:
+        except (ServiceError, PipelineError) as exc:
             raise CommandError(str(exc)) from None
         write_output(exported.data, opts["output"])
         if opts["output"]:
