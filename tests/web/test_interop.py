@@ -42,9 +42,8 @@ def test_labeller_clock_import_and_export(logged_in, web_platform, web_user, vfr
     # frame 31 is shown at 1.10 s by its own timestamp (31 / 30 fps would say 1.03 s)
     expect(page.locator("#frame-index")).to_contain_text("frame 31 / 90, 1.10 s")
     page.locator("#timeline").focus()
-    page.keyboard.press("Home")
-    page.keyboard.press("Shift+ArrowRight")  # one second on: frame 29 (0.967 s); 30 fps would say frame 30
-    expect(page.locator("#frame-index")).to_contain_text("frame 29 / 90, 0.97 s")
+    page.keyboard.press("Shift+ArrowRight")  # one second on from 1.1 s: frame 46 (2.1 s); 30 frames on is 61
+    expect(page.locator("#frame-index")).to_contain_text("frame 46 / 90, 2.10 s")
     shot("clock warning")
 
     boris = tmp_path / "observation.csv"

@@ -60,9 +60,10 @@
     const next = seconds(f + 1);
     return next - t < t - seconds(f) ? f + 1 : f;
   }
-  /** Frames to move for one second from the current frame (at least one). */
+  /** Frames to move for one second from the current frame: to the frame starting nearest to one
+      second away (at least one frame). */
   const secondStep = (direction) => {
-    const target = frameAtTime(seconds(state.frame) + direction);
+    const target = clamp(boundaryAtTime(seconds(state.frame) + direction), 0, lastFrame);
     return direction > 0 ? Math.max(1, target - state.frame) : Math.min(-1, target - state.frame);
   };
   async function loadClock() {
