@@ -298,7 +298,13 @@ def _read_label_studio(data, target, options, parsed, source) -> list[_Raw]:
     if not candidates:
         raise InputError(f"{source} {where_task}: no {kind} (use source=predictions for pre-annotations)")
     # Several annotators: the most recently updated annotation wins (the one Label Studio shows first).
-    item = max(candidates, key=lambda a: (str(a.get("updated_at") or a.get("created_at") or ""), a.get("id") or 0))
+    item = max(
+        candidates,
+        key=lambda a: (
+            str(a.get("updated_at") or a.get("created_at") or ""),
+            a["id"] if isinstance(a.get("id"), int) else -1,
+        ),
+    )
     if len(candidates) > 1:
         parsed.notes.append(f"{len(candidates)} {kind} on {where_task}; the latest ({item.get('id')}) used")
     task_data = task.get("data") if isinstance(task.get("data"), dict) else {}
@@ -370,6 +376,8 @@ def _read_cvat(data, target, options, parsed, source) -> list[_Raw]:
             start_frame = int(text)
         except ValueError:
             raise InputError(f"{source} meta/task/start_frame: {text!r} is not an integer") from None
+        if start_frame < 0:
+            raise InputError(f"{source} meta/task/start_frame: {start_frame} is negative")
         frame_filter = (task.findtext("frame_filter") or "").strip()
         match = re.search(r"step\s*=\s*(\d+)", frame_filter)
         if frame_filter and not match:
@@ -405,6 +413,13 @@ _BORIS_START, _BORIS_STOP = ("start (s)", "start"), ("stop (s)", "stop")
 
 
 def _read_boris(data, target, options, parsed, source) -> list[_Raw]:
+    try:
+        return _read_boris_rows(data, target, options, parsed, source)
+    except csv.Error as exc:
+        raise InputError(f"{source}: not a CSV file ({exc})") from None
+
+
+def _read_boris_rows(data, target, options, parsed, source) -> list[_Raw]:
     text = _text(data, source)
     lines = text.splitlines()
     header_at = None

@@ -200,3 +200,24 @@ def test_predictions_carry_scores(megamind_target):
         "label": "drink",
         "score": 0.5,
     }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "label_studio", "cvat_images", "boris", "activitynet", "mstcn"])
+def test_any_bytes_are_read_or_refused_never_crash(fmt, megamind_target):
+    """Random and mangled input: every outcome is spans or an InputError, never another exception."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seeds = [write_label_file(fmt, megamind_spans(), megamind_target.clock, meta_for(megamind_target)).data]
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(st.one_of(st.binary(max_size=400), st.builds(
+        lambda cut, junk: seeds[0][:cut] + junk + seeds[0][cut:], st.integers(0, len(seeds[0])), st.binary(max_size=20)
+    )))  # fmt: skip
+    def check(data):
+        try:
+            parse_label_file(fmt, data, megamind_target, ImportOptions(mapping=b"0 a\n"))
+        except InputError:
+            pass
+
+    check()
