@@ -97,7 +97,7 @@ def ls(session, method: str, url: str, **kwargs):
 
 
 def test_label_studio_gets_taskml_predictions_and_sends_annotations(
-    label_studio, live_server, alice, client_for, megamind, mega_features
+    label_studio, live_server, celery_worker, alice, client_for, megamind, mega_features
 ):
     ls_url, session = label_studio
     video, model = trained_on_megamind(alice, client_for(alice), megamind=megamind, mega_features=mega_features)
