@@ -67,6 +67,20 @@ def test_labeller_clock_import_and_export(logged_in, web_platform, web_user, vfr
     assert len(server_get(web_platform, f"/api/v1/label-spans/?video={vid}", web_user)["results"]) == 2
     shot("misfit refused")
 
+    # MS-TCN with a mapping.txt, through the format options, merged into what is there
+    (tmp_path / "clip.txt").write_text("1\n" * 5 + "0\n" * 85)
+    (tmp_path / "mapping.txt").write_text("0 background\n1 tap\n")
+    page.set_input_files("#import-file", str(tmp_path / "clip.txt"))
+    page.select_option("#import-format", "mstcn")
+    page.select_option("#import-mode", "merge")
+    page.locator("#import-options summary").click()
+    page.set_input_files("#import-mapping", str(tmp_path / "mapping.txt"))
+    page.click("#import-submit")
+    expect(page.locator("#import-report")).to_contain_text("1 span(s) imported (merge")
+    spans = server_get(web_platform, f"/api/v1/label-spans/?video={vid}&ordering=start_frame", web_user)["results"]
+    assert [(s["start_frame"], s["end_frame"], s["label"]) for s in spans] == [
+        (0, 4, "tap"), (5, 14, "reach"), (31, 44, "grasp")]  # fmt: skip
+
     page.select_option("#export-format", "activitynet")
     with page.expect_download() as download:
         page.click("#export-link")

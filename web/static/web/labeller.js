@@ -1189,6 +1189,11 @@
     body.append("format", $("import-format").value);
     body.append("mode", $("import-mode").value);
     body.append("force", $("import-force").checked ? "true" : "false");
+    body.append("source", $("import-source").value);
+    if ($("import-key").value.trim()) body.append("key", $("import-key").value.trim());
+    if ($("import-fps").value) body.append("fps", $("import-fps").value);
+    if ($("import-background").value.trim()) body.append("background", $("import-background").value.trim());
+    if ($("import-mapping").files[0]) body.append("mapping", $("import-mapping").files[0]);
     $("import-submit").disabled = true;
     try {
       const r = await api("POST", `/api/v1/videos/${videoPk}/labels/import/`, body);
