@@ -80,6 +80,7 @@ def test_labeller_clock_import_and_export(logged_in, web_platform, web_user, vfr
     spans = server_get(web_platform, f"/api/v1/label-spans/?video={vid}&ordering=start_frame", web_user)["results"]
     assert [(s["start_frame"], s["end_frame"], s["label"]) for s in spans] == [
         (0, 4, "tap"), (5, 14, "reach"), (31, 44, "grasp")]  # fmt: skip
+    shot("mstcn merged")
 
     page.select_option("#export-format", "activitynet")
     with page.expect_download() as download:
