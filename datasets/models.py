@@ -33,6 +33,9 @@ class Dataset(models.Model):
         "and the feature groups used",
     )
     size_bytes = models.BigIntegerField(default=0)
+    leakage = models.JSONField(
+        default=dict, blank=True, help_text="the leakage audit (metadata.json's, without per-window distances)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -29,7 +29,7 @@ class DatasetSerializer(serializers.ModelSerializer):
             "id", "name", "status", "path", "feature_files", "window_sec", "step_sec", "balance_method",
             "train_ratio", "val_ratio", "test_ratio", "params", "labels", "class_counts", "train_size",
             "val_size", "test_size", "num_features", "split_strategy", "split_method", "classes_missing",
-            "size_bytes", "created_at", "job",
+            "size_bytes", "created_at", "job", "leakage",
         ]  # fmt: skip
         read_only_fields = fields
 

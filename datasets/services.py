@@ -226,6 +226,7 @@ def dataset_build(job: Job, reporter) -> dict:
             "feature_groups": m.get("feature_groups"),
         },
         size_bytes=size,
+        leakage=leakage_summary(m.get("leakage")),
     )
     return {
         "dataset_dir": dataset.name,
@@ -235,6 +236,14 @@ def dataset_build(job: Job, reporter) -> dict:
         "test_size": m["test_size"],
         "seconds": round(result.seconds, 3),
     }
+
+
+def leakage_summary(audit: dict | None) -> dict:
+    """The leakage audit without the per-window distances (those stay in metadata.json)."""
+    if not audit:
+        return {}
+    return {k: ({kk: vv for kk, vv in v.items() if kk != "distances"} if isinstance(v, dict) else v)
+            for k, v in audit.items()}  # fmt: skip
 
 
 @transaction.atomic

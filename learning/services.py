@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -17,6 +14,7 @@ from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create, run_as_step
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.models import TrainedModel
+from models_app.predictions import feature_rows, video_feature_file
 from models_app.selectors import trained_model_detector
 from models_app.services import (
     stored_train_spec,
@@ -33,7 +31,6 @@ from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.online import ModelRunner, predict_windows
 from videos.models import FeatureFile, Video
-from videos.selectors import feature_file_latest
 from videos.services import label_span_replace_range
 
 SUGGESTION_FIELDS = tuple(SuggestionSpec().as_dict())
@@ -56,15 +53,8 @@ def suggestion_params_check(**params: Any) -> dict:
 
 
 def round_feature_file(*, video: Video, detector: str) -> FeatureFile:
-    """The video's newest extracted feature file made with ``detector`` (the model's)."""
-    found = feature_file_latest(video=video, detector=detector) if detector else None
-    if found is None:
-        raise ValidationFailed(
-            "videos",
-            f"{video.stored_name} has no extracted feature file with the {detector or 'model'} detector the model "
-            "was trained on; extract one first",
-        )
-    return found
+    """The video's newest extracted feature file made with ``detector``."""
+    return video_feature_file(video=video, detector=detector, field="videos")
 
 
 def labelling_round_request(*, owner, model: TrainedModel, videos: list[Video], params: dict) -> LabellingRound:
@@ -100,30 +90,6 @@ def labelling_round_request(*, owner, model: TrainedModel, videos: list[Video], 
     return round_
 
 
-def _feature_rows(feature_file: FeatureFile, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(t, frame_index, values) of a feature file, in time order, one row per time."""
-    path = storage.absolute(feature_file.path)
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError):
-        raise InputError(f"{feature_file.filename} is not a readable features file") from None
-    missing = [c for c in ("t", "frame_index", *names) if c not in schema.names]
-    if missing:
-        raise InputError(f"{feature_file.filename} lacks the model's columns {', '.join(missing[:5])}")
-    table = pq.read_table(path, columns=["t", "frame_index", *names])
-    t = table.column("t").to_numpy(zero_copy_only=False).astype(np.float64)
-    frames = table.column("frame_index").to_numpy(zero_copy_only=False).astype(np.int64)
-    values = np.column_stack(
-        [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in names]
-    )
-    order = np.argsort(t, kind="stable")
-    t, frames, values = t[order], frames[order], values[order]
-    keep = np.concatenate([[True], np.diff(t) > 0]) if len(t) else np.zeros(0, bool)
-    values = values[keep]
-    values[~np.isfinite(values)] = np.nan
-    return t[keep], frames[keep], values
-
-
 def labelling_round_suggest(job: Job, reporter) -> dict:
     """The suggestions job: predict every window of the round's videos, rank the uncertain spans."""
     round_ = LabellingRound.objects.select_related("model").filter(pk=job.inputs["round_id"]).first()
@@ -136,7 +102,7 @@ def labelling_round_suggest(job: Job, reporter) -> dict:
     found, placed, windows = [], {}, 0
     reporter.stage("predicting")
     for done, feature_file in enumerate(feature_files, start=1):
-        t, frames, values = _feature_rows(feature_file, runner.feature_names)
+        t, frames, values = feature_rows(feature_file, runner.feature_names)
         starts, probabilities = predict_windows(t, values, runner)
         windows += len(starts)
         placed[str(feature_file.pk)] = (feature_file.video, t, frames)

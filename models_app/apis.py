@@ -1,13 +1,18 @@
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from datasets.selectors import dataset_get
+from models_app.predictions import video_predictions_export
 from models_app.selectors import trained_model_list
 from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
 from models_app.services import trained_model_request
 from taskml import deletion
+from taskml.pipeline.interchange import LS_FROM_NAME, LS_TO_NAME, PREDICTION_FORMATS
+from videos.apis import FormatIsAFileFormat, file_response
+from videos.selectors import video_get
 
 # Per-window and per-feature blocks of the metrics: large, and only a model's own page draws them.
 BULKY_METRICS = ("test_timeline", "feature_importance", "history")
@@ -16,6 +21,13 @@ COMPACT = OpenApiParameter(
     OpenApiTypes.BOOL,
     description=f"leave the bulky metrics blocks ({', '.join(BULKY_METRICS)}) out of each listed model",
 )
+
+
+class PredictionsQuerySerializer(serializers.Serializer):
+    video = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="the video's id")
+    format = serializers.ChoiceField(choices=PREDICTION_FORMATS, default="csv")
+    from_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the control's name")
+    to_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the video tag's name")
 
 
 class TrainedModelViewSet(
@@ -57,6 +69,26 @@ class TrainedModelViewSet(
             cv=data["cv"],
         )
         return Response(self.get_serializer(model).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[PredictionsQuerySerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}
+    )
+    @action(detail=True, methods=["get"], content_negotiation_class=FormatIsAFileFormat)
+    def predictions(self, request, pk=None):
+        """The model's windows over a whole video as labels with scores: csv (spans), csv_frames,
+        activitynet results, Label Studio predictions."""
+        model = self.get_object()
+        form = PredictionsQuerySerializer(data=request.query_params)
+        form.is_valid(raise_exception=True)
+        v = form.validated_data
+        exported = video_predictions_export(
+            model=model,
+            video=video_get(user=request.user, pk=v["video"]),
+            fmt=v["format"],
+            from_name=v.get("from_name") or LS_FROM_NAME,
+            to_name=v.get("to_name") or LS_TO_NAME,
+        )
+        return file_response(exported)
 
     def destroy(self, request, pk=None):
         deletion.delete(self.get_object())  # its ended live sessions go with it; a running one refuses

@@ -99,6 +99,7 @@ INSTALLED_APPS = [
     "learning",
     "retraining",
     "backend",
+    "lsbackend",  # the Label Studio ML backend (/ls-backend/)
     "web",
     "users",  # the admin's user pages: deleting a user deletes their objects and files (users.services)
 ]

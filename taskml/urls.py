@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("backend/", include("backend.urls")),
+    path("ls-backend/", include("lsbackend.urls")),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("learning.urls")),
     path("api/v1/", include("retraining.urls")),

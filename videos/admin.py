@@ -57,7 +57,7 @@ class FeatureFileInline(admin.TabularInline):
 @admin.register(Video)
 class VideoAdmin(ServiceDeletionAdmin):
     list_display = ("stored_name", "video_id", "owner", "duration", "frame_count", "size", "created_at")
-    list_filter = (("owner", admin.RelatedOnlyFieldListFilter), "created_at")
+    list_filter = (("owner", admin.RelatedOnlyFieldListFilter), "variable_frame_rate", "created_at")
     search_fields = ("video_id", "stored_name", "original_name", "sha256")
     list_select_related = ("owner",)
     date_hierarchy = "created_at"
@@ -75,6 +75,13 @@ class VideoAdmin(ServiceDeletionAdmin):
         "duration",
         "width",
         "height",
+        "nominal_fps",
+        "mean_fps",
+        "variable_frame_rate",
+        "first_timestamp",
+        "duplicated_timestamps",
+        "missing_timestamps",
+        "clock_gaps",
         "created_at",
     )
     readonly_fields = fields

@@ -1,22 +1,37 @@
+import os
+
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from taskml import deletion, storage
 from taskml.domain import TooLarge, ValidationFailed
 from taskml.pipeline.errors import InputError
+from taskml.pipeline.interchange import (
+    DEFAULT_BACKGROUND,
+    LS_FROM_NAME,
+    LS_TO_NAME,
+    MAX_LABEL_FILE_BYTES,
+    ImportOptions,
+)
 from taskml.pipeline.sources import frame_jpeg
+from videos.interchange import labels_export, labels_import
 from videos.models import LabelSpan
 from videos.selectors import feature_file_list, label_span_list, video_list
 from videos.serializers import (
     ExtractRequestSerializer,
     FeatureFileSerializer,
+    LabelExportQuerySerializer,
+    LabelImportReportSerializer,
+    LabelImportSerializer,
     LabelSpanSerializer,
+    VideoClockSerializer,
     VideoExtractResponseSerializer,
     VideoSerializer,
     VideoUploadSerializer,
@@ -26,6 +41,7 @@ from videos.services import (
     label_span_create,
     label_span_delete,
     label_span_update,
+    video_clock,
     video_create,
 )
 from videos.uploads import upload_limit_mb
@@ -37,6 +53,13 @@ CASCADE = OpenApiParameter(
 
 def wants_cascade(request) -> bool:
     return request.query_params.get("cascade", "").lower() in ("1", "true", "yes")
+
+
+class FormatIsAFileFormat(DefaultContentNegotiation):
+    """``?format=`` names the label file's format here, not a DRF renderer: errors stay JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
 
 
 class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -85,8 +108,14 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             width = min(max(int(request.query_params.get("width", 960)), 64), 1920)
         except ValueError:
             raise ValidationFailed("width", "must be an integer") from None
+        clock = video_clock(video=video)
+        index = int(index)
+        if index >= clock.frame_count and not clock.synthetic:
+            raise ValidationFailed("index", f"frame {index} is outside the video (0..{clock.frame_count - 1})")
+        # An irregular clock (variable rate, gaps): the frame is found by its timestamp, not index / fps.
+        at = clock.first_timestamp + clock.start_of(index) if clock.irregular else None
         try:
-            data = frame_jpeg(storage.absolute(video.file), int(index), max_width=width)
+            data = frame_jpeg(storage.absolute(video.file), index, max_width=width, container_time=at)
         except InputError as exc:
             raise ValidationFailed("index", str(exc)) from None
         response = HttpResponse(data, content_type="image/jpeg")
@@ -114,6 +143,80 @@ class VideoViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+    @extend_schema(responses={200: VideoClockSerializer})
+    @action(detail=True, methods=["get"])
+    def clock(self, request, pk=None):
+        """The video's frame clock: what probing found and every frame's time (seconds from frame 0)."""
+        clock = video_clock(video=self.get_object())
+        return Response({**clock.facts(), "timestamps": [round(float(t), 6) for t in clock.timestamps]})
+
+    @extend_schema(request={"multipart/form-data": LabelImportSerializer}, responses={200: LabelImportReportSerializer})
+    @action(detail=True, methods=["post"], url_path="labels/import", parser_classes=[MultiPartParser, FormParser])
+    def labels_import(self, request, pk=None):
+        """Import a label file (csv, label_studio, cvat_images, boris, activitynet, mstcn) as label spans."""
+        video = self.get_object()
+        data = request.data
+        too_large = getattr(request._request, "upload_too_large", None)
+        if too_large:
+            raise TooLarge(too_large, f"the upload is larger than the limit of {upload_limit_mb()} MB")
+        form = LabelImportSerializer(data=data)
+        form.is_valid(raise_exception=True)
+        v = form.validated_data
+        upload = v["file"]
+        mapping = v.get("mapping")
+        options = ImportOptions(
+            key=v.get("key") or None,
+            fps=v.get("fps"),
+            source=v["source"],
+            background=v.get("background") or DEFAULT_BACKGROUND,
+            mapping=read_capped(mapping, "mapping") if mapping is not None else None,
+        )
+        report = labels_import(
+            video=video,
+            user=request.user,
+            fmt=v["format"],
+            data=read_capped(upload, "file"),
+            filename=os.path.basename(upload.name or "labels"),
+            mode=v["mode"],
+            force=v["force"],
+            options=options,
+        )
+        return Response(report)
+
+    @extend_schema(
+        parameters=[LabelExportQuerySerializer],
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+    )
+    @action(detail=True, methods=["get"], url_path="labels/export", content_negotiation_class=FormatIsAFileFormat)
+    def labels_export(self, request, pk=None):
+        """The video's labels as a file (csv, csv_frames, label_studio, cvat_images, boris, activitynet, mstcn)."""
+        video = self.get_object()
+        form = LabelExportQuerySerializer(data=request.query_params)
+        form.is_valid(raise_exception=True)
+        v = form.validated_data
+        exported = labels_export(
+            video=video,
+            fmt=v["format"],
+            url=v.get("url") or "",
+            from_name=v.get("from_name") or LS_FROM_NAME,
+            to_name=v.get("to_name") or LS_TO_NAME,
+            background=v.get("background") or DEFAULT_BACKGROUND,
+        )
+        return file_response(exported)
+
+
+def read_capped(upload, field: str) -> bytes:
+    """An uploaded label file's bytes, refused past the label-file cap before it is read."""
+    if upload.size is not None and upload.size > MAX_LABEL_FILE_BYTES:
+        raise TooLarge(field, f"{upload.size:,} bytes; label files are limited to {MAX_LABEL_FILE_BYTES:,}")
+    return upload.read(MAX_LABEL_FILE_BYTES + 1)
+
+
+def file_response(exported) -> HttpResponse:
+    response = HttpResponse(exported.data, content_type=exported.content_type)
+    response["Content-Disposition"] = f'attachment; filename="{exported.filename}"'
+    return response
 
 
 class LabelSpanFilter(filters.FilterSet):

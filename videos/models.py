@@ -19,11 +19,33 @@ class Video(models.Model):
     duration = models.FloatField(help_text="seconds")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
+    # The frame clock (taskml/pipeline/clock.py): the container's timestamp of every frame, probed on upload.
+    nominal_fps = models.FloatField(null=True, blank=True, help_text="the frame rate the container declares")
+    mean_fps = models.FloatField(null=True, blank=True, help_text="frames per second measured from the timestamps")
+    variable_frame_rate = models.BooleanField(default=False, help_text="frame intervals spread by more than 10 %")
+    first_timestamp = models.FloatField(
+        default=0.0, help_text="the container's time of frame 0, seconds (media time starts at frame 0)"
+    )
+    duplicated_timestamps = models.PositiveIntegerField(default=0, help_text="frames sharing the previous timestamp")
+    missing_timestamps = models.PositiveIntegerField(default=0, help_text="frames without a timestamp (interpolated)")
+    clock_gaps = models.PositiveIntegerField(default=0, help_text="frames that seem missing from a constant rate")
+    clock_timestamps = models.BinaryField(
+        null=True, blank=True, editable=False, help_text="every frame's time (zlib of float64 differences)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [models.UniqueConstraint(fields=["owner", "stored_name"], name="video_stored_name_per_owner")]
+
+    @property
+    def clock_irregular(self) -> bool:
+        """The labeller warns when this is true (see VideoClock.irregular)."""
+        rate_off = bool(self.nominal_fps and self.mean_fps and abs(self.mean_fps / self.nominal_fps - 1) > 0.001)
+        return (
+            bool(self.variable_frame_rate or self.duplicated_timestamps or self.missing_timestamps or self.clock_gaps)
+            or rate_off
+        )
 
     def __str__(self) -> str:
         return self.stored_name
@@ -36,6 +58,12 @@ class LabelSpan(models.Model):
         CSV = "csv"
         BROWSER = "browser"
         SUGGESTION = "suggestion", "accepted suggestion"
+        IMPORT_CSV = "import:csv", "imported csv"
+        IMPORT_LABEL_STUDIO = "import:label_studio", "imported from Label Studio"
+        IMPORT_CVAT = "import:cvat_images", "imported from CVAT"
+        IMPORT_BORIS = "import:boris", "imported from BORIS"
+        IMPORT_ACTIVITYNET = "import:activitynet", "imported ActivityNet JSON"
+        IMPORT_MSTCN = "import:mstcn", "imported MS-TCN labels"
 
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="label_spans")
     start_frame = models.PositiveIntegerField()

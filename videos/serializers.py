@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from taskml.pipeline.detectors import DETECTOR_KINDS
+from taskml.pipeline.interchange import EXPORT_FORMATS, IMPORT_FORMATS
 from videos.models import FeatureFile, LabelSpan, Video
 
 
@@ -14,8 +15,72 @@ class VideoSerializer(serializers.ModelSerializer):
         fields = [
             "id", "owner", "video_id", "stored_name", "original_name", "sha256", "size_bytes", "fps",
             "frame_count", "duration", "width", "height", "label_spans", "created_at",
+            "nominal_fps", "mean_fps", "variable_frame_rate", "first_timestamp", "duplicated_timestamps",
+            "missing_timestamps", "clock_gaps", "clock_irregular",
         ]  # fmt: skip
         read_only_fields = fields
+
+    clock_irregular = serializers.BooleanField(read_only=True, help_text="the labeller warns about this clock")
+
+
+class VideoClockSerializer(serializers.Serializer):
+    nominal_fps = serializers.FloatField()
+    mean_fps = serializers.FloatField()
+    variable_frame_rate = serializers.BooleanField()
+    interval_spread = serializers.FloatField()
+    first_timestamp = serializers.FloatField()
+    duplicated_timestamps = serializers.IntegerField()
+    missing_timestamps = serializers.IntegerField()
+    gaps = serializers.IntegerField()
+    frame_count = serializers.IntegerField()
+    duration = serializers.FloatField()
+    time_base = serializers.CharField()
+    irregular = serializers.BooleanField()
+    synthetic = serializers.BooleanField()
+    timestamps = serializers.ListField(child=serializers.FloatField(), help_text="each frame's time, seconds")
+
+
+class LabelImportSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="the label file")
+    format = serializers.ChoiceField(choices=IMPORT_FORMATS)
+    mode = serializers.ChoiceField(choices=["replace", "merge"], default="replace")
+    force = serializers.BooleanField(default=False, help_text="import a file that does not fit, dropping what does not")
+    key = serializers.CharField(
+        required=False, max_length=300, help_text="activitynet: the database key; label_studio: the task's file name"
+    )
+    fps = serializers.FloatField(
+        required=False, min_value=0.001, max_value=1000, help_text="label_studio: the frame rate of its frame numbers"
+    )
+    source = serializers.ChoiceField(
+        choices=["annotations", "predictions"], default="annotations", help_text="label_studio: which results"
+    )
+    background = serializers.CharField(required=False, max_length=100, help_text="mstcn: the no-task class")
+    mapping = serializers.FileField(required=False, help_text="mstcn: mapping.txt")
+
+
+class LabelImportReportSerializer(serializers.Serializer):
+    video = serializers.IntegerField()
+    format = serializers.CharField()
+    mode = serializers.CharField()
+    source = serializers.CharField()
+    spans_created = serializers.IntegerField()
+    spans_replaced = serializers.IntegerField()
+    frames_labelled = serializers.DictField(child=serializers.IntegerField())
+    frames_dropped = serializers.DictField(child=serializers.IntegerField())
+    forced = serializers.ListField(child=serializers.CharField())
+    notes = serializers.ListField(child=serializers.CharField())
+    declared = serializers.DictField()
+    clock = serializers.DictField()
+
+
+class LabelExportQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=EXPORT_FORMATS)
+    from_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the control's name")
+    to_name = serializers.CharField(required=False, max_length=100, help_text="label_studio: the video tag's name")
+    background = serializers.CharField(required=False, max_length=100, help_text="mstcn: written for unlabelled frames")
+    url = serializers.CharField(
+        required=False, max_length=2000, help_text="label_studio: data.video of the task (default: the file name)"
+    )
 
 
 class VideoUploadSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
+from taskml.pipeline.clock import VideoClock, probe_clock, regular_clock
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.errors import Cancelled, InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
@@ -133,6 +134,7 @@ def video_create(
                 duration=info.duration,
                 width=info.width,
                 height=info.height,
+                **(clock_fields(info.clock) if info.clock is not None else {}),
             )
             video.stored_name = f"{video.pk}_{storage.safe_name(Path(original).stem, default='video')}{suffix}"
             final = storage.uploads_dir(owner.pk) / video.stored_name
@@ -147,6 +149,45 @@ def video_create(
     finally:
         incoming.unlink(missing_ok=True)
     return video
+
+
+def clock_fields(clock: VideoClock) -> dict:
+    """The Video fields that hold a probed frame clock."""
+    return {
+        "nominal_fps": clock.nominal_fps or None,
+        "mean_fps": clock.mean_fps,
+        "variable_frame_rate": clock.variable,
+        "first_timestamp": clock.first_timestamp,
+        "duplicated_timestamps": clock.duplicated,
+        "missing_timestamps": clock.missing,
+        "clock_gaps": clock.gaps,
+        "clock_timestamps": clock.to_bytes(),
+    }
+
+
+def video_clock(*, video: Video) -> VideoClock:
+    """The video's frame clock: every seconds <-> frames conversion about this video goes through it.
+
+    Stored on upload; a video uploaded before the clock existed is probed now (once, then stored).
+    A file the demuxer cannot read falls back to ``frame / fps`` (said so by ``synthetic``).
+    """
+    if video.clock_timestamps:
+        return VideoClock(
+            timestamps=VideoClock.timestamps_from_bytes(video.clock_timestamps),
+            nominal_fps=video.nominal_fps or 0.0,
+            first_timestamp=video.first_timestamp,
+            duplicated=video.duplicated_timestamps,
+            missing=video.missing_timestamps,
+        )
+    try:
+        clock = probe_clock(storage.absolute(video.file))
+    except InputError:
+        return regular_clock(video.fps, video.frame_count)
+    fields = clock_fields(clock)
+    Video.objects.filter(pk=video.pk).update(**fields)
+    for key, value in fields.items():
+        setattr(video, key, value)
+    return clock
 
 
 def video_frame_labels(video: Video) -> FrameLabels | None:

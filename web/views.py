@@ -9,7 +9,7 @@ from django.shortcuts import render
 from datasets.selectors import dataset_get
 from models_app.selectors import trained_model_get
 from taskml.domain import NotFound
-from videos.selectors import video_get
+from videos.selectors import video_get, video_list
 
 
 def _or_404(load):
@@ -51,7 +51,8 @@ def models(request):
 @login_required
 def model(request, pk: int):
     item = _or_404(lambda: trained_model_get(user=request.user, pk=pk))
-    return render(request, "web/model.html", {"page": "models", "model": item})
+    videos = video_list(user=request.user).filter(owner=item.owner).order_by("video_id")[:500]
+    return render(request, "web/model.html", {"page": "models", "model": item, "videos": videos})
 
 
 @login_required

@@ -23,6 +23,7 @@ from .errors import InputError
 from .extraction import read_features_metadata
 from .features import ALL_FEATURE_COLUMNS, DATASET_GROUPS, FEATURE_GROUPS, OTHER_GROUP, RESERVED_COLUMNS
 from .files import atomic_dir, sha256_file, write_json
+from .leakage import leakage_audit
 from .windows import (
     BALANCE_METHODS,
     SPLITS,
@@ -566,6 +567,9 @@ def build_dataset(
                 "detector": meta.get("detector"),
                 "windows_kept": len(s.windows.starts),
                 "windows_dropped": s.windows.dropped,
+                "source_sha256": meta.get("source_sha256"),
+                "first_frame_hash": meta.get("first_frame_hash"),
+                "splits": [name for name in SPLITS if (s.split_of_window == name).any()],
             }
         )
         del values
@@ -617,6 +621,7 @@ def build_dataset(
         "splits": split_members,
         "dropped_windows": dropped,
         "sources": sources_meta,
+        "leakage": leakage_audit(index_rows, window_sec=window.window_sec, sources=sources_meta),
     }
 
     output = Path(output)

@@ -16,11 +16,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .clock import VideoClock, probe_clock
 from .detectors import Detector, DetectorConfig, FrameDetections
 from .errors import InputError
 from .features import DetectionArrays, derive_features
 from .files import atomic_path, sha256_file
 from .labels import FrameLabels, read_labels
+from .leakage import first_frame_hash
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"taskml"
@@ -43,9 +45,13 @@ class VideoInfo:
     frame_count: int
     width: int
     height: int
+    clock: VideoClock | None = None  # the container's frame timestamps (None: the container gave none)
+    first_frame_hash: str = ""  # difference hash of frame 0 (the leakage audit finds re-uploads by it)
 
     @property
     def duration(self) -> float:
+        if self.clock is not None:
+            return self.clock.duration
         return self.frame_count / self.fps if self.fps else 0.0
 
 
@@ -77,11 +83,21 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         height, width = frame.shape[:2]
+        first_hash = first_frame_hash(frame)
     finally:
         cap.release()
     if not 0 < fps < 1000:
         fps = 30.0  # containers without a frame rate: timestamps still come from the decoder
-    return VideoInfo(path=path, fps=float(fps), frame_count=max(count, 1), width=width, height=height)
+    try:
+        clock = probe_clock(path)
+    except InputError:
+        clock = None  # OpenCV decodes it but the demuxer gives no timestamps: the decoder's positions are used
+    if clock is not None:
+        count = clock.frame_count  # OpenCV estimates the count from duration × fps, wrong for variable rates
+    return VideoInfo(
+        path=path, fps=float(fps), frame_count=max(count, 1), width=width, height=height, clock=clock,
+        first_frame_hash=first_hash,
+    )  # fmt: skip
 
 
 class FrameClock:
@@ -107,15 +123,27 @@ class FrameClock:
         return t
 
 
+class _ContainerClock:
+    """``FrameClock``'s interface over a probed ``VideoClock`` (the one frame clock)."""
+
+    def __init__(self, clock: VideoClock) -> None:
+        self.clock = clock
+
+    def time_of(self, index: int, before_ms: float, after_ms: float) -> float:
+        return float(self.clock.times_for([index])[0])
+
+
 def iter_frames(
     info: VideoInfo, *, sample_rate: int = 1, stats: dict | None = None
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(frame_index, t, bgr)`` for every ``sample_rate``-th frame, in order.
 
-    ``stats["decoded"]`` (when given) counts every frame read, sampled or skipped.
+    ``t`` comes from the video's frame clock (``info.clock``, the container's timestamps) when
+    there is one, else from the decoder's positions. ``stats["decoded"]`` (when given) counts
+    every frame read, sampled or skipped.
     """
     cap = cv2.VideoCapture(str(info.path))
-    clock = FrameClock(info.fps)
+    clock = FrameClock(info.fps) if info.clock is None else _ContainerClock(info.clock)
     index = 0
     try:
         while True:
@@ -264,7 +292,9 @@ def extract_features(
         "video_id": video_id,
         "source_name": info.path.name,
         "source_sha256": sha256_file(info.path),
+        "first_frame_hash": info.first_frame_hash,
         "fps": info.fps,
+        "clock": info.clock.facts() if info.clock is not None else None,
         "width": info.width,
         "height": info.height,
         "frame_count": decoded,

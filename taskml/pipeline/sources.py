@@ -177,8 +177,51 @@ def pushed_frames(
         index += 1
 
 
-def frame_jpeg(path, index: int, *, max_width: int = 960, quality: int = 80) -> bytes:
-    """Frame ``index`` of a video as JPEG (scaled down to ``max_width``), for frame-accurate viewers."""
+def frame_at_time(path, seconds: float) -> np.ndarray:
+    """The frame presented at container time ``seconds`` (BGR), found by its timestamp.
+
+    OpenCV seeks by ``index / fps``, which lands on other frames when the rate varies; here the
+    demuxer seeks to the keyframe before the time and the decoder runs to the frame whose
+    timestamp is nearest to it.
+    """
+    import av
+
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError) as exc:
+        raise InputError(f"the video cannot be opened ({exc})") from None
+    try:
+        stream = container.streams.video[0]
+        tb = stream.time_base
+        container.seek(int(seconds / tb), stream=stream, backward=True, any_frame=False)
+        best: tuple[float, object] | None = None
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            t = float(frame.pts * tb)
+            if best is None or abs(t - seconds) < abs(best[0] - seconds):
+                best = (t, frame)
+            if t > seconds + 1e-6:
+                break
+    except av.FFmpegError as exc:
+        raise InputError(f"the frame at {seconds:.3f} s could not be decoded ({exc})") from None
+    finally:
+        container.close()
+    if best is None:
+        raise InputError(f"no frame at {seconds:.3f} s")
+    return best[1].to_ndarray(format="bgr24")
+
+
+def frame_jpeg(
+    path, index: int, *, max_width: int = 960, quality: int = 80, container_time: float | None = None
+) -> bytes:
+    """Frame ``index`` of a video as JPEG (scaled down to ``max_width``), for frame-accurate viewers.
+
+    ``container_time`` (the frame clock's time of the frame, plus the first timestamp) finds the
+    frame by its timestamp instead of OpenCV's ``index / fps`` seek: needed for irregular clocks.
+    """
+    if container_time is not None:
+        return _encode(frame_at_time(path, container_time), max_width=max_width, quality=quality, index=index)
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -193,6 +236,10 @@ def frame_jpeg(path, index: int, *, max_width: int = 960, quality: int = 80) -> 
             raise InputError(f"frame {index} could not be decoded")
     finally:
         cap.release()
+    return _encode(frame, max_width=max_width, quality=quality, index=index)
+
+
+def _encode(frame: np.ndarray, *, max_width: int, quality: int, index: int) -> bytes:
     height, width = frame.shape[:2]
     if width > max_width:
         frame = cv2.resize(frame, (max_width, round(height * max_width / width)), interpolation=cv2.INTER_AREA)

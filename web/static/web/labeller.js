@@ -3,7 +3,7 @@
    video, realtime false) and feature extraction followed live over ws/jobs/. */
 "use strict";
 (() => {
-  const { api, all, socket, toast, el, colour, fmt } = taskml;
+  const { api, all, socket, toast, el, colour, fmt, showErrors } = taskml;
   const $ = (id) => document.getElementById(id);
   const clamp = (n, lo, hi) => Math.min(hi, Math.max(lo, n));
 
@@ -34,7 +34,53 @@
     toast(message, true);
   }
   const clearError = (target) => { $(target).textContent = ""; };
-  const seconds = (frame) => frame / fps;
+  // The frame clock: every frame's own time from the container (GET …/clock/), never frame / fps.
+  // Until it has loaded (and for a video without one) the nominal rate stands in.
+  let times = null;
+  let duration = Number(root.dataset.duration) > 0 ? Number(root.dataset.duration) : frames / fps;
+  /** Seconds at which a frame starts; frame `frames` is the end of the video. */
+  const seconds = (frame) => {
+    if (!times) return frame / fps;
+    return frame >= frames ? duration : times[clamp(frame, 0, lastFrame)];
+  };
+  /** The frame shown at a time (binary search over the clock). */
+  function frameAtTime(t) {
+    if (!times) return clamp(Math.floor(t * fps + 1e-6), 0, lastFrame);
+    let lo = 0, hi = lastFrame;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (times[mid] <= t + 1e-6) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+  /** The frame boundary (0..frames) nearest a time: where a span edge given in seconds lands. */
+  function boundaryAtTime(t) {
+    if (t >= duration) return frames;
+    const f = frameAtTime(t);
+    const next = seconds(f + 1);
+    return next - t < t - seconds(f) ? f + 1 : f;
+  }
+  /** Frames to move for one second from the current frame: to the frame starting nearest to one
+      second away (at least one frame). */
+  const secondStep = (direction) => {
+    const target = clamp(boundaryAtTime(seconds(state.frame) + direction), 0, lastFrame);
+    return direction > 0 ? Math.max(1, target - state.frame) : Math.min(-1, target - state.frame);
+  };
+  async function loadClock() {
+    try {
+      const clock = await api("GET", `/api/v1/videos/${videoPk}/clock/`);
+      if (Array.isArray(clock.timestamps) && clock.timestamps.length === frames) {
+        times = clock.timestamps;
+        duration = clock.duration;
+        renderRuler();
+        renderAll();
+        renderLane();
+        frameChanged();
+      }
+    } catch (error) {
+      report(error);
+    }
+  }
 
   // =================================================================== player
 
@@ -158,7 +204,7 @@
   function tick(now, mine) {
     if (!state.playing || mine !== loop) return;
     const speed = Number(speedSelect.value) || 1;
-    const due = clock.f0 + Math.floor(((now - clock.t0) / 1000) * fps * speed);
+    const due = frameAtTime(seconds(clock.f0) + ((now - clock.t0) / 1000) * speed);
     let moved = false;
     while (state.frame < due && state.frame < lastFrame) {
       const next = cache.get(state.frame + 1);
@@ -179,8 +225,8 @@
   const step = (delta) => { if (state.playing) setPlaying(false); seek(state.frame + delta); };
   $("prev-frame").addEventListener("click", () => step(-1));
   $("next-frame").addEventListener("click", () => step(1));
-  $("prev-second").addEventListener("click", () => step(-Math.round(fps)));
-  $("next-second").addEventListener("click", () => step(Math.round(fps)));
+  $("prev-second").addEventListener("click", () => step(secondStep(-1)));
+  $("next-second").addEventListener("click", () => step(secondStep(1)));
   speedSelect.addEventListener("change", () => { if (state.playing) clock = { t0: performance.now(), f0: state.frame }; });
 
   // =================================================================== timeline
@@ -211,14 +257,13 @@
 
   function renderRuler() {
     const width = timeline.clientWidth || 800;
-    const duration = frames / fps;
     const steps = [0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
     const stepSec = steps.find((s) => (width * s) / duration >= 70) || 3600;
     const label = (t) => (duration >= 60 ? `${Math.floor(t / 60)}:${String(Math.round(t % 60)).padStart(2, "0")}` : `${+t.toFixed(1)}s`);
     ruler.replaceChildren();
     for (let t = 0; t <= duration + 1e-9; t += stepSec) {
       const tick = el("span", { class: "tick" }, label(t));
-      tick.style.left = `${((t * fps) / frames) * 100}%`;
+      tick.style.left = pct(boundaryAtTime(t));
       ruler.append(tick);
     }
   }
@@ -604,8 +649,8 @@
       togglePlay();
     } else if (key === "ArrowLeft" || key === "ArrowRight") {
       event.preventDefault();
-      const delta = event.shiftKey ? Math.max(1, Math.round(fps)) : 1;
-      step(key === "ArrowLeft" ? -delta : delta);
+      const direction = key === "ArrowLeft" ? -1 : 1;
+      step(event.shiftKey ? secondStep(direction) : direction);
     } else if (key === "Home" || key === "End") {
       event.preventDefault();
       step(key === "Home" ? -frames : frames);
@@ -754,8 +799,8 @@
     windows.forEach((w, i) => {
       const from = i === 0 ? w.start : (centre(windows[i - 1]) + centre(w)) / 2;
       const to = i === windows.length - 1 ? w.end : (centre(w) + centre(windows[i + 1])) / 2;
-      const startFrame = clamp(Math.round(from * fps), 0, lastFrame);
-      const endFrame = clamp(Math.round(to * fps) - 1, startFrame, lastFrame);
+      const startFrame = clamp(boundaryAtTime(from), 0, lastFrame);
+      const endFrame = clamp(boundaryAtTime(to) - 1, startFrame, lastFrame);
       const block = el(
         "div",
         {
@@ -1129,6 +1174,55 @@
     }
   });
 
+  // =================================================================== label files in and out
+
+  const importForm = $("import-form");
+  const importReport = $("import-report");
+  const exportFormat = $("export-format");
+  const exportLink = $("export-link");
+  const exportHref = () => { exportLink.href = `/api/v1/videos/${videoPk}/labels/export/?format=${exportFormat.value}`; };
+  exportFormat.addEventListener("change", exportHref);
+  exportHref();
+
+  importForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    importForm.querySelectorAll("[data-error-for]").forEach((n) => { n.textContent = ""; });
+    const file = $("import-file").files[0];
+    if (!file) { importForm.querySelector('[data-error-for="file"]').textContent = "Choose a label file."; return; }
+    const body = new FormData();
+    body.append("file", file);
+    body.append("format", $("import-format").value);
+    body.append("mode", $("import-mode").value);
+    body.append("force", $("import-force").checked ? "true" : "false");
+    body.append("source", $("import-source").value);
+    if ($("import-key").value.trim()) body.append("key", $("import-key").value.trim());
+    if ($("import-fps").value) body.append("fps", $("import-fps").value);
+    if ($("import-background").value.trim()) body.append("background", $("import-background").value.trim());
+    if ($("import-mapping").files[0]) body.append("mapping", $("import-mapping").files[0]);
+    $("import-submit").disabled = true;
+    try {
+      const r = await api("POST", `/api/v1/videos/${videoPk}/labels/import/`, body);
+      const labelled = Object.entries(r.frames_labelled).map(([k, v]) => `${k} ${v}`).join(", ");
+      const dropped = Object.entries(r.frames_dropped).map(([k, v]) => `${k.replace(/_/g, " ")} ${v}`).join(", ") || "none";
+      importReport.textContent = [
+        `${r.spans_created} span(s) imported (${r.mode}; ${r.spans_replaced} existing span(s) replaced).`,
+        `Frames labelled: ${labelled}.`,
+        `Frames dropped: ${dropped}.`,
+        ...r.forced.map((line) => `Forced: ${line}`),
+        ...r.notes.map((line) => `Note: ${line}`),
+      ].join("\n");
+      importReport.hidden = false;
+      toast(`${r.spans_created} span(s) imported`);
+      state.spans.clear();
+      await loadSpans();
+    } catch (error) {
+      importReport.hidden = true;
+      showErrors(importForm, error);
+    } finally {
+      $("import-submit").disabled = false;
+    }
+  });
+
   // =================================================================== start
 
   const fromHash = /(?:^#|&)frame=(\d+)/.exec(location.hash);
@@ -1139,6 +1233,7 @@
   renderAll();
   renderLane();
   frameChanged();
+  loadClock();
   loadSpans();
   loadModels();
   loadFeatureFiles();

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LsBackendConfig(AppConfig):
+    name = "lsbackend"
+    verbose_name = "Label Studio ML backend (/ls-backend/)"
