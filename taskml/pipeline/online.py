@@ -23,7 +23,7 @@ import numpy as np
 from .aggregation import aggregate
 from .detectors import FrameDetections
 from .errors import InputError
-from .extraction import numeric_features, stack_detections
+from .features import numeric_features, stack_detections
 from .windows import WindowSpec, median_interval, nearest_rows, window_grid, window_starts
 
 SMOOTHING_METHODS = ("none", "median", "ema", "hysteresis")
