@@ -306,7 +306,9 @@ class _Failure:
 class Detector:
     """The detectors a ``DetectorConfig`` asks for, behind one ``process`` interface."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, *, objects=None) -> None:
+        """``objects``: an object stage to use instead of building ObjectDetector (anything with
+        ``process(rgb) -> dict`` and ``close()``; the portable runtime's ONNX-only detector)."""
         self.config = config
         self._stages: list = []
         if config.uses_mediapipe:
@@ -314,7 +316,7 @@ class Detector:
         if config.uses_yolo:
             # ONNX Runtime's default (one thread per core) measured fastest even beside the
             # MediaPipe threads: bench/extraction.py, 17.3 fps against 15.1 with one thread.
-            self._stages.append(ObjectDetector(config))
+            self._stages.append(objects if objects is not None else ObjectDetector(config))
 
     def process(self, rgb: np.ndarray) -> FrameDetections:
         merged: dict = {}
