@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -15,7 +16,7 @@ from taskml import storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
-from taskml.pipeline.errors import InputError
+from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
 from taskml.pipeline.training import TrainSpec, resolve_config, train_model
 
@@ -178,6 +179,56 @@ def trained_model_load(*, trained_model: TrainedModel) -> dict:
     return load_artifact(storage.absolute(trained_model.path), expected_sha256=trained_model.sha256)
 
 
+def trained_model_detector(*, trained_model: TrainedModel) -> dict | None:
+    """The detectors that made the model's features, as a live session picks them: the first
+    feature file of its dataset (its detector and YOLO weights), the server's YOLO otherwise."""
+    from django.conf import settings
+
+    from taskml.pipeline.detectors import DetectorConfig
+    from taskml.pipeline.onnx_export import detector_metadata
+
+    source = trained_model.dataset.sources.order_by("datasetsource__id").first()
+    kind = source.detector if source else "fusion"
+    yolo = (source.yolo_model if source else "") or settings.TASKML_YOLO_MODEL
+    try:
+        return detector_metadata(DetectorConfig(kind=kind, yolo_model=yolo))
+    except InputError:
+        return {"kind": kind}
+
+
+def onnx_path(trained_model: TrainedModel):
+    """Where a model's ONNX export is kept: beside its artifact, ``<stem>.onnx``."""
+    return storage.absolute(trained_model.path).with_suffix(".onnx")
+
+
+def trained_model_onnx(*, trained_model: TrainedModel) -> tuple[Path, str]:
+    """(path, sha256) of the model's ONNX file, exported on first use and kept beside the artifact.
+
+    The artifact is loaded only through the registry's checksum (trained_model_load); a kept
+    export is reused while it names this model's sha256 and the current export format.
+    """
+    from taskml.pipeline.files import sha256_file
+    from taskml.pipeline.onnx_export import EXPORT_FORMAT, NotExportable, export_onnx, read_onnx_metadata
+
+    bundle = trained_model_load(trained_model=trained_model)
+    path = onnx_path(trained_model)
+    if path.is_file():
+        kept = read_onnx_metadata(path)
+        if kept.get("model_sha256") == trained_model.sha256 and kept.get("format") == EXPORT_FORMAT:
+            return path, sha256_file(path)
+    try:
+        return export_onnx(
+            bundle,
+            path,
+            model_sha256=trained_model.sha256,
+            detector=trained_model_detector(trained_model=trained_model),
+        )
+    except NotExportable as exc:
+        raise Conflict("model", f"{trained_model} cannot be exported to ONNX: {exc}") from None
+    except PipelineError as exc:
+        raise ValidationFailed("model", str(exc)) from None
+
+
 @transaction.atomic
 def trained_model_delete(*, trained_model: TrainedModel) -> None:
     from streaming.models import LiveSession
@@ -194,6 +245,10 @@ def trained_model_delete(*, trained_model: TrainedModel) -> None:
     paths = []
     if trained_model.path:
         model_path = storage.absolute(trained_model.path)
-        paths = [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
+        paths = [
+            trained_model.path,
+            *(storage.relative(p) for p in sidecar_paths(model_path)),
+            storage.relative(onnx_path(trained_model)),  # the kept ONNX export, if any
+        ]
     transaction.on_commit(lambda: [storage.remove(p) for p in paths])
     trained_model.delete()

@@ -558,6 +558,17 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
     return model
 
 
+def read_onnx_metadata(path: str | os.PathLike) -> dict:
+    """The ``taskml.*`` metadata of an ONNX file (empty when it is not one)."""
+    import onnx
+
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception:  # a damaged or foreign file: not ours, export again
+        return {}
+    return read_metadata({p.key: p.value for p in model.metadata_props})
+
+
 def read_metadata(props: dict[str, str]) -> dict:
     """The ``taskml.*`` metadata_props of an exported model, JSON-decoded, without the prefix."""
     out = {}
@@ -582,3 +593,42 @@ def export_onnx(
     with atomic_path(output) as tmp:
         tmp.write_bytes(data)
     return output, hashlib.sha256(data).hexdigest()
+
+
+def dataset_detector(dataset_dir: str | os.PathLike | None) -> dict | None:
+    """The detector configuration of a dataset's first feature file (its metadata.json sources,
+    and the file's own metadata for the YOLO weights when the file is still there); None if unknown."""
+    from .detectors import DetectorConfig
+    from .errors import InputError
+    from .extraction import read_features_metadata
+
+    if not dataset_dir:
+        return None
+    try:
+        sources = json.loads((Path(dataset_dir) / "metadata.json").read_text()).get("sources") or []
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not sources or not sources[0].get("detector"):
+        return None
+    kind = sources[0]["detector"]
+    yolo_model = None
+    try:
+        yolo_model = read_features_metadata(sources[0]["path"]).get("yolo_model")
+    except Exception:  # noqa: S110 - the file may be gone; the kind alone is still worth recording
+        pass
+    try:
+        return detector_metadata(DetectorConfig(kind=kind, **({"yolo_model": yolo_model} if yolo_model else {})))
+    except InputError:  # features from elsewhere (a public data set, your own sensors)
+        return {"kind": kind}
+
+
+def recorded_sha256(model_path: str | os.PathLike) -> str | None:
+    """The sha256 save_artifact recorded for a model file in its ``<stem>_meta.json``, if any."""
+    from .artifacts import sidecar_paths
+
+    meta = sidecar_paths(model_path)[1]
+    try:
+        value = json.loads(meta.read_text()).get("sha256")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
