@@ -422,10 +422,10 @@ def _ridge(g: _Graph, features: str, ridge) -> str:
     """The pipeline's RidgeClassifier: standardise, linear decision values, softmax."""
     xs = g.op("Div", g.op("Sub", features, g.const(np.asarray(ridge.mean_, np.float32))), g.const(ridge.scale_))
     if ridge.model_ is not None:  # scikit-learn's RidgeClassifierCV (fewer windows than features)
-        coef = np.asarray(ridge.model_.coef_, np.float32).T
+        coef = np.asarray(ridge.model_.coef_, np.float32).reshape(-1, len(ridge.mean_)).T  # (p, c)
         intercept = np.asarray(ridge.model_.intercept_, np.float32).reshape(-1)
     else:
-        coef = np.asarray(ridge.coef_, np.float32)
+        coef = np.asarray(ridge.coef_, np.float32).reshape(len(ridge.mean_), -1)
         intercept = np.asarray(ridge.intercept_, np.float32).reshape(-1)
     scores = g.op("Add", g.op("MatMul", xs, g.const(coef, "coef")), g.const(intercept, "intercept"), hint="scores")
     if coef.shape[1] == 1:  # two classes, one decision column: [-s, s] as decision_function
@@ -632,3 +632,33 @@ def recorded_sha256(model_path: str | os.PathLike) -> str | None:
     except (OSError, json.JSONDecodeError, AttributeError):
         return None
     return value if isinstance(value, str) and value else None
+
+
+def raw_split_windows(dataset_dir: str | os.PathLike, split: str, spec: WindowSpec, feature_names: list[str]):
+    """The raw (unscaled, NaN kept) windows of a dataset split, cut from its feature files as the
+    dataset builder cut them: what the exported graph and ``ModelRunner.predict`` take (parity checks)."""
+    import csv
+
+    import pandas as pd
+
+    from .windows import nearest_rows, window_grid
+
+    dataset_dir = Path(dataset_dir)
+    sources = {s["name"]: s["path"] for s in json.loads((dataset_dir / "metadata.json").read_text())["sources"]}
+    with open(dataset_dir / f"windows_{split}.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    out = np.zeros((len(rows), spec.frames, len(feature_names)), np.float32)
+    for i, row in enumerate(rows):
+        if row["source"] not in tables:
+            frame = pd.read_parquet(sources[row["source"]], columns=["t", *feature_names])
+            t = frame["t"].to_numpy(np.float64)
+            finite = np.isfinite(t)
+            order = np.argsort(np.where(finite, t, np.inf), kind="stable")[: int(finite.sum())]
+            order = order[np.concatenate([[True], np.diff(t[order]) > 0])]  # as dataset._open_source
+            values = frame[feature_names].to_numpy(np.float32)[order]
+            values[~np.isfinite(values)] = np.nan
+            tables[row["source"]] = (t[order], values)
+        t, values = tables[row["source"]]
+        out[i] = values[nearest_rows(t, window_grid(np.array([float(row["start_t"])]), spec)[0])]
+    return out

@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from taskml.native_logs import quiet_native_logs
 from taskml.pipeline.errors import PipelineError
 from taskml.pipeline.online import SMOOTHING_METHODS, SmoothingSpec
 from taskml.pipeline.sources import Timings
@@ -45,43 +46,14 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    out = None
     try:
-        smoothing = SmoothingSpec(method=args.smoothing, k=args.k, alpha=args.alpha, min_duration=args.min_duration)
-        if args.threads < 1:
-            raise PipelineError(f"--threads must be at least 1, got {args.threads}")
-        model = PortableModel(args.model, expected_sha256=args.sha256, threads=args.threads)
-        detector = make_detector(model, args.objects_model)
-        stop = threading.Event()
-        signal.signal(signal.SIGINT, lambda *_: stop.set())
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        timings = Timings()
-        frames = open_source(
-            video=args.video, camera=args.camera, url=args.url, realtime=args.realtime, timings=timings, stop=stop
-        )
-        out = open(args.output, "w", buffering=1) if args.output else sys.stdout  # closed below
-        if not args.quiet:
-            meta = model.metadata
-            print(
-                f"taskml runtime: model {meta.get('model_type')}/{meta.get('aggregation')} "
-                f"sha256 {model.version}…, classes {', '.join(model.labels)}, window {model.spec.window_sec:g} s "
-                f"every {model.spec.step_sec:g} s, detector {detector.config.kind}",
-                file=sys.stderr,
-            )
-
-        def emit(record: dict) -> None:
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-
-        summary = run(model, frames, detector, emit, smoothing=smoothing, timings=timings)
+        with quiet_native_logs():
+            summary = _run(args)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:  # the reader went away (| head): nothing more to say
         return 0
-    finally:
-        if out is not None and out is not sys.stdout:
-            out.close()
     if not args.quiet:
         print(
             f"taskml runtime: {summary.frames} frames, {summary.windows} windows, "
@@ -89,6 +61,41 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+def _run(args: argparse.Namespace):
+    smoothing = SmoothingSpec(method=args.smoothing, k=args.k, alpha=args.alpha, min_duration=args.min_duration)
+    if args.threads < 1:
+        raise PipelineError(f"--threads must be at least 1, got {args.threads}")
+    model = PortableModel(args.model, expected_sha256=args.sha256, threads=args.threads)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    timings = Timings()
+    # The source first: a video that cannot be decoded is refused before the detectors load.
+    frames = open_source(
+        video=args.video, camera=args.camera, url=args.url, realtime=args.realtime, timings=timings, stop=stop
+    )
+    detector = make_detector(model, args.objects_model)
+    if not args.quiet:
+        meta = model.metadata
+        print(
+            f"taskml runtime: model {meta.get('model_type')}/{meta.get('aggregation')} "
+            f"sha256 {model.version}…, classes {', '.join(model.labels)}, window {model.spec.window_sec:g} s "
+            f"every {model.spec.step_sec:g} s, detector {detector.config.kind}",
+            file=sys.stderr,
+        )
+    out = open(args.output, "w", buffering=1) if args.output else sys.stdout  # closed below
+    try:
+
+        def emit(record: dict) -> None:
+            out.write(json.dumps(record) + "\n")
+            out.flush()
+
+        return run(model, frames, detector, emit, smoothing=smoothing, timings=timings)
+    finally:
+        if out is not sys.stdout:
+            out.close()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from taskml.pipeline.detectors import Detector
 from taskml.pipeline.errors import InputError
+from taskml.pipeline.extraction import probe_video
 from taskml.pipeline.online import LivePredictor, SmoothingSpec, WindowPrediction
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames
 
@@ -49,6 +50,7 @@ def open_source(
     if len(chosen) != 1:
         raise InputError("give exactly one source: --video PATH, --camera N or --url URL")
     if video is not None:
+        probe_video(video)  # refused now, not at the first frame
         return file_frames(video, realtime=realtime, timings=timings, should_stop=stop.is_set)
     if camera is not None:
         return capture_frames(int(camera), timings=timings, should_stop=stop.is_set)
