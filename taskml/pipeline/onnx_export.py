@@ -171,7 +171,11 @@ def _multiscale(g: _Graph, x: str, frames: int) -> str:
     k = np.arange(1, SPECTRAL_BINS + 1)[None, :]
     angle = 2 * np.pi * ((t * k) % frames) / frames
     basis = np.concatenate([np.cos(angle), -np.sin(angle)], axis=1)  # (T, 2K)
-    across = g.op("Transpose", g.cast(x, "double"), perm=[0, 2, 1])  # (B, F, T)
+    # Less the first frame: frequencies 1..3 do not change, and a constant feature gives exactly
+    # 0 as numpy's FFT does (a product with rounded cosines would leave ~1e-17).
+    wide = g.cast(x, "double")
+    wide = g.op("Sub", wide, g.slice(wide, 0, 1, 1), hint="less_first")
+    across = g.op("Transpose", wide, perm=[0, 2, 1])  # (B, F, T)
     spectrum = g.op("MatMul", across, g.const(basis, "dft"))  # (B, F, 2K)
     real = g.slice(spectrum, 0, SPECTRAL_BINS, 2)
     imag = g.slice(spectrum, SPECTRAL_BINS, 2 * SPECTRAL_BINS, 2)
@@ -436,6 +440,16 @@ def _ridge(g: _Graph, features: str, ridge) -> str:
 # --------------------------------------------------------------------------- the model
 
 
+def _label_rule(g: _Graph, probabilities: str, label: str) -> None:
+    """``label``: the first class within TIE_TOLERANCE of the highest probability (online.top_class)."""
+    from onnx import TensorProto
+
+    highest = g.op("ReduceMax", probabilities, axes=[1], keepdims=1, hint="highest")
+    near = g.op("Sub", highest, g.const(np.float32(TIE_TOLERANCE), "tie"))
+    tied = g.op("Cast", g.op("GreaterOrEqual", probabilities, near), to=TensorProto.INT32, hint="tied")
+    g.nodes.append(g._helper.make_node("ArgMax", [tied], [label], axis=1, keepdims=0, select_last_index=0))
+
+
 def detector_metadata(config) -> dict:
     """The parts of a DetectorConfig that decide what the features are (not where they ran)."""
     from dataclasses import asdict
@@ -518,11 +532,7 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
         placement[np.arange(len(columns)), columns] = 1.0
         probabilities = g.op("MatMul", raw, g.const(placement, "classes"))
     g.nodes.append(helper.make_node("Identity", [probabilities], [PROBABILITIES]))
-    # The label: the first class within TIE_TOLERANCE of the highest probability (online.top_class).
-    highest = g.op("ReduceMax", PROBABILITIES, axes=[1], keepdims=1, hint="highest")
-    near = g.op("Sub", highest, g.const(np.float32(TIE_TOLERANCE), "tie"))
-    tied = g.op("Cast", g.op("GreaterOrEqual", PROBABILITIES, near), to=TensorProto.INT32, hint="tied")
-    g.nodes.append(helper.make_node("ArgMax", [tied], [LABEL], axis=1, keepdims=0, select_last_index=0))
+    _label_rule(g, PROBABILITIES, LABEL)
 
     graph = helper.make_graph(
         g.nodes,
