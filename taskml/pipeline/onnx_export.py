@@ -201,11 +201,13 @@ def _minirocket(g: _Graph, x: str, rocket) -> str:
     index = np.full((width, combos), zero, np.int64)
     for j, subset in enumerate(subsets):
         index[: len(subset), j] = np.sort(subset)
-    padded = g.op("Pad", x, g.ints([0, 0, 0, 0, 0, 1]), g.const(np.float32(0.0)), hint="zero_channel")
-    sums = g.op("Gather", padded, g.ints(index[0]), axis=2)
+    # Features as rows (B, F + 1, T): each gather then copies whole contiguous rows.
+    rows = g.op("Transpose", x, perm=[0, 2, 1], hint="by_feature")
+    padded = g.op("Pad", rows, g.ints([0, 0, 0, 0, 1, 0]), g.const(np.float32(0.0)), hint="zero_channel")
+    sums = g.op("Gather", padded, g.ints(index[0]), axis=1)
     for i in range(1, width):
-        sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=2), hint="channel_sum")
-    sums = g.op("Transpose", sums, perm=[0, 2, 1], hint="sums")  # (B, combos, T)
+        sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=1), hint="channel_sum")
+    # sums: (B, combos, T)
 
     weights = rocket._kernel_weights()
     outputs = []
