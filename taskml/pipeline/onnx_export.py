@@ -189,54 +189,59 @@ def _multiscale(g: _Graph, x: str, frames: int) -> str:
     return g.op("Concat", *parts, axis=1, hint="multiscale")
 
 
-def _minirocket(g: _Graph, x: str, rocket) -> str:
-    """MiniRocket.transform: channel sums, the nine-tap dilated convolutions, PPV against the biases."""
+def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tuple[str, np.ndarray]:
+    """MiniRocket.transform: channel sums, the nine-tap dilated convolutions, PPV against the biases.
+
+    Combinations are laid out group by group (dilation, padding, bias count), so that each
+    group is one slice. ``ordered``: the features in MiniRocket's column order (one gather);
+    otherwise ``(features, columns)``, feature k being MiniRocket's column ``columns[k]``, for
+    an estimator whose inputs are permuted instead (build_onnx: one node less per window).
+    """
     frames = int(rocket.frames_)
-    combos = len(rocket.kernels_)
+    groups = rocket._groups
+    layout = np.concatenate([group for group, _ in groups])  # combination at each row
     # Channel sums: each combination's features added in ascending feature order (the sparse
     # product's order), a zero channel standing in for the unused places of smaller subsets.
-    subsets = [np.flatnonzero(rocket.mask_[:, j]) for j in range(combos)]
+    subsets = [np.sort(np.flatnonzero(rocket.mask_[:, j])) for j in layout]
     width = max(len(s) for s in subsets)
-    zero = int(rocket.n_channels_)
-    index = np.full((width, combos), zero, np.int64)
-    for j, subset in enumerate(subsets):
-        index[: len(subset), j] = np.sort(subset)
+    index = np.full((width, len(layout)), int(rocket.n_channels_), np.int64)
+    for row, subset in enumerate(subsets):
+        index[: len(subset), row] = subset
     # Features as rows (B, F + 1, T): each gather then copies whole contiguous rows.
     rows = g.op("Transpose", x, perm=[0, 2, 1], hint="by_feature")
     padded = g.op("Pad", rows, g.ints([0, 0, 0, 0, 1, 0]), g.const(np.float32(0.0)), hint="zero_channel")
     sums = g.op("Gather", padded, g.ints(index[0]), axis=1)
     for i in range(1, width):
         sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=1), hint="channel_sum")
-    # sums: (B, combos, T)
+    # sums: (B, rows, T); the groups are sorted by dilation first, so each dilation is one block.
 
-    weights = rocket._kernel_weights()
+    weights = rocket._kernel_weights()[layout]
+    dilations = rocket.dilations_[layout]
     outputs = []
-    for d in np.unique(rocket.dilations_):
+    for d in np.unique(dilations):
         d = int(d)
-        rows = np.flatnonzero(rocket.dilations_ == d)
-        part = g.slice(sums, int(rows[0]), int(rows[-1]) + 1, 1)
+        block = np.flatnonzero(dilations == d)
+        part = g.slice(sums, int(block[0]), int(block[-1]) + 1, 1)
         pad = 4 * d
         part = g.op("Pad", part, g.ints([0, 0, pad, 0, 0, pad]), g.const(np.float32(0.0)), hint="conv_pad")
         total = None
         for tap in range(MINIROCKET_KERNEL_LENGTH):
             shifted = g.slice(part, tap * d, tap * d + frames, 2)
-            term = g.op("Mul", shifted, g.const(weights[rows, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
+            term = g.op("Mul", shifted, g.const(weights[block, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
             total = term if total is None else g.op("Add", total, term, hint="conv")
         outputs.append(total)
     conv = outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1, hint="conv_all")
 
-    features, order = [], []
-    for group, columns in rocket._groups:
-        values = g.op("Gather", conv, g.ints(group), axis=1)  # (B, g, T)
+    features, order, start = [], [], 0
+    for group, columns in groups:
+        values = g.slice(conv, start, start + len(group), 1)  # (B, g, T)
+        start += len(group)
+        positions = frames
         if not rocket.padded_[group[0]]:
             edge = 4 * int(rocket.dilations_[group[0]])
             if frames > 2 * edge:
                 values = g.slice(values, edge, frames - edge, 2)
                 positions = frames - 2 * edge
-            else:
-                positions = frames
-        else:
-            positions = frames
         biases = rocket.biases_[columns].astype(np.float32)  # (g, q)
         above = g.op(
             "Greater", g.op("Unsqueeze", values, g.ints([2])), g.const(biases[None, :, :, None], "bias"), hint="above"
@@ -246,8 +251,10 @@ def _minirocket(g: _Graph, x: str, rocket) -> str:
         features.append(g.op("Reshape", ppv, g.ints([-1, columns.size]), hint="ppv"))
         order.append(columns.reshape(-1))
     stacked = g.op("Concat", *features, axis=1, hint="ppv_all")
-    inverse = np.argsort(np.concatenate(order), kind="stable")
-    return g.op("Gather", stacked, g.ints(inverse), axis=1, hint="minirocket")
+    order = np.concatenate(order)
+    if not ordered:
+        return stacked, order
+    return g.op("Gather", stacked, g.ints(np.argsort(order, kind="stable")), axis=1, hint="minirocket")
 
 
 # --------------------------------------------------------------------------- estimators
@@ -311,7 +318,21 @@ def _exact_thresholds(node, thresholds_of_tree) -> None:
     _set_floats(node, "nodes_values", fixed)
 
 
-def _forest_model(forest, n_inputs: int):
+def _permute_inputs(node, columns: np.ndarray | None) -> None:
+    """Input k of the ensemble is now the model's feature ``columns[k]``: renumber the splits."""
+    if columns is None:
+        return
+    position = np.argsort(columns, kind="stable")  # feature c now arrives at position[c]
+    for attribute in node.attribute:
+        if attribute.name == "nodes_featureids":
+            remapped = position[np.asarray(attribute.ints, np.int64)].tolist()
+            del attribute.ints[:]
+            attribute.ints.extend(remapped)
+            return
+    raise NotExportable("the converter's tree ensemble has no nodes_featureids")
+
+
+def _forest_model(forest, n_inputs: int, columns: np.ndarray | None = None):
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
@@ -323,10 +344,11 @@ def _forest_model(forest, n_inputs: int):
     )
     trees = [est.tree_ for est in forest.estimators_]
     _exact_thresholds(_tree_node(model), lambda tree, node, rounded: float(trees[tree].threshold[node]))
+    _permute_inputs(_tree_node(model), columns)
     return model, "probabilities"
 
 
-def _lightgbm_model(lgbm, n_inputs: int):
+def _lightgbm_model(lgbm, n_inputs: int, columns: np.ndarray | None = None):
     from onnxmltools import convert_lightgbm
     from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -365,6 +387,7 @@ def _lightgbm_model(lgbm, n_inputs: int):
             raise NotExportable("the converter's thresholds do not line up with LightGBM's trees") from None
 
     _exact_thresholds(_tree_node(model), lookup)
+    _permute_inputs(_tree_node(model), columns)
     probabilities = [o.name for o in model.graph.output if "prob" in o.name.lower()]
     if len(probabilities) != 1:
         raise NotExportable("the LightGBM converter wrote no probability output")
@@ -424,16 +447,20 @@ def _embed(g: _Graph, model, source: str, output: str, prefix: str) -> str:
     return prefix + output
 
 
-def _ridge(g: _Graph, features: str, ridge) -> str:
+def _ridge(g: _Graph, features: str, ridge, columns: np.ndarray | None = None) -> str:
     """The pipeline's RidgeClassifier: standardise, linear decision values, softmax."""
-    xs = g.op("Div", g.op("Sub", features, g.const(np.asarray(ridge.mean_, np.float32))), g.const(ridge.scale_))
+    pick = slice(None) if columns is None else columns  # input k is the model's feature columns[k]
+    mean = np.asarray(ridge.mean_, np.float32)[pick]
+    scale = np.asarray(ridge.scale_, np.float32)[pick]
+    xs = g.op("Div", g.op("Sub", features, g.const(mean, "ridge_mean")), g.const(scale, "ridge_scale"))
     if ridge.model_ is not None:  # scikit-learn's RidgeClassifierCV (fewer windows than features)
         coef = np.asarray(ridge.model_.coef_, np.float32).reshape(-1, len(ridge.mean_)).T  # (p, c)
         intercept = np.asarray(ridge.model_.intercept_, np.float32).reshape(-1)
     else:
         coef = np.asarray(ridge.coef_, np.float32).reshape(len(ridge.mean_), -1)
         intercept = np.asarray(ridge.intercept_, np.float32).reshape(-1)
-    scores = g.op("Add", g.op("MatMul", xs, g.const(coef, "coef")), g.const(intercept, "intercept"), hint="scores")
+    product = g.op("MatMul", xs, g.const(coef[pick], "coef"))
+    scores = g.op("Add", product, g.const(intercept, "intercept"), hint="scores")
     if coef.shape[1] == 1:  # two classes, one decision column: [-s, s] as decision_function
         scores = g.op("Concat", g.op("Neg", scores), scores, axis=1)
     return g.op("Softmax", scores, axis=1, hint="ridge_proba")
@@ -494,12 +521,13 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
     bad = g.op("Or", g.op("IsNaN", scaled), g.op("IsInf", scaled))
     x = g.op("Where", bad, g.const(np.float32(0.0)), scaled, hint="clean")
 
+    columns = None  # a permutation of the representation's columns, applied to the estimator instead
     if model_type in SEQUENCE_MODELS:
         features, width = x, None
     elif representation is not None:
         if getattr(representation, "name", "") != "minirocket":
             raise NotExportable(f"representation {getattr(representation, 'name', '?')!r} has no ONNX form")
-        features, width = _minirocket(g, x, representation), len(representation.biases_)
+        (features, columns), width = _minirocket(g, x, representation, ordered=False), len(representation.biases_)
     elif aggregation == "stats":
         features, width = _stats(g, x, frames), 5 * n_features
     elif aggregation == "flatten":
@@ -512,12 +540,12 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
 
     kind = type(estimator).__name__
     if model_type == "ridge" and kind == "RidgeClassifier":
-        raw = _ridge(g, features, estimator)
+        raw = _ridge(g, features, estimator, columns)
     elif model_type == "rf" and kind == "RandomForestClassifier":
-        model, out = _forest_model(estimator, width)
+        model, out = _forest_model(estimator, width, columns)
         raw = _embed(g, model, features, out, "rf_")
     elif model_type == "lgbm" and kind == "LGBMClassifier":
-        model, out = _lightgbm_model(estimator, width)
+        model, out = _lightgbm_model(estimator, width, columns)
         raw = _embed(g, model, features, out, "lgbm_")
     elif model_type in SEQUENCE_MODELS and hasattr(estimator, "net_"):
         model, out = _network_model(estimator, frames, n_features)
