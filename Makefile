@@ -51,6 +51,7 @@ bench: venv samples
 	$(PY) bench/dataset_build.py
 	$(PY) bench/api.py
 	$(PY) bench/stream.py
+	$(PY) bench/portable.py
 
 clean-demo:
 	rm -rf data/demo

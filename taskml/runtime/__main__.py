@@ -76,15 +76,16 @@ def _run(args: argparse.Namespace):
     frames = open_source(
         video=args.video, camera=args.camera, url=args.url, realtime=args.realtime, timings=timings, stop=stop
     )
-    detector = make_detector(model, args.objects_model)
-    if not args.quiet:
+    if not args.quiet:  # before the detectors start (MediaPipe's own start-up lines)
         meta = model.metadata
         print(
             f"taskml runtime: model {meta.get('model_type')}/{meta.get('aggregation')} "
             f"sha256 {model.version}…, classes {', '.join(model.labels)}, window {model.spec.window_sec:g} s "
-            f"every {model.spec.step_sec:g} s, detector {detector.config.kind}",
+            f"every {model.spec.step_sec:g} s, detector {model.detector_config().kind}",
             file=sys.stderr,
+            flush=True,
         )
+    detector = make_detector(model, args.objects_model)
     out = open(args.output, "w", buffering=1) if args.output else sys.stdout  # closed below
     try:
 
