@@ -32,6 +32,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -411,7 +412,10 @@ def _network_model(estimator, frames: int, n_features: int):
     wrapped = WithSoftmax(estimator.net_).eval()
     # Gradients on: the Transformer's fused inference path (one opaque kernel) stays off, so the
     # exporter sees the layers; dropout is off in eval mode either way.
-    with torch.enable_grad():
+    # The TorchScript exporter warns about tracing (shape checks turned into constants: the
+    # window length is fixed) and about itself being the legacy path; neither concerns the user.
+    with torch.enable_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             wrapped,
             (torch.zeros(1, frames, n_features),),
