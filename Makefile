@@ -60,6 +60,7 @@ bench: venv samples models
 	$(PY) bench/dataset_build.py
 	$(PY) bench/api.py
 	$(PY) bench/stream.py
+	$(PY) bench/portable.py
 
 clean-demo:
 	rm -rf data/demo

@@ -1,5 +1,6 @@
+from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -8,7 +9,7 @@ from datasets.selectors import dataset_get
 from models_app.predictions import video_predictions_export
 from models_app.selectors import trained_model_list
 from models_app.serializers import TrainedModelSerializer, TrainRequestSerializer
-from models_app.services import trained_model_request
+from models_app.services import trained_model_onnx, trained_model_request
 from taskml import deletion
 from taskml.pipeline.interchange import LS_FROM_NAME, LS_TO_NAME, PREDICTION_FORMATS
 from videos.apis import FormatIsAFileFormat, file_response
@@ -93,3 +94,26 @@ class TrainedModelViewSet(
     def destroy(self, request, pk=None):
         deletion.delete(self.get_object())  # its ended live sessions go with it; a running one refuses
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="the model is not trained, or its file fails the integrity check"),
+            409: OpenApiResponse(description="this model cannot be exported to ONNX (the detail says why)"),
+        },
+    )
+    @action(detail=True, methods=["get"])
+    def onnx(self, request, pk=None):
+        """The model as one ONNX file (window [batch, T, F] → probabilities, label), for
+        ``python -m taskml.runtime`` or any ONNX runtime; exported on first request, then kept."""
+        model = self.get_object()
+        path, digest = trained_model_onnx(trained_model=model)
+        response = FileResponse(
+            open(path, "rb"),  # FileResponse closes it
+            as_attachment=True,
+            filename=path.name,
+            content_type="application/octet-stream",
+        )
+        response["X-Checksum-Sha256"] = digest  # of this file: python -m taskml.runtime --sha256
+        response["X-Model-Sha256"] = model.sha256  # of the trained model it came from
+        return response

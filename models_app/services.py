@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -12,13 +13,16 @@ from datasets.models import Dataset
 from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create
 from models_app.models import TrainedModel
+from models_app.selectors import trained_model_detector
 from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
-from taskml.pipeline.errors import InputError
+from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
+from taskml.pipeline.onnx_export import detector_metadata
 from taskml.pipeline.training import MAX_CV_FOLDS, TrainSpec, resolve_config, train_model
+from videos.detectors import detector_config
 
 AGGREGATIONS = TABULAR_AGGREGATIONS
 
@@ -200,7 +204,51 @@ def trained_model_files(trained_model: TrainedModel) -> list[str]:
         model_path = storage.absolute(trained_model.path)
     except ValueError:  # a row pointing outside the data directory: only its own path is ours to name
         return [trained_model.path]
-    return [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path))]
+    kept_onnx = storage.relative(onnx_path(trained_model))  # the kept ONNX export, if any
+    return [trained_model.path, *(storage.relative(p) for p in sidecar_paths(model_path)), kept_onnx]
+
+
+def trained_model_detector_metadata(*, trained_model: TrainedModel) -> dict | None:
+    """The detectors that made the model's features, as a live session picks them (the first
+    feature file of its dataset; the server's object model otherwise), as ONNX metadata."""
+    kind, yolo_model = trained_model_detector(trained_model)
+    try:
+        return detector_metadata(detector_config(kind=kind or "fusion", yolo_model=yolo_model))
+    except InputError:
+        return {"kind": kind or "fusion"}
+
+
+def onnx_path(trained_model: TrainedModel):
+    """Where a model's ONNX export is kept: beside its artifact, ``<stem>.onnx``."""
+    return storage.absolute(trained_model.path).with_suffix(".onnx")
+
+
+def trained_model_onnx(*, trained_model: TrainedModel) -> tuple[Path, str]:
+    """(path, sha256) of the model's ONNX file, exported on first use and kept beside the artifact.
+
+    The artifact is loaded only through the registry's checksum (trained_model_load); a kept
+    export is reused while it names this model's sha256 and the current export format.
+    """
+    from taskml.pipeline.files import sha256_file
+    from taskml.pipeline.onnx_export import EXPORT_FORMAT, NotExportable, export_onnx, read_onnx_metadata
+
+    bundle = trained_model_load(trained_model=trained_model)
+    path = onnx_path(trained_model)
+    if path.is_file():
+        kept = read_onnx_metadata(path)
+        if kept.get("model_sha256") == trained_model.sha256 and kept.get("format") == EXPORT_FORMAT:
+            return path, sha256_file(path)
+    try:
+        return export_onnx(
+            bundle,
+            path,
+            model_sha256=trained_model.sha256,
+            detector=trained_model_detector_metadata(trained_model=trained_model),
+        )
+    except NotExportable as exc:
+        raise Conflict("model", f"{trained_model} cannot be exported to ONNX: {exc}") from None
+    except PipelineError as exc:
+        raise ValidationFailed("model", str(exc)) from None
 
 
 @transaction.atomic

@@ -122,3 +122,23 @@ def _fresh_artifacts(request):
                 if child.name != ".incoming":
                     shutil.rmtree(child, ignore_errors=True)
     yield
+
+
+@pytest.fixture(scope="session")
+def megamind_mediapipe(megamind, tmp_path_factory):
+    """Megamind through real MediaPipe (pose + hands) with its labels, and a dataset built from it
+    (1 s windows every 0.25 s, time blocks 0.5/0.25/0.25): (features path, dataset dir)."""
+    from taskml.pipeline.dataset import DatasetSpec, build_dataset
+    from taskml.pipeline.detectors import DetectorConfig
+    from taskml.pipeline.extraction import extract_features
+    from taskml.pipeline.windows import WindowSpec
+
+    folder = tmp_path_factory.mktemp("megamind-mediapipe")
+    features = folder / "megamind.parquet"
+    extract_features(megamind, features, config=DetectorConfig(kind="mediapipe"), labels=MEGAMIND_LABELS)
+    build_dataset(
+        [folder / "megamind.parquet"],
+        folder / "dataset",
+        spec=DatasetSpec(window=WindowSpec(window_sec=1.0, step_sec=0.25), ratios=(0.5, 0.25, 0.25)),
+    )
+    return folder / "megamind.parquet", folder / "dataset"

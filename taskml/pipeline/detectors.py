@@ -320,7 +320,9 @@ class _Failure:
 class Detector:
     """The detectors a ``DetectorConfig`` asks for, behind one ``process`` interface."""
 
-    def __init__(self, config: DetectorConfig) -> None:
+    def __init__(self, config: DetectorConfig, *, objects=None) -> None:
+        """``objects``: an object stage to use instead of building ObjectDetector (anything with
+        ``process(rgb) -> dict`` and ``close()``; the portable runtime's ONNX-only detector)."""
         self.config = config
         self._stages: list = []
         if config.uses_mediapipe:
@@ -329,8 +331,8 @@ class Detector:
         if config.uses_yolo:
             # ONNX Runtime's default (one thread per core) measured fastest even beside the
             # MediaPipe threads: bench/extraction.py, 17.3 fps against 15.1 with one thread.
-            objects = make_object_detector(config)
-            self.object_info = dict(objects.info)
+            objects = objects if objects is not None else make_object_detector(config)
+            self.object_info = dict(getattr(objects, "info", None) or {}) or None
             self._stages.append(objects)
 
     def process(self, rgb: np.ndarray) -> FrameDetections:

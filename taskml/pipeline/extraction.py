@@ -9,20 +9,25 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .clock import VideoClock, probe_clock
 from .detectors import Detector, DetectorConfig, FrameDetections
 from .errors import InputError
-from .features import DetectionArrays, derive_features
+from .features import numeric_features, stack_detections
 from .files import atomic_path, sha256_file
 from .labels import FrameLabels, read_labels
 from .leakage import first_frame_hash
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and pyarrow are imported where tables are made or read, not with this module: video
+# decoding (probe_video, iter_frames) serves the portable runtime (taskml.runtime) too, which
+# has neither. stack_detections and numeric_features live in features.py, imported here as before.
 
 SCHEMA_VERSION = 1
 METADATA_KEY = b"taskml"
@@ -167,30 +172,6 @@ def _json_points(points: np.ndarray | None) -> str | None:
     return None if points is None else json.dumps(np.round(points.astype(float), 5).tolist())
 
 
-def stack_detections(t: np.ndarray, detections: list[FrameDetections], width: int, height: int) -> DetectionArrays:
-    n = len(detections)
-
-    def stack(attr: str, shape: tuple[int, ...]) -> np.ndarray:
-        out = np.full((n, *shape), np.nan, np.float32)
-        for i, det in enumerate(detections):
-            value = getattr(det, attr)
-            if value is not None:
-                out[i] = value
-        return out
-
-    return DetectionArrays(
-        t=np.asarray(t, np.float64),
-        pose=stack("pose", (33, 4)),
-        pose_world=stack("pose_world", (33, 3)),
-        left_hand=stack("left_hand", (21, 3)),
-        right_hand=stack("right_hand", (21, 3)),
-        boxes=[d.object_boxes for d in detections],
-        names=[list(d.object_names) for d in detections],
-        width=width,
-        height=height,
-    )
-
-
 def detections_frame(
     *,
     video_id: str,
@@ -202,6 +183,8 @@ def detections_frame(
     with_objects: bool,
 ) -> pd.DataFrame:
     """The per-frame table: identifiers, raw detections as JSON text, derived numeric features."""
+    import pandas as pd
+
     arrays = stack_detections(t, detections, width, height)
     columns: dict[str, object] = {
         "video_id": pd.Series([video_id] * len(detections), dtype="string"),
@@ -223,15 +206,6 @@ def detections_frame(
     return pd.DataFrame(columns)
 
 
-def numeric_features(arrays: DetectionArrays, *, with_objects: bool) -> dict[str, np.ndarray]:
-    """The derived feature columns; object columns are NaN when objects were not looked for."""
-    derived = derive_features(arrays)
-    if not with_objects:  # not looked for is not the same as found nothing
-        for name in ("num_objects", "right_hand_obj_dist", "left_hand_obj_dist"):
-            derived[name] = np.full(len(arrays.t), np.nan, np.float32)
-    return derived
-
-
 def extract_features(
     video: str | os.PathLike,
     output: str | os.PathLike,
@@ -243,6 +217,8 @@ def extract_features(
     progress: ProgressCallback | None = None,
 ) -> ExtractionResult:
     """Run the detectors over a video and write the per-frame features to ``output`` (Parquet)."""
+    import pandas as pd
+
     started = time.perf_counter()
     config = config or DetectorConfig()
     if sample_rate < 1:
@@ -325,6 +301,9 @@ def extract_features(
 
 
 def write_features(frame: pd.DataFrame, output: str | os.PathLike, metadata: dict) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
     with atomic_path(output) as tmp:
@@ -345,6 +324,9 @@ def relabel_features(path: str | os.PathLike, labels: FrameLabels | None) -> Rel
     only the label column is rewritten, the file is replaced atomically, and a file whose
     labels are already these is not written at all.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     try:
         table = pq.read_table(path)
@@ -379,5 +361,7 @@ def relabel_features(path: str | os.PathLike, labels: FrameLabels | None) -> Rel
 
 
 def read_features_metadata(path: str | os.PathLike) -> dict:
+    import pyarrow.parquet as pq
+
     raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}

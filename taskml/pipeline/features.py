@@ -13,8 +13,12 @@ Missing detections are NaN, never zeros that look like data.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .detectors import FrameDetections
 
 POSE_LANDMARKS = (
     "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
@@ -201,3 +205,36 @@ def derive_features(arrays: DetectionArrays) -> dict[str, np.ndarray]:
         for j in range(HAND_POINTS * 3):
             cols[f"{side}_hand_{j // 3}_{'xyz'[j % 3]}"] = norm[:, j]
     return {name: np.asarray(cols[name], dtype=np.float32) for name in ALL_FEATURE_COLUMNS}
+
+
+def stack_detections(t: np.ndarray, detections: list[FrameDetections], width: int, height: int) -> DetectionArrays:
+    n = len(detections)
+
+    def stack(attr: str, shape: tuple[int, ...]) -> np.ndarray:
+        out = np.full((n, *shape), np.nan, np.float32)
+        for i, det in enumerate(detections):
+            value = getattr(det, attr)
+            if value is not None:
+                out[i] = value
+        return out
+
+    return DetectionArrays(
+        t=np.asarray(t, np.float64),
+        pose=stack("pose", (33, 4)),
+        pose_world=stack("pose_world", (33, 3)),
+        left_hand=stack("left_hand", (21, 3)),
+        right_hand=stack("right_hand", (21, 3)),
+        boxes=[d.object_boxes for d in detections],
+        names=[list(d.object_names) for d in detections],
+        width=width,
+        height=height,
+    )
+
+
+def numeric_features(arrays: DetectionArrays, *, with_objects: bool) -> dict[str, np.ndarray]:
+    """The derived feature columns; object columns are NaN when objects were not looked for."""
+    derived = derive_features(arrays)
+    if not with_objects:  # not looked for is not the same as found nothing
+        for name in ("num_objects", "right_hand_obj_dist", "left_hand_obj_dist"):
+            derived[name] = np.full(len(arrays.t), np.nan, np.float32)
+    return derived

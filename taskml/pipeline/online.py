@@ -23,10 +23,20 @@ import numpy as np
 from .aggregation import aggregate
 from .detectors import FrameDetections
 from .errors import InputError
-from .extraction import numeric_features, stack_detections
+from .features import numeric_features, stack_detections
 from .windows import WindowSpec, median_interval, nearest_rows, window_grid, window_starts
 
 SMOOTHING_METHODS = ("none", "median", "ema", "hysteresis")
+# Probabilities closer than this are a tie: the same model computed in float32 (its ONNX export)
+# and in float64 (here) may order them either way, e.g. a forest's 12/30 against 12/30. A tie
+# goes to the first class, on every path that names a label (taskml.pipeline.onnx_export too).
+TIE_TOLERANCE = 1e-6
+
+
+def top_class(probabilities: np.ndarray) -> int:
+    """The index of the most probable class; among classes tied within TIE_TOLERANCE, the first."""
+    p = np.asarray(probabilities)
+    return int(np.flatnonzero(p >= p.max() - TIE_TOLERANCE)[0])
 
 
 @dataclass(frozen=True)
@@ -73,12 +83,12 @@ class Smoother:
             smoothed = np.median(np.stack(self._history), axis=0)
             total = smoothed.sum()
             smoothed = smoothed / total if total > 0 else probabilities
-            return int(smoothed.argmax()), smoothed
+            return top_class(smoothed), smoothed
         if method == "ema":
             a = self.spec.alpha
             self._ema = probabilities.copy() if self._ema is None else a * probabilities + (1 - a) * self._ema
-            return int(self._ema.argmax()), self._ema
-        winner = int(probabilities.argmax())
+            return top_class(self._ema), self._ema
+        winner = top_class(probabilities)
         if method == "none" or self._label is None:
             self._label = winner
             self._candidate = None
@@ -276,7 +286,7 @@ class LivePredictor:
             start=start,
             end=start + self.runner.spec.window_sec,
             probabilities=probabilities,
-            label=labels[int(probabilities.argmax())],
+            label=labels[top_class(probabilities)],
             smoothed_label=labels[index],
             smoothed_probabilities=smoothed,
             seconds=time.perf_counter() - began,

@@ -189,27 +189,38 @@ class MiniRocket:
         sums = np.asarray(mask @ np.ascontiguousarray(x.reshape(n * frames, channels).T), np.float32)
         return np.ascontiguousarray(sums.reshape(len(self.kernels_), n, frames).transpose(1, 0, 2))
 
-    def _convolve(self, sums: np.ndarray) -> np.ndarray:
-        """Outputs (n, combos, T) of each combination's kernel on its channel sum, zero-padded to
-        keep T positions: one depthwise (grouped) dilated convolution per dilation. Combinations
-        are stored by dilation, so each dilation's are contiguous."""
-        import torch
-
+    def _kernel_weights(self) -> np.ndarray:
+        """(combos, 9) float32: -1 at six taps, 2 at the combination's kernel's three."""
         if not hasattr(self, "weights_"):
             self.weights_ = -np.ones((len(self.kernels_), MINIROCKET_KERNEL_LENGTH), np.float32)
             for j, k in enumerate(self.kernels_):
-                self.weights_[j, MINIROCKET_KERNELS[k]] = 2.0  # -1 at six taps, 2 at the kernel's three
-        x = torch.from_numpy(sums)
-        out = torch.empty_like(x)
-        with torch.no_grad():
-            for d in np.unique(self.dilations_):
-                rows = np.flatnonzero(self.dilations_ == d)
-                r = slice(int(rows[0]), int(rows[-1]) + 1)
-                out[:, r] = torch.nn.functional.conv1d(
-                    x[:, r], torch.from_numpy(self.weights_[r])[:, None, :],
-                    padding=4 * int(d), dilation=int(d), groups=len(rows),
-                )  # fmt: skip
-        return out.numpy()
+                self.weights_[j, MINIROCKET_KERNELS[k]] = 2.0
+        return self.weights_
+
+    def _convolve(self, sums: np.ndarray) -> np.ndarray:
+        """Outputs (n, combos, T) of each combination's kernel on its channel sum, zero-padded to
+        keep T positions, one block of combinations per dilation (they are stored by dilation).
+
+        Each output is its nine taps added in tap order in float32 (the products, by -1 or 2,
+        are exact): an order the exported ONNX graph repeats, so both give the same bits and the
+        PPV comparisons against the biases come out the same (taskml/pipeline/onnx_export.py).
+        """
+        weights = self._kernel_weights()
+        n, _, frames = sums.shape
+        out = np.empty_like(sums, dtype=np.float32)
+        for d in np.unique(self.dilations_):
+            d = int(d)
+            rows = np.flatnonzero(self.dilations_ == d)
+            r = slice(int(rows[0]), int(rows[-1]) + 1)
+            pad = 4 * d
+            padded = np.zeros((n, len(rows), frames + 2 * pad), np.float32)
+            padded[:, :, pad : pad + frames] = sums[:, r]
+            w = weights[r][None, :, :, None]  # (1, g, 9, 1)
+            total = padded[:, :, 0:frames] * w[:, :, 0]
+            for tap in range(1, MINIROCKET_KERNEL_LENGTH):
+                total += padded[:, :, tap * d : tap * d + frames] * w[:, :, tap]
+            out[:, r] = total
+        return out
 
     # -- transforming ----------------------------------------------------------------------
     def transform(self, X: np.ndarray) -> np.ndarray:

@@ -270,6 +270,8 @@
       badge.className = `badge ${m.status}`;
       badge.textContent = m.status;
       status = m.status;
+      const onnx = document.getElementById("model-onnx");
+      if (onnx) onnx.hidden = m.status !== "succeeded";
       renderJob(m);
       if (m.status === "succeeded" && m.metrics && m.metrics.labels) render(m);
       else {
