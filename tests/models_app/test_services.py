@@ -87,6 +87,7 @@ def test_versions_count_per_owner_and_name_the_files(alice, bob):
         second.path,
         second.path.replace(".pkl", "_metrics.json"),
         second.path.replace(".pkl", "_meta.json"),
+        second.path.replace(".pkl", ".onnx"),  # the kept ONNX export, once downloaded
     ]
 
 

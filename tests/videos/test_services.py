@@ -54,7 +54,13 @@ def test_a_span_that_does_not_fit_its_video_names_the_field(alice, start, end, l
 
 def test_span_sources_and_updates_are_checked_too(alice):
     video = video_row(alice)
-    with pytest.raises(ValidationFailed, match=exactly("source: 'guess' unknown; use one of csv, browser, suggestion")):
+    with pytest.raises(
+        ValidationFailed,
+        match=exactly(
+            "source: 'guess' unknown; use one of csv, browser, suggestion, import:csv, import:label_studio, "
+            "import:cvat_images, import:boris, import:activitynet, import:mstcn"
+        ),
+    ):
         label_span_create(video=video, start_frame=0, end_frame=1, label="a", source="guess", user=alice)
     span = label_span_create(video=video, start_frame=0, end_frame=1, label=" a ", source="browser", user=alice)
     assert span.label == "a"
