@@ -44,13 +44,17 @@ from .online import TIE_TOLERANCE
 from .representations import MINIROCKET_KERNEL_LENGTH, SPECTRAL_BINS, _segments
 from .windows import WindowSpec
 
-EXPORT_FORMAT = 1
+# 2: the detector metadata names the object model by file name with its sha256 and thresholds
+# (``objects``), never by a path of the exporting machine. The runtime reads 1 and 2.
+EXPORT_FORMAT = 2
 OPSET = 17  # ai.onnx; onnxruntime 1.32 runs it, onnx 1.17 checks it
 ML_OPSET = 3  # ai.onnx.ml (tree ensembles)
 LIGHTGBM_OPSET = 15  # the highest onnxmltools 1.16 writes; its nodes mean the same under 17
 INPUT, PROBABILITIES, LABEL = "window", "probabilities", "label"
 META = "taskml."
-# DetectorConfig fields that describe how features were made (not where the detector runs).
+# DetectorConfig fields left out of the metadata: where and how the detectors ran on the exporting
+# machine (device, backend, its folders), not what the features are. ``yolo_model`` is kept as a
+# file name only (detector_metadata).
 DETECTOR_KEYS_DROPPED = ("device", "yolo_backend", "cache_dir", "models_dir")
 
 
@@ -484,15 +488,66 @@ def _label_rule(g: _Graph, probabilities: str, label: str) -> None:
 
 
 def detector_metadata(config) -> dict:
-    """The parts of a DetectorConfig that decide what the features are (not where they ran)."""
+    """The parts of a DetectorConfig that decide what the features are (not where they ran), and
+    ``objects``: the identity of the object model (see object_model_record)."""
     from dataclasses import asdict
 
     values = asdict(config)
     for key in DETECTOR_KEYS_DROPPED:
         values.pop(key, None)
-    if not config.uses_yolo:
+    if config.uses_yolo:
+        values["yolo_model"] = Path(config.yolo_model).name  # a name, not a path of this machine
+        values["objects"] = object_model_record(config)
+    else:
         values["yolo_model"] = None
+        values["objects"] = None
     return values
+
+
+def object_model_record(config) -> dict:
+    """Which object model made a DetectorConfig's object features, so that a runtime elsewhere runs
+    the same one: its backend, file name and sha256 (None when the file is not on this machine,
+    e.g. a YOLO name ultralytics resolves itself), and for a TFLite SSD its label map and the
+    score thresholds the extractor applies."""
+    from .files import sha256_file
+    from .objects import (
+        DEFAULT_OBJECT_MODEL,
+        SSD_CLASS_THRESHOLDS,
+        SSD_LABELS_FILE,
+        SSD_LABELS_SHA256,
+        SSD_MODEL_FILE,
+        SSD_MODEL_SHA256,
+        SSD_SCORE_THRESHOLD,
+        SSD_SOURCE,
+        TFLiteSSDDetector,
+        is_tflite,
+        labels_beside,
+    )
+
+    def digest(path: Path) -> str | None:
+        return sha256_file(path) if path.is_file() else None
+
+    spec = config.yolo_model
+    if not is_tflite(spec):
+        return {"backend": "yolo", "model": Path(spec).name, "sha256": digest(Path(spec))}
+    record = {
+        "backend": TFLiteSSDDetector.backend,
+        "score_threshold": config.object_threshold or SSD_SCORE_THRESHOLD,
+        "class_thresholds": dict(SSD_CLASS_THRESHOLDS),
+    }
+    if spec == DEFAULT_OBJECT_MODEL:  # the extractor refuses any other bytes (objects.make_object_detector)
+        names = {"model": SSD_MODEL_FILE, "sha256": SSD_MODEL_SHA256}
+        labels = {"labels": SSD_LABELS_FILE, "labels_sha256": SSD_LABELS_SHA256, "source": SSD_SOURCE}
+        return {**names, **labels, **record}
+    model = Path(spec)
+    beside = labels_beside(model)
+    return {
+        "model": model.name,
+        "sha256": digest(model),
+        "labels": beside.name if beside else None,
+        "labels_sha256": digest(beside) if beside else None,
+        **record,
+    }
 
 
 def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None, name: str = "taskml"):
