@@ -84,7 +84,9 @@ def parity(dataset, tmp_path, model_type: str, aggregation: str) -> dict:
 @pytest.mark.parametrize(("model_type", "aggregation"), CONFIGS, ids=[f"{m}-{a}" for m, a in CONFIGS])
 def test_exported_model_predicts_what_the_server_predicts(datasets, tmp_path, source, model_type, aggregation):
     result = parity(datasets[source], tmp_path, model_type, aggregation)
-    assert result["windows"] >= 20
+    # Every window of the dataset: Megamind's 11 s hold 16 in the time-block split (blocks apart by
+    # a gap of one window), the synthetic set 212.
+    assert result["windows"] >= 15
     assert result["labels_equal"], f"labels differ on some window ({result})"
     assert result["max_difference"] <= TOLERANCE
     model = onnx.load(str(result["path"]))
