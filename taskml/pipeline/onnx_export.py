@@ -219,23 +219,7 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
     for i in range(1, width):
         sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=1), hint="channel_sum")
     # sums: (B, rows, T); the groups are sorted by dilation first, so each dilation is one block.
-
-    weights = rocket._kernel_weights()[layout]
-    dilations = rocket.dilations_[layout]
-    outputs = []
-    for d in np.unique(dilations):
-        d = int(d)
-        block = np.flatnonzero(dilations == d)
-        part = g.slice(sums, int(block[0]), int(block[-1]) + 1, 1)
-        pad = 4 * d
-        part = g.op("Pad", part, g.ints([0, 0, pad, 0, 0, pad]), g.const(np.float32(0.0)), hint="conv_pad")
-        total = None
-        for tap in range(MINIROCKET_KERNEL_LENGTH):
-            shifted = g.slice(part, tap * d, tap * d + frames, 2)
-            term = g.op("Mul", shifted, g.const(weights[block, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
-            total = term if total is None else g.op("Add", total, term, hint="conv")
-        outputs.append(total)
-    conv = outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1, hint="conv_all")
+    conv = _convolution(g, sums, rocket._kernel_weights()[layout], rocket.dilations_[layout], frames)
 
     features, order, start = [], [], 0
     for group, columns in groups:
@@ -260,6 +244,33 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
     if not ordered:
         return stacked, order
     return g.op("Gather", stacked, g.ints(np.argsort(order, kind="stable")), axis=1, hint="minirocket")
+
+
+def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarray, frames: int) -> str:
+    """(B, rows, T) outputs of each row's nine-tap kernel (``weights`` (rows, 9), dilation per row,
+    rows of one dilation contiguous) on its zero-padded channel sum: per dilation, nine slices
+    times the weights, added in tap order as ``MiniRocket._convolve`` adds them (the products, by
+    −1 or 2, are exact), so every output has the server's bits.
+
+    Not an ONNX ``Conv`` although that is twice as fast here: the order in which a Conv kernel adds
+    its taps is onnxruntime's choice. Its x86 NCHWc kernels add them in order (the same bits);
+    its generic kernel (other CPUs, or a lower graph optimisation level) does not, and the last
+    bits decide MiniRocket's comparisons with its biases (``bench/portable.py --minirocket-only``).
+    """
+    outputs = []
+    for d in np.unique(dilations):
+        d = int(d)
+        block = np.flatnonzero(dilations == d)
+        part = g.slice(sums, int(block[0]), int(block[-1]) + 1, 1)
+        pad = 4 * d
+        part = g.op("Pad", part, g.ints([0, 0, pad, 0, 0, pad]), g.const(np.float32(0.0)), hint="conv_pad")
+        total = None
+        for tap in range(MINIROCKET_KERNEL_LENGTH):
+            shifted = g.slice(part, tap * d, tap * d + frames, 2)
+            term = g.op("Mul", shifted, g.const(weights[block, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
+            total = term if total is None else g.op("Add", total, term, hint="conv")
+        outputs.append(total)
+    return outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1, hint="conv_all")
 
 
 # --------------------------------------------------------------------------- estimators
