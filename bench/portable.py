@@ -18,9 +18,11 @@
    (ALL, the default) or its generic one (BASIC, as on CPUs without those kernels); printed per
    variant: one-window ONNX call p50/p95, the ratio to the exported graph, and parity with the
    server's ModelRunner over every window of the dataset (max |Δp|, labels). The exported graph
-   stays: a Conv adds its taps in an order of onnxruntime's choosing.
+   stays: a Conv adds its taps in an order of onnxruntime's choosing. ``--compare-with REV`` adds
+   the graph as the exporter of git revision REV wrote it (before/after in the same run).
 
     .venv/bin/python bench/portable.py [--repeat 3] [--skip-parity] [--wall] [--minirocket-only]
+                                       [--compare-with REV]
 """
 
 from __future__ import annotations
@@ -144,11 +146,28 @@ def _conv_taps(g, sums, weights, dilations, frames):
             "Conv", part, kernel, group=len(block), kernel_shape=[1, weights.shape[1]], dilations=[1, d],
             pads=[0, 4 * d, 0, 4 * d],
         )  # fmt: skip
-        outputs.append(g.squeeze(conv, 2))
-    return outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1)
+        outputs.append((int(block[0]), g.squeeze(conv, 2)))
+    return outputs
 
 
-def minirocket_table(dataset: Path, folder: Path, clock, calls: int = 400) -> None:
+def exporter_at(revision: str):
+    """onnx_export.py as git revision ``revision`` has it, imported beside the current one."""
+    import importlib.util
+    import subprocess
+
+    source = subprocess.run(
+        ["git", "show", f"{revision}:taskml/pipeline/onnx_export.py"], cwd=ROOT, capture_output=True, text=True,
+        check=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp(prefix="taskml-exporter-")) / "onnx_export.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"taskml.pipeline._onnx_export_{revision[:12]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # a module of the taskml.pipeline package: its relative imports work
+    return module
+
+
+def minirocket_table(dataset: Path, folder: Path, clock, calls: int = 400, compare_with: str | None = None) -> None:
     import onnxruntime as ort
 
     levels = {"ALL": ort.GraphOptimizationLevel.ORT_ENABLE_ALL, "BASIC": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC}
@@ -170,9 +189,13 @@ def minirocket_table(dataset: Path, folder: Path, clock, calls: int = 400) -> No
             conv = build_onnx(bundle, model_sha256=sha).SerializeToString()
         windows = np.concatenate([raw_split_windows(dataset, s, runner.spec, runner.feature_names) for s in SPLITS])
         expected = runner.predict(windows)
+        variants = [("exported graph, ALL (the runtime)", exported, "ALL")]
+        if compare_with:
+            earlier = exporter_at(compare_with).build_onnx(bundle, model_sha256=sha).SerializeToString()
+            variants.append((f"exported graph at {compare_with}, ALL", earlier, "ALL"))
         sessions = {}
         for name, data, level in (
-            ("exported graph, ALL (the runtime)", exported, "ALL"),
+            *variants,
             ("exported graph, BASIC", exported, "BASIC"),
             ("Conv per dilation, ALL (x86 NCHWc)", conv, "ALL"),
             ("Conv per dilation, BASIC (generic)", conv, "BASIC"),
@@ -210,6 +233,7 @@ def main() -> None:
     parser.add_argument("--skip-parity", action="store_true")
     parser.add_argument("--wall", action="store_true", help="time with the wall clock instead of thread CPU time")
     parser.add_argument("--minirocket-only", action="store_true", help="only the MiniRocket convolution variants")
+    parser.add_argument("--compare-with", metavar="REV", help="also time the MiniRocket graph of git revision REV")
     args = parser.parse_args()
     clock = time.perf_counter if args.wall else time.thread_time
     folder = Path(tempfile.mkdtemp(prefix="taskml-portable-"))
@@ -225,7 +249,7 @@ def main() -> None:
     ]
     build_dataset(recordings, folder / "default-window", spec=DatasetSpec(ratios=(0.5, 0.25, 0.25)))
     if args.minirocket_only:
-        minirocket_table(folder / "default-window", folder, clock)
+        minirocket_table(folder / "default-window", folder, clock, compare_with=args.compare_with)
         return
     features = folder / "megamind.parquet"
     extract_features(args.video, features, config=MEDIAPIPE, labels=ROOT / "samples" / "Megamind_labels.csv")
@@ -244,7 +268,7 @@ def main() -> None:
     # with other jobs made it wait (onnxruntime runs a one-thread session in the caller's thread).
     print(f"clock: {'wall (perf_counter)' if args.wall else 'CPU time of the calling thread (thread_time)'}")
     cost_table(folder / "default-window", detections, (info.width, info.height), folder, args.repeat, clock)
-    minirocket_table(folder / "default-window", folder, clock)
+    minirocket_table(folder / "default-window", folder, clock, compare_with=args.compare_with)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ feed comparisons are computed bit for bit as numpy computes them:
 - Sums over time (means, variances, slopes, MiniRocket's channel sums and convolutions) are
   written as sequential float32 additions in the order numpy's reductions and the pipeline's
   own loops perform them, never as ONNX reductions whose order is up to the runtime.
-- Divisions that numpy performs in float64 (``nanmean`` by a count, PPV's hits / positions)
-  are done in float64 here too, then rounded to float32.
+- Divisions that numpy performs in float64 (``nanmean`` by a count) are done in float64 here
+  too, then rounded to float32; PPV's hits / positions, a quotient of two small integers, is
+  divided in float32, which rounds it to the same float32 (tests/pipeline/test_onnx_export.py).
 - Tree thresholds: scikit-learn and LightGBM compare a float32 feature with a float64
   threshold; the converters (skl2onnx, onnxmltools) store thresholds as float32 rounded to
   nearest, which sends a value lying between the two the wrong way. Each threshold t is
@@ -219,24 +220,29 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
     for i in range(1, width):
         sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=1), hint="channel_sum")
     # sums: (B, rows, T); the groups are sorted by dilation first, so each dilation is one block.
-    conv = _convolution(g, sums, rocket._kernel_weights()[layout], rocket.dilations_[layout], frames)
+    blocks = _convolution(g, sums, rocket._kernel_weights()[layout], rocket.dilations_[layout], frames)
 
     features, order, start = [], [], 0
     for group, columns in groups:
-        values = g.slice(conv, start, start + len(group), 1)  # (B, g, T)
+        # Each group lies in one dilation's block: its rows, and for an unpadded kernel the valid
+        # positions only, in one slice.
+        first, block = next((first, block) for first, block in reversed(blocks) if first <= start)
+        rows, times = [start - first, start - first + len(group)], [0, frames]
         start += len(group)
-        positions = frames
         if not rocket.padded_[group[0]]:
             edge = 4 * int(rocket.dilations_[group[0]])
             if frames > 2 * edge:
-                values = g.slice(values, edge, frames - edge, 2)
-                positions = frames - 2 * edge
+                times = [edge, frames - edge]
+        values = g.op("Slice", block, g.ints([rows[0], times[0]]), g.ints([rows[1], times[1]]), g.ints([1, 2]))
+        positions = times[1] - times[0]
         biases = rocket.biases_[columns].astype(np.float32)  # (g, q)
         above = g.op(
             "Greater", g.op("Unsqueeze", values, g.ints([2])), g.const(biases[None, :, :, None], "bias"), hint="above"
         )
         hits = g.op("ReduceSum", g.cast(above, "float"), g.ints([3]), keepdims=0, hint="hits")  # exact counts
-        ppv = g.divide_as_double(hits, positions)
+        # hits / positions in float32: both are small integers, so the quotient rounded once to
+        # float32 is the float32 of numpy's float64 quotient (no double rounding can differ).
+        ppv = g.op("Div", hits, g.const(np.float32(positions), "positions"), hint="ppv")
         features.append(g.op("Reshape", ppv, g.ints([-1, columns.size]), hint="ppv"))
         order.append(columns.reshape(-1))
     stacked = g.op("Concat", *features, axis=1, hint="ppv_all")
@@ -246,11 +252,12 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
     return g.op("Gather", stacked, g.ints(np.argsort(order, kind="stable")), axis=1, hint="minirocket")
 
 
-def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarray, frames: int) -> str:
-    """(B, rows, T) outputs of each row's nine-tap kernel (``weights`` (rows, 9), dilation per row,
-    rows of one dilation contiguous) on its zero-padded channel sum: per dilation, nine slices
-    times the weights, added in tap order as ``MiniRocket._convolve`` adds them (the products, by
-    −1 or 2, are exact), so every output has the server's bits.
+def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarray, frames: int) -> list:
+    """The outputs of each row's nine-tap kernel (``weights`` (rows, 9), dilation per row, rows of
+    one dilation contiguous) on its zero-padded channel sum, as ``[(first row, (B, rows, T))]``,
+    one block per dilation: nine slices times the weights, added in tap order as
+    ``MiniRocket._convolve`` adds them (the products, by −1 or 2, are exact), so every output has
+    the server's bits.
 
     Not an ONNX ``Conv`` although that is twice as fast here: the order in which a Conv kernel adds
     its taps is onnxruntime's choice. Its x86 NCHWc kernels add them in order (the same bits);
@@ -269,8 +276,8 @@ def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarra
             shifted = g.slice(part, tap * d, tap * d + frames, 2)
             term = g.op("Mul", shifted, g.const(weights[block, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
             total = term if total is None else g.op("Add", total, term, hint="conv")
-        outputs.append(total)
-    return outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1, hint="conv_all")
+        outputs.append((int(block[0]), total))
+    return outputs
 
 
 # --------------------------------------------------------------------------- estimators

@@ -184,6 +184,16 @@ def test_representations_come_out_bit_for_bit(megamind_mediapipe):
         assert same, f"{name}: {np.count_nonzero(got[:, exact] != expected[:, exact])} values differ"
 
 
+def test_ppv_quotients_are_the_same_in_float32_as_numpys_float64():
+    """The graph divides MiniRocket's hit counts by the positions counted in float32, numpy in
+    float64 before storing float32: for counts up to 2,048 positions both round to the same float32."""
+    positions = np.arange(1, 2049, dtype=np.float64)[None, :]
+    hits = np.arange(0, 2049, dtype=np.float64)[:, None]
+    keep = np.broadcast_to(hits <= positions, (2049, 2048))
+    single = (hits.astype(np.float32) / positions.astype(np.float32))[keep]
+    assert np.array_equal(single, (hits / positions).astype(np.float32)[keep])
+
+
 def test_floor32_keeps_every_comparison():
     rng = np.random.default_rng(0)
     thresholds = np.concatenate([rng.normal(size=2000) * 10.0 ** rng.integers(-6, 6, 2000), [0.0, 1e-40, -1e-40]])
