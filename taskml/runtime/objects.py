@@ -194,11 +194,13 @@ def _ssd_stage(config: DetectorConfig, record: dict, path) -> TFLiteSSDDetector:
                 f"this model's objects came from {name} (a TFLite SSD): pass --objects-model PATH.tflite, "
                 "with its label map beside it (coco_labels.txt or labels.txt)"
             )
-        model, labels = default_detector_paths(None)
+        # Where scripts/fetch_models.sh put it: data/models/ beside taskml/, or TASKML_MODELS_DIR as
+        # on the server.
+        model, labels = default_detector_paths(os.environ.get("TASKML_MODELS_DIR") or None)
         if not model.is_file() or not labels.is_file():
             raise InputError(
                 f"this model's objects came from the default detector, which is not installed here ({model} "
-                "missing): run scripts/fetch_models.sh, or pass --objects-model PATH.tflite"
+                "missing): run scripts/fetch_models.sh (or set TASKML_MODELS_DIR), or pass --objects-model PATH.tflite"
             )
     else:
         model = Path(path)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,13 +43,43 @@ MODELS = {
     "lgbm-multiscale": TrainSpec(model_type="lgbm", aggregation="multiscale", params=ModelParams(n_estimators=40)),
     "tcn-sequence": TrainSpec(model_type="tcn", params=ModelParams(epochs=4, hidden_dim=16)),
 }
+
+
+def runtime_distributions() -> set[str]:
+    """What ``pip install -r requirements-runtime.txt`` installs: its pins and, transitively, what
+    they require (as this environment's metadata says), plus what every virtual environment has."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements-runtime.txt").read_text().splitlines()
+    todo = [Requirement(line).name for line in lines if line.strip() and not line.startswith("#")]
+    seen = {"pip", "setuptools"}
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
 # Whatever the runtime may not load: the server's frameworks and the training stack.
 BANNED = ("django", "torch", "sklearn", "scipy", "pandas", "pyarrow", "lightgbm", "ultralytics", "skl2onnx", "celery")
 
 
-def runtime(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def runtime(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "taskml.runtime", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "taskml.runtime", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -159,6 +190,14 @@ def test_the_command_runs_the_default_detector_and_loads_no_server_code(fusion, 
     loaded = {name.split(".")[0] for name in json.loads(modules.read_text())}
     assert not loaded & set(BANNED), loaded & set(BANNED)
     assert {"onnxruntime", "mediapipe", "cv2", "numpy", "ai_edge_litert"} <= loaded
+    # Everything it imported is installed by requirements-runtime.txt (or is Python's or taskml's).
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    owners, installed = metadata.packages_distributions(), runtime_distributions()
+    missing = {m for m in loaded if owners.get(m) and not {canonicalize_name(d) for d in owners[m]} & installed}
+    assert not missing, f"imported but not in requirements-runtime.txt: {sorted(missing)}"
     assert f"objects tflite-ssd {SSD_MODEL_FILE} (sha256 {SSD_MODEL_SHA256[:12]}" in done.stderr
 
     lines = [json.loads(line) for line in output.read_text().splitlines()]
@@ -273,6 +312,11 @@ def test_the_object_model_must_be_the_one_the_features_came_from(synthetic_model
                           detector=detector_metadata(DetectorConfig(kind="yolo", yolo_model="yolov8n.pt")))  # fmt: skip
     refused = one_line_error(runtime("--model", str(yolo), "--video", str(megamind), "--objects-model", str(model)))
     assert "must be an ONNX export" in refused
+    # The default detector where the server keeps it (TASKML_MODELS_DIR), here nowhere.
+    refused = one_line_error(
+        runtime("--model", str(path), "--video", str(megamind), env={"TASKML_MODELS_DIR": str(tmp_path)})
+    )
+    assert "not installed here" in refused and "scripts/fetch_models.sh" in refused
 
 
 def test_a_format_1_file_with_the_default_detector_still_gets_it():
