@@ -104,7 +104,10 @@ class PortableModel:
         if unknown:
             raise InputError(f"the model's detector settings {unknown} are unknown to this runtime; update taskml")
         values = {k: v for k, v in settings.items() if v is not None}
-        return DetectorConfig(**{**values, "device": "cpu"})
+        try:
+            return DetectorConfig(**{**values, "device": "cpu"})
+        except (TypeError, AttributeError, ValueError):  # values of the wrong type in a damaged file
+            raise InputError("the model's detector settings cannot be read; export it again") from None
 
     def object_model(self) -> dict | None:
         """The object model the export recorded (backend, file name, sha256, thresholds), if any."""

@@ -147,18 +147,34 @@ def describe(config: DetectorConfig, record: dict | None) -> str:
     """One phrase for the start line: which object model the runtime will run."""
     if not config.uses_yolo:
         return "no objects"
-    record = record or {}
+    record = _readable(record)
     backend = record.get("backend") or ("tflite-ssd" if is_tflite(config.yolo_model) else "yolo")
     sha = record.get("sha256") or (SSD_MODEL_SHA256 if config.yolo_model == DEFAULT_OBJECT_MODEL else None)
     return f"objects {backend} {record.get('model') or config.yolo_model}" + (f" (sha256 {sha[:12]}…)" if sha else "")
 
 
+def _readable(record: dict | None) -> dict:
+    """The export's ``objects`` record with the types this runtime relies on, or one clear refusal."""
+    record = dict(record or {})
+    strings = ("backend", "model", "sha256", "labels", "labels_sha256", "source")
+    thresholds = record.get("class_thresholds")
+    if (
+        any(record.get(key) is not None and not isinstance(record[key], str) for key in strings)
+        or not isinstance(record.get("score_threshold", 0.0) or 0.0, int | float)
+        or (thresholds is not None and not isinstance(thresholds, dict))
+        or any(not isinstance(v, int | float) for v in (thresholds or {}).values())
+    ):
+        raise InputError("the model's object detector record cannot be read; export the model again")
+    return record
+
+
 def object_stage(config: DetectorConfig, record: dict | None, path: str | os.PathLike | None = None):
     """The object stage for a model whose features include objects; ``record`` is the export's
     ``objects`` metadata (None in format-1 files), ``path`` the ``--objects-model`` file, if given."""
-    backend = (record or {}).get("backend") or ("tflite-ssd" if is_tflite(config.yolo_model) else "yolo")
+    record = _readable(record)
+    backend = record.get("backend") or ("tflite-ssd" if is_tflite(config.yolo_model) else "yolo")
     if backend == TFLiteSSDDetector.backend:
-        return _ssd_stage(config, record or {}, path)
+        return _ssd_stage(config, record, path)
     if backend != "yolo":
         raise InputError(f"the model's object detector {backend!r} is unknown to this runtime; update taskml")
     if path is None:
@@ -170,9 +186,8 @@ def object_stage(config: DetectorConfig, record: dict | None, path: str | os.Pat
         raise InputError(
             f"this model's objects came from YOLO ({config.yolo_model}): --objects-model must be an ONNX export of it"
         )
-    recorded = record or {}
-    if str(recorded.get("model") or "").lower().endswith(".onnx") and recorded.get("sha256"):
-        _check(Path(path), recorded["sha256"])  # the server ran this very ONNX file: the same bytes
+    if (record.get("model") or "").lower().endswith(".onnx") and record.get("sha256"):
+        _check(Path(path), record["sha256"])  # the server ran this very ONNX file: the same bytes
     return OnnxObjectDetector(path, config)
 
 
@@ -208,8 +223,7 @@ def _ssd_stage(config: DetectorConfig, record: dict, path) -> TFLiteSSDDetector:
             raise InputError(f"this model's objects came from {name} (a TFLite SSD): --objects-model must be that file")
         if not model.is_file():
             raise InputError(f"objects model not found: {model}")
-        wanted = model.with_name(record["labels"]) if record.get("labels") else None
-        labels = wanted if wanted is not None and wanted.is_file() else labels_beside(model)
+        labels = labels_beside(model)  # checked against the recorded label map's sha256 below
         if labels is None:
             raise InputError(f"{model.name}: put its label map beside it as coco_labels.txt or labels.txt")
     # The same bytes as the extractor's, or the features would silently differ.

@@ -339,6 +339,9 @@ def test_features_from_unknown_detectors_are_refused(synthetic_model, megamind):
     assert "detector 'synthetic' unknown" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
     path, _ = export_onnx(bundle, folder / "none.onnx", model_sha256=sha, detector=None)
     assert "which detectors" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
+    damaged = {"kind": "fusion", "objects": {"backend": "tflite-ssd", "sha256": 5}}
+    path, _ = export_onnx(bundle, folder / "damaged.onnx", model_sha256=sha, detector=damaged)
+    assert "record cannot be read" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
 
 
 def test_a_source_that_cannot_be_opened_is_one_line(synthetic_model, tmp_path):
