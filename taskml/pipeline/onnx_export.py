@@ -15,8 +15,9 @@ feed comparisons are computed bit for bit as numpy computes them:
 - Sums over time (means, variances, slopes, MiniRocket's channel sums and convolutions) are
   written as sequential float32 additions in the order numpy's reductions and the pipeline's
   own loops perform them, never as ONNX reductions whose order is up to the runtime.
-- Divisions that numpy performs in float64 (``nanmean`` by a count, PPV's hits / positions)
-  are done in float64 here too, then rounded to float32.
+- Divisions that numpy performs in float64 (``nanmean`` by a count) are done in float64 here
+  too, then rounded to float32; PPV's hits / positions, a quotient of two small integers, is
+  divided in float32, which rounds it to the same float32 (tests/pipeline/test_onnx_export.py).
 - Tree thresholds: scikit-learn and LightGBM compare a float32 feature with a float64
   threshold; the converters (skl2onnx, onnxmltools) store thresholds as float32 rounded to
   nearest, which sends a value lying between the two the wrong way. Each threshold t is
@@ -44,13 +45,17 @@ from .online import TIE_TOLERANCE
 from .representations import MINIROCKET_KERNEL_LENGTH, SPECTRAL_BINS, _segments
 from .windows import WindowSpec
 
-EXPORT_FORMAT = 1
+# 2: the detector metadata names the object model by file name with its sha256 and thresholds
+# (``objects``), never by a path of the exporting machine. The runtime reads 1 and 2.
+EXPORT_FORMAT = 2
 OPSET = 17  # ai.onnx; onnxruntime 1.32 runs it, onnx 1.17 checks it
 ML_OPSET = 3  # ai.onnx.ml (tree ensembles)
 LIGHTGBM_OPSET = 15  # the highest onnxmltools 1.16 writes; its nodes mean the same under 17
 INPUT, PROBABILITIES, LABEL = "window", "probabilities", "label"
 META = "taskml."
-# DetectorConfig fields that describe how features were made (not where the detector runs).
+# DetectorConfig fields left out of the metadata: where and how the detectors ran on the exporting
+# machine (device, backend, its folders), not what the features are. ``yolo_model`` is kept as a
+# file name only (detector_metadata).
 DETECTOR_KEYS_DROPPED = ("device", "yolo_backend", "cache_dir", "models_dir")
 
 
@@ -215,9 +220,50 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
     for i in range(1, width):
         sums = g.op("Add", sums, g.op("Gather", padded, g.ints(index[i]), axis=1), hint="channel_sum")
     # sums: (B, rows, T); the groups are sorted by dilation first, so each dilation is one block.
+    blocks = _convolution(g, sums, rocket._kernel_weights()[layout], rocket.dilations_[layout], frames)
 
-    weights = rocket._kernel_weights()[layout]
-    dilations = rocket.dilations_[layout]
+    features, order, start = [], [], 0
+    for group, columns in groups:
+        # Each group lies in one dilation's block: its rows, and for an unpadded kernel the valid
+        # positions only, in one slice.
+        first, block = next((first, block) for first, block in reversed(blocks) if first <= start)
+        rows, times = [start - first, start - first + len(group)], [0, frames]
+        start += len(group)
+        if not rocket.padded_[group[0]]:
+            edge = 4 * int(rocket.dilations_[group[0]])
+            if frames > 2 * edge:
+                times = [edge, frames - edge]
+        values = g.op("Slice", block, g.ints([rows[0], times[0]]), g.ints([rows[1], times[1]]), g.ints([1, 2]))
+        positions = times[1] - times[0]
+        biases = rocket.biases_[columns].astype(np.float32)  # (g, q)
+        above = g.op(
+            "Greater", g.op("Unsqueeze", values, g.ints([2])), g.const(biases[None, :, :, None], "bias"), hint="above"
+        )
+        hits = g.op("ReduceSum", g.cast(above, "float"), g.ints([3]), keepdims=0, hint="hits")  # exact counts
+        # hits / positions in float32: both are small integers, so the quotient rounded once to
+        # float32 is the float32 of numpy's float64 quotient (no double rounding can differ).
+        ppv = g.op("Div", hits, g.const(np.float32(positions), "positions"), hint="ppv")
+        features.append(g.op("Reshape", ppv, g.ints([-1, columns.size]), hint="ppv"))
+        order.append(columns.reshape(-1))
+    stacked = g.op("Concat", *features, axis=1, hint="ppv_all")
+    order = np.concatenate(order)
+    if not ordered:
+        return stacked, order
+    return g.op("Gather", stacked, g.ints(np.argsort(order, kind="stable")), axis=1, hint="minirocket")
+
+
+def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarray, frames: int) -> list:
+    """The outputs of each row's nine-tap kernel (``weights`` (rows, 9), dilation per row, rows of
+    one dilation contiguous) on its zero-padded channel sum, as ``[(first row, (B, rows, T))]``,
+    one block per dilation: nine slices times the weights, added in tap order as
+    ``MiniRocket._convolve`` adds them (the products, by −1 or 2, are exact), so every output has
+    the server's bits.
+
+    Not an ONNX ``Conv`` although that is twice as fast here: the order in which a Conv kernel adds
+    its taps is onnxruntime's choice. Its x86 NCHWc kernels add them in order (the same bits);
+    its generic kernel (other CPUs, or a lower graph optimisation level) does not, and the last
+    bits decide MiniRocket's comparisons with its biases (``bench/portable.py --minirocket-only``).
+    """
     outputs = []
     for d in np.unique(dilations):
         d = int(d)
@@ -230,32 +276,8 @@ def _minirocket(g: _Graph, x: str, rocket, *, ordered: bool = True) -> str | tup
             shifted = g.slice(part, tap * d, tap * d + frames, 2)
             term = g.op("Mul", shifted, g.const(weights[block, tap].reshape(1, -1, 1), "tap_w"), hint="tap")
             total = term if total is None else g.op("Add", total, term, hint="conv")
-        outputs.append(total)
-    conv = outputs[0] if len(outputs) == 1 else g.op("Concat", *outputs, axis=1, hint="conv_all")
-
-    features, order, start = [], [], 0
-    for group, columns in groups:
-        values = g.slice(conv, start, start + len(group), 1)  # (B, g, T)
-        start += len(group)
-        positions = frames
-        if not rocket.padded_[group[0]]:
-            edge = 4 * int(rocket.dilations_[group[0]])
-            if frames > 2 * edge:
-                values = g.slice(values, edge, frames - edge, 2)
-                positions = frames - 2 * edge
-        biases = rocket.biases_[columns].astype(np.float32)  # (g, q)
-        above = g.op(
-            "Greater", g.op("Unsqueeze", values, g.ints([2])), g.const(biases[None, :, :, None], "bias"), hint="above"
-        )
-        hits = g.op("ReduceSum", g.cast(above, "float"), g.ints([3]), keepdims=0, hint="hits")  # exact counts
-        ppv = g.divide_as_double(hits, positions)
-        features.append(g.op("Reshape", ppv, g.ints([-1, columns.size]), hint="ppv"))
-        order.append(columns.reshape(-1))
-    stacked = g.op("Concat", *features, axis=1, hint="ppv_all")
-    order = np.concatenate(order)
-    if not ordered:
-        return stacked, order
-    return g.op("Gather", stacked, g.ints(np.argsort(order, kind="stable")), axis=1, hint="minirocket")
+        outputs.append((int(block[0]), total))
+    return outputs
 
 
 # --------------------------------------------------------------------------- estimators
@@ -484,15 +506,66 @@ def _label_rule(g: _Graph, probabilities: str, label: str) -> None:
 
 
 def detector_metadata(config) -> dict:
-    """The parts of a DetectorConfig that decide what the features are (not where they ran)."""
+    """The parts of a DetectorConfig that decide what the features are (not where they ran), and
+    ``objects``: the identity of the object model (see object_model_record)."""
     from dataclasses import asdict
 
     values = asdict(config)
     for key in DETECTOR_KEYS_DROPPED:
         values.pop(key, None)
-    if not config.uses_yolo:
+    if config.uses_yolo:
+        values["yolo_model"] = Path(config.yolo_model).name  # a name, not a path of this machine
+        values["objects"] = object_model_record(config)
+    else:
         values["yolo_model"] = None
+        values["objects"] = None
     return values
+
+
+def object_model_record(config) -> dict:
+    """Which object model made a DetectorConfig's object features, so that a runtime elsewhere runs
+    the same one: its backend, file name and sha256 (None when the file is not on this machine,
+    e.g. a YOLO name ultralytics resolves itself), and for a TFLite SSD its label map and the
+    score thresholds the extractor applies."""
+    from .files import sha256_file
+    from .objects import (
+        DEFAULT_OBJECT_MODEL,
+        SSD_CLASS_THRESHOLDS,
+        SSD_LABELS_FILE,
+        SSD_LABELS_SHA256,
+        SSD_MODEL_FILE,
+        SSD_MODEL_SHA256,
+        SSD_SCORE_THRESHOLD,
+        SSD_SOURCE,
+        TFLiteSSDDetector,
+        is_tflite,
+        labels_beside,
+    )
+
+    def digest(path: Path) -> str | None:
+        return sha256_file(path) if path.is_file() else None
+
+    spec = config.yolo_model
+    if not is_tflite(spec):
+        return {"backend": "yolo", "model": Path(spec).name, "sha256": digest(Path(spec))}
+    record = {
+        "backend": TFLiteSSDDetector.backend,
+        "score_threshold": config.object_threshold or SSD_SCORE_THRESHOLD,
+        "class_thresholds": dict(SSD_CLASS_THRESHOLDS),
+    }
+    if spec == DEFAULT_OBJECT_MODEL:  # the extractor refuses any other bytes (objects.make_object_detector)
+        names = {"model": SSD_MODEL_FILE, "sha256": SSD_MODEL_SHA256}
+        labels = {"labels": SSD_LABELS_FILE, "labels_sha256": SSD_LABELS_SHA256, "source": SSD_SOURCE}
+        return {**names, **labels, **record}
+    model = Path(spec)
+    beside = labels_beside(model)
+    return {
+        "model": model.name,
+        "sha256": digest(model),
+        "labels": beside.name if beside else None,
+        "labels_sha256": digest(beside) if beside else None,
+        **record,
+    }
 
 
 def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None, name: str = "taskml"):

@@ -18,6 +18,7 @@ from taskml.pipeline.online import SMOOTHING_METHODS, SmoothingSpec
 from taskml.pipeline.sources import Timings
 
 from .model import PortableModel
+from .objects import describe
 from .run import make_detector, open_source, run
 
 
@@ -37,7 +38,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--min-duration", type=float, default=1.0, help="hysteresis: seconds a new label must hold (1)")
     p.add_argument("--output", help="write the JSON lines to this file instead of stdout")
     p.add_argument("--realtime", action="store_true", help="--video: at the video's own speed, dropping late frames")
-    p.add_argument("--objects-model", help="an ONNX object detector (ultralytics export), for models with objects")
+    p.add_argument(
+        "--objects-model",
+        help="the object detector of a model with objects: its .tflite (default: the fetched COCO SSD) "
+        "or, for YOLO models, an ONNX export",
+    )
     p.add_argument("--sha256", help="refuse the model file unless its sha256 is this (the export prints it)")
     p.add_argument("--threads", type=int, default=1, help="onnxruntime threads for the model (1)")
     p.add_argument("--quiet", action="store_true", help="no start and end lines on stderr")
@@ -76,12 +81,13 @@ def _run(args: argparse.Namespace):
     frames = open_source(
         video=args.video, camera=args.camera, url=args.url, realtime=args.realtime, timings=timings, stop=stop
     )
+    config = model.detector_config()
     if not args.quiet:  # before the detectors start (MediaPipe's own start-up lines)
         meta = model.metadata
         print(
             f"taskml runtime: model {meta.get('model_type')}/{meta.get('aggregation')} "
             f"sha256 {model.version}…, classes {', '.join(model.labels)}, window {model.spec.window_sec:g} s "
-            f"every {model.spec.step_sec:g} s, detector {model.detector_config().kind}",
+            f"every {model.spec.step_sec:g} s, detector {config.kind}, {describe(config, model.object_model())}",
             file=sys.stderr,
             flush=True,
         )

@@ -22,6 +22,9 @@ from taskml.pipeline.onnx_export import EXPORT_FORMAT, INPUT, LABEL, PROBABILITI
 from taskml.pipeline.windows import WindowSpec
 
 MAX_MODEL_BYTES = 1 << 30  # an exported model is a few MB; refuse anything absurd before parsing
+# Format 1 files (no ``objects`` record in their detector metadata) still run: a model made
+# with the default detector names it, and the object model's sha256 is then the pinned one.
+READABLE_FORMATS = (1, EXPORT_FORMAT)
 REQUIRED = ("format", "model_sha256", "class_names", "feature_names", "window_sec", "step_sec", "resample_fps")
 
 
@@ -62,8 +65,9 @@ class PortableModel:
         missing = [key for key in REQUIRED if key not in meta]
         if missing:
             raise InputError(f"{path.name} is not a taskml export (metadata lacks {', '.join(missing)})")
-        if meta["format"] != EXPORT_FORMAT:
-            raise InputError(f"{path.name} is export format {meta['format']}; this runtime reads {EXPORT_FORMAT}")
+        if meta["format"] not in READABLE_FORMATS:
+            readable = " and ".join(str(f) for f in READABLE_FORMATS)
+            raise InputError(f"{path.name} is export format {meta['format']}; this runtime reads {readable}")
         self.metadata = meta
         self.labels: list[str] = [str(name) for name in meta["class_names"]]
         self.feature_names: list[str] = [str(name) for name in meta["feature_names"]]
@@ -95,11 +99,21 @@ class PortableModel:
         if not isinstance(recorded, dict):
             raise InputError("the model does not say which detectors made its features; export it again")
         known = {f.name for f in fields(DetectorConfig)}
-        unknown = sorted(set(recorded) - known)
+        settings = {k: v for k, v in recorded.items() if k != "objects"}
+        unknown = sorted(set(settings) - known)
         if unknown:
             raise InputError(f"the model's detector settings {unknown} are unknown to this runtime; update taskml")
-        values = {k: v for k, v in recorded.items() if v is not None}
-        return DetectorConfig(**{**values, "device": "cpu"})
+        values = {k: v for k, v in settings.items() if v is not None}
+        try:
+            return DetectorConfig(**{**values, "device": "cpu"})
+        except (TypeError, AttributeError, ValueError):  # values of the wrong type in a damaged file
+            raise InputError("the model's detector settings cannot be read; export it again") from None
+
+    def object_model(self) -> dict | None:
+        """The object model the export recorded (backend, file name, sha256, thresholds), if any."""
+        detector = self.metadata.get("detector")
+        recorded = detector.get("objects") if isinstance(detector, dict) else None
+        return recorded if isinstance(recorded, dict) else None
 
     def predict(self, windows: np.ndarray) -> np.ndarray:
         """(n, frames, features) raw feature windows → (n, classes) probabilities."""

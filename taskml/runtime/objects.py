@@ -1,10 +1,17 @@
-"""Object detection for the runtime from an ONNX detector file, with numpy only (no torch).
+"""The runtime's object stage: the object model the model's features came from, without torch.
 
-The server runs YOLO through onnxruntime too (``ObjectDetector._process_onnx``: letterbox,
-confidence filter, class-aware NMS by torchvision, at most 300 boxes). This stage reads the same
-kind of file, an ultralytics ONNX export (output [1, 4 + classes, anchors], class names in its
-metadata), and repeats those steps; the NMS below follows torchvision's ``batched_nms`` in
-float32, step for step, so the same boxes survive.
+``object_stage`` picks it from the export's detector metadata (``objects``: backend, file name,
+sha256, thresholds):
+
+- a TensorFlow Lite SSD (the default COCO detector, or another ``.tflite``): the extractor's own
+  backend, ``taskml.pipeline.objects.TFLiteSSDDetector`` (LiteRT), on the file scripts/fetch_models.sh
+  installed or the one ``--objects-model`` names, refused unless its bytes and its label map's
+  are the ones the model records;
+- YOLO: an ultralytics ONNX export given with ``--objects-model``, run by ``OnnxObjectDetector``.
+  The server runs YOLO through onnxruntime too (``ObjectDetector._process_onnx``: letterbox,
+  confidence filter, class-aware NMS by torchvision, at most 300 boxes); this stage repeats those
+  steps, its NMS following torchvision's ``batched_nms`` in float32 step for step, so the same
+  boxes survive.
 """
 
 from __future__ import annotations
@@ -16,7 +23,19 @@ from pathlib import Path
 import numpy as np
 
 from taskml.pipeline.detectors import DetectorConfig, letterbox
-from taskml.pipeline.errors import InputError
+from taskml.pipeline.errors import InputError, IntegrityError
+from taskml.pipeline.files import sha256_file
+from taskml.pipeline.objects import (
+    DEFAULT_OBJECT_MODEL,
+    SSD_LABELS_SHA256,
+    SSD_MODEL_SHA256,
+    SSD_SCORE_THRESHOLD,
+    SSD_SOURCE,
+    TFLiteSSDDetector,
+    default_detector_paths,
+    is_tflite,
+    labels_beside,
+)
 
 MAX_DETECTIONS = 300
 VANILLA_ABOVE = 4000  # torchvision: per-class NMS when boxes.numel() exceeds this on the CPU
@@ -119,3 +138,104 @@ class OnnxObjectDetector:
 
     def close(self) -> None:
         self._session = None
+
+
+# --------------------------------------------------------------------------- which stage
+
+
+def describe(config: DetectorConfig, record: dict | None) -> str:
+    """One phrase for the start line: which object model the runtime will run."""
+    if not config.uses_yolo:
+        return "no objects"
+    record = _readable(record)
+    backend = record.get("backend") or ("tflite-ssd" if is_tflite(config.yolo_model) else "yolo")
+    sha = record.get("sha256") or (SSD_MODEL_SHA256 if config.yolo_model == DEFAULT_OBJECT_MODEL else None)
+    return f"objects {backend} {record.get('model') or config.yolo_model}" + (f" (sha256 {sha[:12]}…)" if sha else "")
+
+
+def _readable(record: dict | None) -> dict:
+    """The export's ``objects`` record with the types this runtime relies on, or one clear refusal."""
+    record = dict(record or {})
+    strings = ("backend", "model", "sha256", "labels", "labels_sha256", "source")
+    thresholds = record.get("class_thresholds")
+    if (
+        any(record.get(key) is not None and not isinstance(record[key], str) for key in strings)
+        or not isinstance(record.get("score_threshold", 0.0) or 0.0, int | float)
+        or (thresholds is not None and not isinstance(thresholds, dict))
+        or any(not isinstance(v, int | float) for v in (thresholds or {}).values())
+    ):
+        raise InputError("the model's object detector record cannot be read; export the model again")
+    return record
+
+
+def object_stage(config: DetectorConfig, record: dict | None, path: str | os.PathLike | None = None):
+    """The object stage for a model whose features include objects; ``record`` is the export's
+    ``objects`` metadata (None in format-1 files), ``path`` the ``--objects-model`` file, if given."""
+    record = _readable(record)
+    backend = record.get("backend") or ("tflite-ssd" if is_tflite(config.yolo_model) else "yolo")
+    if backend == TFLiteSSDDetector.backend:
+        return _ssd_stage(config, record, path)
+    if backend != "yolo":
+        raise InputError(f"the model's object detector {backend!r} is unknown to this runtime; update taskml")
+    if path is None:
+        raise InputError(
+            f"this model uses object features (detector {config.kind}, objects from {config.yolo_model}): "
+            "pass --objects-model PATH.onnx, an ONNX export of that detector"
+        )
+    if Path(path).suffix.lower() != ".onnx":
+        raise InputError(
+            f"this model's objects came from YOLO ({config.yolo_model}): --objects-model must be an ONNX export of it"
+        )
+    if (record.get("model") or "").lower().endswith(".onnx") and record.get("sha256"):
+        _check(Path(path), record["sha256"])  # the server ran this very ONNX file: the same bytes
+    return OnnxObjectDetector(path, config)
+
+
+def _check(file: Path, sha256: str) -> None:
+    """Refuse an object model file whose bytes are not the ones the model's features came from."""
+    if file.is_file() and sha256_file(file) != sha256:
+        raise IntegrityError(
+            f"{file.name} is not the file this model's object features came from "
+            f"(the model records sha256 {sha256[:12]}…); use that detector's own file"
+        )
+
+
+def _ssd_stage(config: DetectorConfig, record: dict, path) -> TFLiteSSDDetector:
+    default = config.yolo_model == DEFAULT_OBJECT_MODEL
+    name = record.get("model") or config.yolo_model
+    if path is None:
+        if not default:
+            raise InputError(
+                f"this model's objects came from {name} (a TFLite SSD): pass --objects-model PATH.tflite, "
+                "with its label map beside it (coco_labels.txt or labels.txt)"
+            )
+        # Where scripts/fetch_models.sh put it: data/models/ beside taskml/, or TASKML_MODELS_DIR as
+        # on the server.
+        model, labels = default_detector_paths(os.environ.get("TASKML_MODELS_DIR") or None)
+        if not model.is_file() or not labels.is_file():
+            raise InputError(
+                f"this model's objects came from the default detector, which is not installed here ({model} "
+                "missing): run scripts/fetch_models.sh (or set TASKML_MODELS_DIR), or pass --objects-model PATH.tflite"
+            )
+    else:
+        model = Path(path)
+        if model.suffix.lower() != ".tflite":
+            raise InputError(f"this model's objects came from {name} (a TFLite SSD): --objects-model must be that file")
+        if not model.is_file():
+            raise InputError(f"objects model not found: {model}")
+        labels = labels_beside(model)  # checked against the recorded label map's sha256 below
+        if labels is None:
+            raise InputError(f"{model.name}: put its label map beside it as coco_labels.txt or labels.txt")
+    # The same bytes as the extractor's, or the features would silently differ.
+    expected = record.get("sha256") or (SSD_MODEL_SHA256 if default else None)
+    expected_labels = record.get("labels_sha256") or (SSD_LABELS_SHA256 if default else None)
+    for file, sha in ((model, expected), (labels, expected_labels)):
+        if sha:
+            _check(file, sha)
+    return TFLiteSSDDetector(
+        model,
+        labels,
+        score_threshold=float(record.get("score_threshold") or config.object_threshold or SSD_SCORE_THRESHOLD),
+        class_thresholds=record.get("class_thresholds"),
+        source=record.get("source") or (SSD_SOURCE if default else None),
+    )

@@ -17,7 +17,7 @@ from taskml.pipeline.online import LivePredictor, SmoothingSpec, WindowPredictio
 from taskml.pipeline.sources import Timings, capture_frames, check_stream_url, file_frames
 
 from .model import PortableModel
-from .objects import OnnxObjectDetector
+from .objects import object_stage
 
 
 @dataclass
@@ -58,16 +58,10 @@ def open_source(
 
 
 def make_detector(model: PortableModel, objects_model=None) -> Detector:
-    """The detectors the model's features came from; objects only through an ONNX detector file."""
+    """The detectors the model's features came from: MediaPipe as recorded, and the recorded object
+    model (the TFLite SSD, checked by sha256, or YOLO from ``objects_model``, an ONNX export)."""
     config = model.detector_config()
-    objects = None
-    if config.uses_yolo:
-        if objects_model is None:
-            raise InputError(
-                f"this model uses object features (detector {config.kind}, objects from {config.yolo_model}): "
-                "pass --objects-model PATH.onnx, an ONNX export of that detector"
-            )
-        objects = OnnxObjectDetector(objects_model, config)
+    objects = object_stage(config, model.object_model(), objects_model) if config.uses_yolo else None
     return Detector(config, objects=objects)
 
 

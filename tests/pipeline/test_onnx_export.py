@@ -84,7 +84,9 @@ def parity(dataset, tmp_path, model_type: str, aggregation: str) -> dict:
 @pytest.mark.parametrize(("model_type", "aggregation"), CONFIGS, ids=[f"{m}-{a}" for m, a in CONFIGS])
 def test_exported_model_predicts_what_the_server_predicts(datasets, tmp_path, source, model_type, aggregation):
     result = parity(datasets[source], tmp_path, model_type, aggregation)
-    assert result["windows"] >= 20
+    # Every window of the dataset: Megamind's 11 s hold 16 in the time-block split (blocks apart by
+    # a gap of one window), the synthetic set 212.
+    assert result["windows"] >= 15
     assert result["labels_equal"], f"labels differ on some window ({result})"
     assert result["max_difference"] <= TOLERANCE
     model = onnx.load(str(result["path"]))
@@ -180,6 +182,16 @@ def test_representations_come_out_bit_for_bit(megamind_mediapipe):
             assert np.allclose(got[:, ~exact], expected[:, ~exact], rtol=1e-6, atol=1e-12)
         same = np.array_equal(got[:, exact], expected[:, exact])
         assert same, f"{name}: {np.count_nonzero(got[:, exact] != expected[:, exact])} values differ"
+
+
+def test_ppv_quotients_are_the_same_in_float32_as_numpys_float64():
+    """The graph divides MiniRocket's hit counts by the positions counted in float32, numpy in
+    float64 before storing float32: for counts up to 2,048 positions both round to the same float32."""
+    positions = np.arange(1, 2049, dtype=np.float64)[None, :]
+    hits = np.arange(0, 2049, dtype=np.float64)[:, None]
+    keep = np.broadcast_to(hits <= positions, (2049, 2048))
+    single = (hits.astype(np.float32) / positions.astype(np.float32))[keep]
+    assert np.array_equal(single, (hits / positions).astype(np.float32)[keep])
 
 
 def test_floor32_keeps_every_comparison():

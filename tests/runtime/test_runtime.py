@@ -1,9 +1,12 @@
 """The portable runtime: the live session's predictions from an ONNX file, with neither Django
-nor torch nor scikit-learn; its object stage matches the server's; its errors are one line."""
+nor torch nor scikit-learn; its object stages match the server's (the default COCO SSD through the
+extractor's own TFLite backend, YOLO through an ONNX export); its errors are one line."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,26 +18,68 @@ from taskml.pipeline.artifacts import load_artifact
 from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.extraction import iter_frames, probe_video
+from taskml.pipeline.objects import (
+    DEFAULT_OBJECT_MODEL,
+    SSD_LABELS_FILE,
+    SSD_LABELS_SHA256,
+    SSD_MODEL_FILE,
+    SSD_MODEL_SHA256,
+    default_detector_paths,
+)
 from taskml.pipeline.online import LivePredictor, ModelRunner, SmoothingSpec
-from taskml.pipeline.onnx_export import detector_metadata, export_onnx
+from taskml.pipeline.onnx_export import DETECTOR_KEYS_DROPPED, detector_metadata, export_onnx
 from taskml.pipeline.training import TrainSpec, train_model
 from taskml.runtime import PortableModel
-from tests.conftest import ROOT, YOLO_SPEC
+from tests.conftest import MEGAMIND_LABELS, ROOT, YOLO_SPEC
+from tests.conftest import MODELS as MODELS_DIR
 
 MEDIAPIPE = DetectorConfig(kind="mediapipe")
+# What every new user gets: pose + hands + the pretrained COCO SSD (scripts/fetch_models.sh), as the
+# server configures it (TASKML_MODELS_DIR).
+FUSION = DetectorConfig(kind="fusion", models_dir=MODELS_DIR)
 MODELS = {
     "ridge-minirocket": TrainSpec(),  # the default configuration
     "rf-stats": TrainSpec(model_type="rf", params=ModelParams(n_estimators=30)),
     "lgbm-multiscale": TrainSpec(model_type="lgbm", aggregation="multiscale", params=ModelParams(n_estimators=40)),
     "tcn-sequence": TrainSpec(model_type="tcn", params=ModelParams(epochs=4, hidden_dim=16)),
 }
+
+
+def runtime_distributions() -> set[str]:
+    """What ``pip install -r requirements-runtime.txt`` installs: its pins and, transitively, what
+    they require (as this environment's metadata says), plus what every virtual environment has."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lines = (ROOT / "requirements-runtime.txt").read_text().splitlines()
+    todo = [Requirement(line).name for line in lines if line.strip() and not line.startswith("#")]
+    seen = {"pip", "setuptools"}
+    while todo:
+        name = canonicalize_name(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
 # Whatever the runtime may not load: the server's frameworks and the training stack.
 BANNED = ("django", "torch", "sklearn", "scipy", "pandas", "pyarrow", "lightgbm", "ultralytics", "skl2onnx", "celery")
 
 
-def runtime(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def runtime(*args: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "taskml.runtime", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "taskml.runtime", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 
@@ -62,8 +107,8 @@ def detections(megamind) -> tuple[tuple[int, int], list]:
     return (info.width, info.height), frames
 
 
-def stream(runner, size, frames, smoothing: SmoothingSpec) -> list:
-    live = LivePredictor(runner, width=size[0], height=size[1], with_objects=False, smoothing=smoothing)
+def stream(runner, size, frames, smoothing: SmoothingSpec, *, with_objects: bool = False) -> list:
+    live = LivePredictor(runner, width=size[0], height=size[1], with_objects=with_objects, smoothing=smoothing)
     windows = []
     for _, t, d in frames:
         windows += live.push(t, d)
@@ -85,10 +130,52 @@ def test_the_runtime_model_streams_what_the_server_streams(exported, detections,
         assert difference <= 1e-4, (name, difference)
 
 
+@pytest.fixture(scope="module")
+def fusion(megamind, tmp_path_factory):
+    """Megamind through the default fusion detectors once, as a live session runs them, and a model
+    of the default configuration (ridge on MiniRocket) trained on the features of those very
+    detections (the extractor's table), exported: (onnx path, bundle, frame size, detections)."""
+    import pandas as pd
+
+    from taskml.pipeline.dataset import DatasetSpec, build_dataset
+    from taskml.pipeline.extraction import detections_frame, write_features
+    from taskml.pipeline.labels import read_labels
+    from taskml.pipeline.windows import WindowSpec
+
+    info = probe_video(megamind)
+    with Detector(FUSION) as detector:
+        frames = list(detector.process_stream(iter_frames(info), queue_size=2))
+        objects = detector.object_info
+    meta = {"video_id": "megamind", "fps": info.fps, "sample_rate": 1, "frame_count": len(frames),
+            "detector": FUSION.kind, "yolo_model": FUSION.yolo_model, "object_detector": objects}  # fmt: skip
+    folder = tmp_path_factory.mktemp("runtime-fusion")
+    index = np.array([i for i, _, _ in frames])
+    table = detections_frame(
+        video_id="megamind", frame_index=index, t=np.array([t for _, t, _ in frames]),
+        detections=[d for _, _, d in frames], width=info.width, height=info.height, with_objects=True,
+    )  # fmt: skip
+    table["label"] = pd.Series(read_labels(MEGAMIND_LABELS).for_frames(index), dtype="string")
+    write_features(table, folder / "megamind.parquet", meta)
+    window = WindowSpec(window_sec=1.0, step_sec=0.25)
+    build_dataset(
+        [folder / "megamind.parquet"], folder / "ds", spec=DatasetSpec(window=window, ratios=(0.5, 0.25, 0.25))
+    )
+    trained = train_model(folder / "ds", folder / "fusion.pkl", spec=TrainSpec())
+    bundle = load_artifact(trained.model_path, expected_sha256=trained.sha256)
+    assert (bundle["model_type"], bundle["aggregation"]) == ("ridge", "minirocket")
+    assert any(name.endswith("obj_dist") for name in bundle["feature_names"])  # objects are features
+    path, _ = export_onnx(
+        bundle, folder / "fusion.onnx", model_sha256=trained.sha256, detector=detector_metadata(FUSION)
+    )
+    return path, bundle, (info.width, info.height), frames
+
+
 @pytest.mark.slow
-def test_the_command_prints_each_window_and_loads_no_server_code(exported, detections, megamind, tmp_path):
-    """A fresh interpreter runs the whole command on the video, then lists what it imported."""
-    path, bundle = exported["rf-stats"]
+def test_the_command_runs_the_default_detector_and_loads_no_server_code(fusion, megamind, tmp_path):
+    """A fresh interpreter runs the whole command on the video with a model of default fusion features
+    (its objects from the COCO SSD, found by the export's metadata), then lists what it imported;
+    every window is the live session's, label for label, probabilities within 1e-4."""
+    path, bundle, size, frames = fusion
     modules, output = tmp_path / "modules.json", tmp_path / "predictions.jsonl"
     script = (
         "import json, runpy, sys\n"
@@ -102,13 +189,22 @@ def test_the_command_prints_each_window_and_loads_no_server_code(exported, detec
     assert done.returncode == 0, done.stderr[-2000:]
     loaded = {name.split(".")[0] for name in json.loads(modules.read_text())}
     assert not loaded & set(BANNED), loaded & set(BANNED)
-    assert {"onnxruntime", "mediapipe", "cv2", "numpy"} <= loaded
+    assert {"onnxruntime", "mediapipe", "cv2", "numpy", "ai_edge_litert"} <= loaded
+    # Everything it imported is installed by requirements-runtime.txt (or is Python's or taskml's).
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    owners, installed = metadata.packages_distributions(), runtime_distributions()
+    missing = {m for m in loaded if owners.get(m) and not {canonicalize_name(d) for d in owners[m]} & installed}
+    assert not missing, f"imported but not in requirements-runtime.txt: {sorted(missing)}"
+    assert f"objects tflite-ssd {SSD_MODEL_FILE} (sha256 {SSD_MODEL_SHA256[:12]}" in done.stderr
 
     lines = [json.loads(line) for line in output.read_text().splitlines()]
-    size, frames = detections
-    server = stream(ModelRunner(bundle), size, frames, SmoothingSpec("ema", alpha=0.5))
+    server = stream(ModelRunner(bundle), size, frames, SmoothingSpec("ema", alpha=0.5), with_objects=True)
     assert len(lines) == len(server) > 30
     labels = ModelRunner(bundle).labels
+    assert {w.label for w in server} == set(labels)  # both classes predicted: a comparison that can fail
     for line, window in zip(lines, server, strict=True):
         assert set(line) == {"t", "frame_index", "label", "confidence", "probabilities", "window", "model_sha256"}
         assert line["window"]["start"] == pytest.approx(window.start, abs=1e-4)
@@ -165,12 +261,87 @@ def test_a_model_with_object_features_needs_an_objects_model(synthetic_model, me
     assert "--objects-model" in message and "yolov8n.pt" in message
 
 
+def test_the_export_names_the_object_model_and_no_path_of_this_machine(tmp_path):
+    recorded = detector_metadata(FUSION)
+    assert not set(DETECTOR_KEYS_DROPPED) & set(recorded)
+    assert recorded["yolo_model"] == DEFAULT_OBJECT_MODEL
+    objects = recorded["objects"]
+    assert (objects["backend"], objects["model"], objects["sha256"]) == ("tflite-ssd", SSD_MODEL_FILE, SSD_MODEL_SHA256)
+    assert (objects["labels"], objects["labels_sha256"]) == (SSD_LABELS_FILE, SSD_LABELS_SHA256)
+    assert (objects["score_threshold"], objects["class_thresholds"]) == (0.3, {"person": 0.5})
+    assert str(MODELS_DIR) not in json.dumps(recorded) and detector_metadata(MEDIAPIPE)["objects"] is None
+    # Weights of one's own, wherever they lie: the file's name and bytes, not its folder.
+    weights = tmp_path / "weights" / "yolov8n.pt"
+    weights.parent.mkdir()
+    weights.write_bytes(b"weights")
+    recorded = detector_metadata(DetectorConfig(kind="yolo", yolo_model=str(weights), cache_dir=tmp_path))
+    assert recorded["yolo_model"] == "yolov8n.pt" and str(tmp_path) not in json.dumps(recorded)
+    assert recorded["objects"] == {
+        "backend": "yolo",
+        "model": "yolov8n.pt",
+        "sha256": hashlib.sha256(b"weights").hexdigest(),
+    }
+
+
+def test_the_object_model_must_be_the_one_the_features_came_from(synthetic_model, megamind, tmp_path):
+    folder, bundle, sha = synthetic_model
+    path, _ = export_onnx(bundle, folder / "ssd.onnx", model_sha256=sha, detector=detector_metadata(FUSION))
+    model, labels = default_detector_paths(MODELS_DIR)
+    elsewhere = tmp_path / "detector"
+    elsewhere.mkdir()
+    data = bytearray(model.read_bytes())
+    data[-1] ^= 1  # one bit off: another detector as far as the features are concerned
+    (elsewhere / model.name).write_bytes(bytes(data))
+    (elsewhere / labels.name).write_bytes(labels.read_bytes())
+    refused = one_line_error(
+        runtime("--model", str(path), "--video", str(megamind), "--objects-model", str(elsewhere / model.name))
+    )
+    assert f"{model.name} is not the file this model's object features came from" in refused
+    (elsewhere / model.name).write_bytes(model.read_bytes())
+    (elsewhere / labels.name).write_text("0 person\n1 bicycle\n")
+    refused = one_line_error(
+        runtime("--model", str(path), "--video", str(megamind), "--objects-model", str(elsewhere / model.name))
+    )
+    assert f"{labels.name} is not the file" in refused
+    onnx_file = tmp_path / "yolov8n.onnx"
+    onnx_file.write_bytes(b"onnx")
+    refused = one_line_error(runtime("--model", str(path), "--video", str(megamind), "--objects-model", str(onnx_file)))
+    assert "a TFLite SSD" in refused and "must be that file" in refused
+    # And the other way round: a YOLO model is not run with the SSD.
+    yolo, _ = export_onnx(bundle, folder / "yolo.onnx", model_sha256=sha,
+                          detector=detector_metadata(DetectorConfig(kind="yolo", yolo_model="yolov8n.pt")))  # fmt: skip
+    refused = one_line_error(runtime("--model", str(yolo), "--video", str(megamind), "--objects-model", str(model)))
+    assert "must be an ONNX export" in refused
+    # The default detector where the server keeps it (TASKML_MODELS_DIR), here nowhere.
+    refused = one_line_error(
+        runtime("--model", str(path), "--video", str(megamind), env={"TASKML_MODELS_DIR": str(tmp_path)})
+    )
+    assert "not installed here" in refused and "scripts/fetch_models.sh" in refused
+
+
+def test_a_format_1_file_with_the_default_detector_still_gets_it():
+    """Files exported before the object model was recorded name only ``coco-ssd-mobilenet-v2``: the
+    pinned file, checked against the pinned sha256, with the extractor's thresholds."""
+    from taskml.pipeline.objects import TFLiteSSDDetector
+    from taskml.runtime.objects import object_stage
+
+    stage = object_stage(DetectorConfig(kind="fusion"), None)
+    assert isinstance(stage, TFLiteSSDDetector)
+    assert (stage.info["sha256"], stage.info["score_threshold"], stage.class_thresholds) == (
+        SSD_MODEL_SHA256, 0.3, {"person": 0.5}
+    )  # fmt: skip
+    stage.close()
+
+
 def test_features_from_unknown_detectors_are_refused(synthetic_model, megamind):
     folder, bundle, sha = synthetic_model
     path, _ = export_onnx(bundle, folder / "synthetic.onnx", model_sha256=sha, detector={"kind": "synthetic"})
     assert "detector 'synthetic' unknown" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
     path, _ = export_onnx(bundle, folder / "none.onnx", model_sha256=sha, detector=None)
     assert "which detectors" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
+    damaged = {"kind": "fusion", "objects": {"backend": "tflite-ssd", "sha256": 5}}
+    path, _ = export_onnx(bundle, folder / "damaged.onnx", model_sha256=sha, detector=damaged)
+    assert "record cannot be read" in one_line_error(runtime("--model", str(path), "--video", str(megamind)))
 
 
 def test_a_source_that_cannot_be_opened_is_one_line(synthetic_model, tmp_path):

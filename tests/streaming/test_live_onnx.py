@@ -89,6 +89,21 @@ def test_export_model_command_writes_the_registry_model(trained, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_the_servers_detector_metadata_names_the_object_model_not_its_paths(settings):
+    """What an export of a model of default fusion features records, with this server's settings
+    (its data and models folders): the COCO SSD by name, sha256 and thresholds, no folder of the server."""
+    from taskml.pipeline.objects import SSD_MODEL_FILE, SSD_MODEL_SHA256
+    from taskml.pipeline.onnx_export import detector_metadata
+    from videos.detectors import detector_config
+
+    config = detector_config(kind="fusion")
+    assert config.models_dir and config.cache_dir  # the server's own folders, set by its settings
+    recorded = json.dumps(detector_metadata(config))
+    assert str(settings.TASKML_MODELS_DIR) not in recorded and str(settings.DATA_DIR) not in recorded
+    objects = json.loads(recorded)["objects"]
+    assert (objects["backend"], objects["model"], objects["sha256"]) == ("tflite-ssd", SSD_MODEL_FILE, SSD_MODEL_SHA256)
+
+
 def test_the_model_page_offers_the_onnx_download(trained, client):
     client.force_login(trained.alice.user)
     page = client.get(f"/models/{trained.model_id}/").content.decode()
