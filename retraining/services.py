@@ -558,7 +558,7 @@ def _execute(job: Job, reporter) -> dict:
         reporter.stage("incremental training", 0.8)
         incremental = _incremental(
             policy=policy, job=job, run=run, champion=champion, dataset=dataset, model_params=model_params,
-            holdout_paths=holdout_paths, full=(challenger, challenger_metrics, full_seconds),
+            holdout_paths=holdout_paths, full=(challenger, challenger_metrics, full_seconds), progress=reporter,
         )  # fmt: skip
         if incremental.get("used"):
             contender = TrainedModel.objects.get(pk=incremental["model"])
@@ -607,7 +607,7 @@ def _as_step(model_class, pk: int, work):
     return result
 
 
-def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_paths, full) -> dict:
+def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_paths, full, progress=None) -> dict:
     """Continue boosting from the champion and compare with the full retrain on the holdout."""
     challenger, challenger_metrics, full_seconds = full
     full_row = {
@@ -642,6 +642,7 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
             champion=bundle,
             params=params,
             seed=policy.seed,
+            progress=progress,
         )
 
     result = _as_step(TrainedModel, model.pk, train)

@@ -27,12 +27,14 @@ from .estimators import (
     ModelParams,
     TorchSequenceClassifier,
     canonical_model_type,
+    fit_estimator,
     make_estimator,
 )
 from .files import sha256_file, write_json
 from .windows import SPLITS
 
 ProgressCallback = Callable[[int, int], None]
+PROGRESS_STEPS = 1000  # train_model reports progress(done, 1000) through its stages
 IMPORTANCE_TOP = 200
 
 # The configuration used when neither a model nor an aggregation is asked for (CLI, API, pages):
@@ -388,9 +390,16 @@ def train_model(
     if eval_split is None:
         raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
 
-    def report(step: int) -> None:
-        if progress is not None:
-            progress(step, 3)
+    def part(lo: float, hi: float) -> ProgressCallback | None:
+        """Progress of one stage (representation, fit, evaluation) as a share of the whole."""
+        if progress is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            share = min(max(done / total, 0.0), 1.0) if total else 1.0
+            progress(round(PROGRESS_STEPS * (lo + (hi - lo) * share)), PROGRESS_STEPS)
+
+        return report
 
     # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
     representation = make_representation(
@@ -398,21 +407,31 @@ def train_model(
         seed=spec.seed,
         num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
     )
+    if progress is not None:
+        progress(0, PROGRESS_STEPS)  # may raise: a job cancelled while it waited stops here
     if representation is not None:
-        representation.fit(np.asarray(data.X["train"]))
-        features = {split: representation.transform(np.asarray(data.X[split])) for split in SPLITS}
+        representation.fit(np.asarray(data.X["train"]), progress=part(0.0, 0.05))
+        features = {
+            split: representation.transform(
+                np.asarray(data.X[split]), progress=part(0.05 + 0.25 * i / 3, 0.05 + 0.25 * (i + 1) / 3)
+            )
+            for i, split in enumerate(SPLITS)
+        }
     else:
         features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
     names = aggregated_names(
         data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0), representation
     )
     estimator = make_estimator(model_type, spec.params, spec.seed)
-    report(1)
-    if isinstance(estimator, TorchSequenceClassifier):
-        estimator.fit(features["train"], data.y["train"], X_val=features["val"], y_val=data.y["val"])
-    else:
-        estimator.fit(features["train"], data.y["train"])
-    report(2)
+    fit_estimator(
+        estimator,
+        features["train"],
+        data.y["train"],
+        X_val=features["val"],
+        y_val=data.y["val"],
+        progress=part(0.3, 0.9),
+    )
+    report = part(0.9, 1.0) or (lambda done, total: None)
 
     results, predictions = {}, {}
     for split in ("val", "test"):
@@ -471,10 +490,10 @@ def train_model(
         "dataset": {"path": str(data.path), "metadata_sha256": sha256_file(data.path / "metadata.json")},
         "metrics": {"accuracy": test["accuracy"], "f1_macro": test["f1_macro"]},
     }
+    report(1, 1)  # the last chance to stop: nothing is written yet
     digest, _ = save_artifact(bundle, output)
     metrics["model_sha256"] = digest
     write_json(metrics_path, metrics)
-    report(3)
     return TrainResult(
         model_path=output,
         metrics_path=metrics_path,
