@@ -21,6 +21,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backend.schema import stop_webcam_schema
 from backend.views import BackendView
 from models_app.selectors import trained_model_by_filename
 from streaming.models import LiveSession
@@ -120,6 +121,7 @@ async def stream_pose(request):
 class StopWebcam(BackendView):
     """Stop the caller's running camera sessions."""
 
+    @stop_webcam_schema
     def post(self, request):
         stopped = []
         for session in live_session_list(user=request.user).filter(

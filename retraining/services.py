@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from datasets.models import Dataset
-from datasets.services import dataset_allocate, dataset_build, dataset_params_check
+from datasets.services import DATASET_DEFAULTS, dataset_allocate, dataset_build, dataset_params_check
 from jobs.models import Job
 from jobs.services import job_cancel, job_create
 from models_app.models import TrainedModel
@@ -49,17 +49,6 @@ SCHEDULED_TASK = "retraining.run_scheduled"
 THRESHOLD_BEAT_NAME = "retraining: start runs for policies over their label threshold"
 THRESHOLD_BEAT_SECONDS = 60
 BEAT_QUEUE = "default"  # quick checks; runs themselves go to the training queue as jobs
-
-DATASET_DEFAULTS = {
-    "window_sec": 2.0,
-    "step_sec": 0.5,
-    "balance_method": "none",
-    "ratios": (0.7, 0.15, 0.15),
-    "seed": 42,
-    "groups": None,
-    "min_purity": 0.6,
-    "resample_fps": 15.0,
-}
 
 
 # ---------------------------------------------------------------- configuration

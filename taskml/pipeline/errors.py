@@ -22,14 +22,17 @@ class InputError(PipelineError):
 class TooLarge(InputError):
     """The work asked for would exceed a limit (memory, size, time) before it starts.
 
-    ``estimate`` and ``limit`` are in the same unit (bytes, seconds...), for interfaces that
-    answer with numbers.
+    ``estimate`` and ``limit`` are in ``unit`` ("bytes" or "seconds"), for interfaces that answer
+    with numbers (a size past its limit is a 413, a time a 400).
     """
 
-    def __init__(self, message: str, *, param: str | None = None, estimate: float = 0, limit: float = 0):
+    def __init__(
+        self, message: str, *, param: str | None = None, estimate: float = 0, limit: float = 0, unit: str = "bytes"
+    ):
         super().__init__(message, param=param)
         self.estimate = estimate
         self.limit = limit
+        self.unit = unit
 
 
 class DependencyError(PipelineError):

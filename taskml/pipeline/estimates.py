@@ -267,4 +267,5 @@ def check_training(
             param=estimate.seconds_param,
             estimate=estimate.seconds,
             limit=max_seconds,
+            unit="seconds",
         )

@@ -77,3 +77,4 @@ def params_table(*params: Param) -> dict[str, Param]:
 
 
 SEED = Param("seed", 42, 0, SEED_MAX, int, "seed for everything random (splits, balancing, models)")
+SAMPLE_RATE = Param("sample_rate", 1, 1, 100_000, int, "process every Nth frame (timestamps stay real)")
