@@ -32,7 +32,7 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
-from jobs.memory import PRELOAD, is_allocation_failure, memory_allowance
+from jobs.memory import LIMIT_NAME, PRELOAD, MemoryWatch, is_allocation_failure
 from jobs.models import Job
 from jobs.quotas import active_jobs_check
 from taskml import storage
@@ -139,22 +139,28 @@ class JobReporter:
     """The pipeline's ``progress(done, total)`` callback for a job row.
 
     Writes progress at most every ``interval`` seconds, raises Cancelled once a cancel was
-    requested, raises SoftTimeLimitExceeded once the job has run ``time_limit`` seconds (the
-    pipeline calls it between small units of work, so both stop a job within about a second,
-    in the middle of fitting too), and keeps a heartbeat going from a thread while the job runs.
+    requested, raises SoftTimeLimitExceeded once the job has run ``time_limit`` seconds and
+    TooLarge once it is past its memory allowance (the pipeline calls it between small units of
+    work, so all three stop a job within about a second, in the middle of fitting too), and
+    keeps a heartbeat going from a thread while the job runs.
     """
 
-    def __init__(self, job: Job, *, interval: float = 0.5, time_limit: float | None = None):
+    def __init__(
+        self, job: Job, *, interval: float = 0.5, time_limit: float | None = None, memory: MemoryWatch | None = None
+    ):
         self.job = job
         self.interval = interval
         self._last = 0.0
         self._stage = job.stage
         self._stop = threading.Event()
         self.deadline = time.monotonic() + time_limit if time_limit else None
+        self.memory = memory
 
     def _check_time(self) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
             raise SoftTimeLimitExceeded()
+        if self.memory is not None:
+            self.memory.check()  # TooLarge once the job is past its memory allowance
 
     def stage(self, name: str, progress: float | None = None) -> None:
         self._check_time()
@@ -348,10 +354,12 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
     try:
         _remove_leftovers(job)
         written = _output_paths(job)  # known now: the target row may be gone by the end
-        with (
-            memory_allowance(memory_mb * 1024 * 1024, preload=PRELOADS.get(job.kind, PRELOAD)),
-            JobReporter(job, time_limit=limit) as reporter,
-        ):
+        memory = MemoryWatch(
+            memory_mb * 1024 * 1024,
+            preload=PRELOADS.get(job.kind, PRELOAD),
+            on_hard_stop=lambda message: _end_from_watch(job, message),
+        )
+        with memory, JobReporter(job, time_limit=limit, memory=memory) as reporter:
             outputs = handler(job, reporter)
         _check_target_kept(job, written)
     except Cancelled:
@@ -374,12 +382,20 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
     return job
 
 
+def _end_from_watch(job: Job, message: str) -> None:
+    """The memory watch ends a job it cannot stop from inside: recorded before its process ends."""
+    try:
+        _finish(job, Job.Status.FAILED, error=message, error_kind="too_large")
+    finally:
+        connection.close()
+
+
 def _out_of_memory(exc: BaseException, memory_mb: int) -> str:
     log.warning("job ran out of memory: %s: %s", type(exc).__name__, exc)
     detail = " ".join(str(exc).split())[:300] or type(exc).__name__
     return (
-        f"too large: the job needed more memory than one job may use ({memory_mb} MB, TASKML_WORKER_MAX_MEMORY_MB): "
-        f"{detail}; ask for less (fewer or shorter windows, fewer trees, features or epochs) or raise the limit"
+        f"too large: the machine refused the job memory ({detail}); one job may use {memory_mb} MB "
+        f"({LIMIT_NAME}): ask for less (fewer or shorter windows, fewer trees, features or epochs)"
     )
 
 

@@ -3,9 +3,6 @@ between small steps when their progress callback raises (how a job is cancelled 
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
@@ -212,28 +209,3 @@ def test_at_most_a_thousand_classes_per_labels_file():
     with pytest.raises(InputError, match=r"line 1002: more than 1,000 different labels"):
         parse_labels("frame_index,label\n" + rows)
     assert len(parse_labels("frame_index,label\n" + rows.rsplit("\n", 2)[0] + "\n").classes) == MAX_CLASSES
-
-
-# ---------------------------------------------------------------- a job's memory allowance
-
-
-def test_an_allocation_past_the_allowance_fails_in_the_job_and_the_process_goes_on():
-    """jobs.memory in a separate process (it sets a process-wide limit): the allocation fails with
-    MemoryError inside the block; after it, the same allocation succeeds."""
-    code = textwrap.dedent(
-        """
-        import numpy as np
-        from jobs.memory import is_allocation_failure, memory_allowance
-        try:
-            with memory_allowance(200 * 2**20, preload=()):
-                small = np.ones(50 * 2**20 // 8)
-                np.empty(400 * 2**20 // 8)
-            print("not refused")
-        except MemoryError as exc:
-            print("refused", is_allocation_failure(exc))
-        big = np.ones(400 * 2**20 // 8)
-        print("after", big.nbytes)
-        """
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.split("\n")[:2] == ["refused True", f"after {400 * 2**20}"], out.stdout + out.stderr
