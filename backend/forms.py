@@ -9,6 +9,14 @@ from taskml.pipeline.errors import InputError
 from taskml.pipeline.params import Param
 
 
+def fields(request):
+    """The request's fields: a form, or a JSON object (a JSON list or string names no field)."""
+    data = request.data
+    if not hasattr(data, "get"):
+        raise ValidationFailed("body", f"send the fields as a form or a JSON object, not a JSON {type(data).__name__}")
+    return data
+
+
 def text(data, name: str, default: str | None = None) -> str | None:
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):

@@ -76,7 +76,7 @@ class UploadAndExtractFeatures(BackendView):
 
     @schema.upload_schema
     def post(self, request):
-        data, files = request.data, request.FILES
+        data, files = forms.fields(request), request.FILES
         too_large = getattr(request._request, "upload_too_large", None)
         if too_large:
             raise TooLarge(too_large, f"the upload is larger than the limit of {upload_limit_mb()} MB")
@@ -144,7 +144,7 @@ class FeatureDetail(BackendView):
 class BuildTaskDataset(BackendView):
     @schema.build_schema
     def post(self, request):
-        data = request.data
+        data = forms.fields(request)
         names = [n.strip() for n in (forms.text(data, "feature_files", "") or "").split(",") if n.strip()]
         if not names:
             raise ValidationFailed("feature_files", "give a comma-separated list of feature file names")
@@ -205,7 +205,7 @@ class DatasetList(BackendView):
 class TrainTaskModel(BackendView):
     @schema.train_schema
     def post(self, request):
-        data = request.data
+        data = forms.fields(request)
         dataset = dataset_by_name(user=request.user, name=forms.text(data, "dataset_dir", "") or "")
         model = trained_model_request(
             owner=request.user,

@@ -97,7 +97,8 @@ def dataset_params_check(
 
 def dataset_size_check(*, owner, feature_files: list[FeatureFile], params: dict) -> int:
     """The bytes a build would write at most (from the sources' durations); refused (413, naming the
-    parameter, the estimate and the limit) past TASKML_MAX_DATASET_MB or the owner's storage quota."""
+    parameter, the estimate and the limit) past TASKML_MAX_DATASET_MB or the owner's storage quota
+    (``owner`` None: a preview, which stores nothing)."""
     spec = _spec_from(params)
     try:
         names = resolve_feature_names(spec, [storage.absolute(f.path) for f in feature_files])
@@ -107,7 +108,8 @@ def dataset_size_check(*, owner, feature_files: list[FeatureFile], params: dict)
         )
     except InputError as exc:
         raise field_error(exc, "feature_files") from None
-    storage_check(owner=owner, adding=estimate.bytes, field="feature_files")
+    if owner is not None:
+        storage_check(owner=owner, adding=estimate.bytes, field="feature_files")
     return estimate.bytes
 
 
@@ -156,6 +158,7 @@ def dataset_preview(*, feature_files: list[FeatureFile], params: dict) -> dict:
     so the counts are the ones the built dataset's metadata will hold.
     """
     feature_files = _sources_check(feature_files)
+    dataset_size_check(owner=None, feature_files=feature_files, params=params)
     try:
         plan = plan_dataset(
             [storage.absolute(f.path) for f in feature_files],

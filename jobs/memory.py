@@ -1,6 +1,6 @@
 """A job's memory allowance: past ``TASKML_WORKER_MAX_MEMORY_MB`` the job fails as too_large.
 
-While a job runs, a thread reads the worker process's resident memory every 0.1 s. Once the job
+While a job runs, a thread reads the worker process's resident (anonymous) memory every 0.1 s. Once the job
 has grown it by more than the allowance, the job's next progress report (the pipeline reports
 between small units of work: a batch of trees, a chunk of windows) raises ``TooLarge`` and the job
 fails with error_kind ``too_large`` and a message; the memory is freed and the worker takes the
@@ -44,10 +44,12 @@ IN_POOL = threading.Event()  # set in Celery pool processes (jobs.worker): only 
 
 
 def resident_bytes() -> int:
-    """The process's resident memory (0 where /proc is not there)."""
+    """The process's resident anonymous memory: resident minus file-backed and shared pages (a
+    memory-mapped dataset read through is cache the kernel can drop, not the job's). 0 without /proc."""
     try:
         with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * _PAGE
+            fields = statm.read().split()
+        return (int(fields[1]) - int(fields[2])) * _PAGE
     except (OSError, ValueError, IndexError):
         return 0
 

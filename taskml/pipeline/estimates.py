@@ -7,7 +7,8 @@ sources' durations, the dataset's window counts, the parameters):
 
 - a dataset build holds windows × frames × features float32 values (``X_*.npy``), windows
   counted from each source's duration exactly as the window builder places them;
-- training memory: the windows as loaded, their representation (``stats`` … ``minirocket``), and
+- training memory: the copies training makes of the windows, their representation (``stats`` …
+  ``minirocket``), and
   the model (forest nodes, network weights with their gradients and Adam moments, activations);
 - training time: an operation count (trees × depth × windows, epochs × windows × network size,
   MiniRocket features × windows × frames, the ridge solve) over a throughput at least ten times
@@ -185,7 +186,11 @@ def _driver(*candidates: tuple[str, float]) -> str:
 def estimate_training(model_type: str, aggregation: str, params: ModelParams, shape: DatasetShape) -> TrainingEstimate:
     n, n_all = max(shape.train, 1), max(shape.windows, 1)
     classes = max(shape.classes, 2)
-    inputs = n_all * shape.frames * shape.features * FLOAT32
+    # The windows are memory-mapped; what counts is what training copies of them: the networks two
+    # float32 copies, the stateless representations a temporary the size of the windows, MiniRocket
+    # bounded chunks.
+    copies = {"sequence": 2, "minirocket": 0}.get(aggregation, 1)
+    inputs = copies * n_all * shape.frames * shape.features * FLOAT32
     width = representation_width(aggregation, shape, params)
     features = n_all * width * FLOAT32
     memory = inputs + features
