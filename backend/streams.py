@@ -82,7 +82,10 @@ async def stream_pose(request):
             return StreamingHttpResponse(
                 iter([_event({"stage": "alert", "message": str(exc)})]), content_type="text/event-stream"
             )
-        return JsonResponse({"status": "error", "alert": str(exc)}, status=exc.status_code)
+        response = JsonResponse({"status": "error", "alert": str(exc)}, status=exc.status_code)
+        if getattr(exc, "retry_after", None):  # too many live sessions of yours: when to try again
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     layer = get_channel_layer()
     channel = await layer.new_channel()

@@ -2,8 +2,10 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
+from retraining.services import POLICY_PARAMS
 from taskml.api_fields import param_field
 from taskml.pipeline.dataset import DATASET_PARAMS
+from taskml.pipeline.params import SEED
 
 
 class RetrainPolicySerializer(serializers.ModelSerializer):
@@ -66,11 +68,11 @@ class RetrainPolicyInputSerializer(serializers.Serializer):
     model_type = serializers.CharField(required=False, allow_blank=True, default="", help_text="blank: the default")
     aggregation = serializers.CharField(required=False, allow_blank=True, default="")
     model_params = serializers.DictField(required=False, default=dict)
-    seed = serializers.IntegerField(required=False, default=42)
-    min_new_labels = serializers.IntegerField(required=False, default=0)
-    schedule_interval_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seed = param_field(SEED)
+    min_new_labels = param_field(POLICY_PARAMS["min_new_labels"])
+    schedule_interval_seconds = param_field(POLICY_PARAMS["schedule_interval_seconds"], default=None)
     schedule_crontab = serializers.CharField(required=False, allow_blank=True, default="")
-    margin = serializers.FloatField(required=False, default=0.0)
+    margin = param_field(POLICY_PARAMS["margin"])
     incremental = serializers.BooleanField(required=False, default=False)
     enabled = serializers.BooleanField(required=False, default=True)
 

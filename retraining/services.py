@@ -34,15 +34,24 @@ from models_app.services import (
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
 from retraining.selectors import policy_new_labels, policy_training_videos
 from taskml import storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.incremental import continue_boosting, holdout_evaluate, incremental_check
+from taskml.pipeline.params import SEED, Param, params_table
 from videos.models import FeatureFile, Video
 from videos.services import feature_files_relabel
 
 log = logging.getLogger(__name__)
+
+# A policy's own numeric fields (its dataset and model parameters are the pipeline's): one
+# definition each, read by the serializer and checked here.
+POLICY_PARAMS = params_table(
+    Param("min_new_labels", 0, 0, 1_000_000, int, "start a run once this many label spans changed (0: off)"),
+    Param("schedule_interval_seconds", None, 1, 366 * 86_400, int, "start a run every N seconds", nullable=True),
+    Param("margin", 0.0, 0.0, 1.0, float, "F1 macro on the holdout the challenger must gain"),
+)
 
 THRESHOLD_TASK = "retraining.check_thresholds"
 SCHEDULED_TASK = "retraining.run_scheduled"
@@ -271,8 +280,13 @@ def _policy_fields_check(
 ) -> dict:
     if detector and detector not in DETECTOR_KINDS:
         raise ValidationFailed("detector", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
-    if not 0 <= seed < 2**32:
-        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+    try:
+        seed = SEED.check(seed)
+        min_new_labels = POLICY_PARAMS["min_new_labels"].check(min_new_labels)
+        schedule_interval_seconds = POLICY_PARAMS["schedule_interval_seconds"].check(schedule_interval_seconds)
+        margin = POLICY_PARAMS["margin"].check(margin)
+    except InputError as exc:
+        raise field_error(exc) from None
     params = _dataset_params(dataset_params)
     if not isinstance(model_params, dict):
         raise ValidationFailed("model_params", "must be an object")

@@ -280,7 +280,9 @@ def test_storage_is_reported_and_capped_per_user(alice, bob, client_for, tiny_av
     assert api_error(r, 413, "feature_files")
     r = api.post(f"/api/v1/videos/{feature_file.video_id}/extract/", {}, format="json")
     assert api_error(r, 413, "video")
-    assert client_for(bob).post("/api/v1/videos/", {"video": upload(tiny_avi)}, format="multipart").status_code == 201
+    bob_api = client_for(bob)
+    assert bob_api.get("/api/v1/usage/").json()["storage"]["total"] == 0  # alice's bytes are hers
+    assert bob_api.post("/api/v1/videos/", {"video": upload(tiny_avi)}, format="multipart").status_code == 201
 
 
 # ---------------------------------------------------------------- the command line

@@ -19,18 +19,19 @@ MB = 2**20
 
 
 def test_a_job_past_its_allowance_is_stopped_at_its_next_report_and_the_memory_counts_from_its_start():
+    # Blocks above glibc's mmap threshold (32 MB at most), so each one is fresh memory of its own.
     held = np.ones(80 * MB // 8)  # what the worker held before the job: not the job's
-    with MemoryWatch(60 * MB, preload=()) as watch:
+    with MemoryWatch(80 * MB, preload=()) as watch:
         watch.check()
-        small = np.ones(20 * MB // 8)
+        small = np.ones(40 * MB // 8)
         time.sleep(0.4)
-        watch.check()  # 20 MB of 60: goes on
-        big = np.ones(50 * MB // 8)  # 70 MB: over, but under 1.25 × the allowance
+        watch.check()  # 40 MB of 80: goes on
+        big = np.ones(50 * MB // 8)  # 90 MB: over, but under 1.25 × the allowance
         time.sleep(0.4)
         with pytest.raises(TooLarge) as caught:
             watch.check()
     assert str(caught.value).startswith("too large: the job grew its worker by ")
-    assert "more than one job may use (60.0 MiB, TASKML_WORKER_MAX_MEMORY_MB)" in str(caught.value)
+    assert "more than one job may use (80.0 MiB, TASKML_WORKER_MAX_MEMORY_MB)" in str(caught.value)
     del held, small, big
 
 
