@@ -19,6 +19,7 @@ from datetime import timedelta
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -64,7 +65,7 @@ def live_sessions_check(owner) -> None:
     limit = int(settings.TASKML_MAX_LIVE_SESSIONS_PER_USER)
     if not limit:
         return
-    type(owner).objects.select_for_update().filter(pk=owner.pk).first()
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # owner may be a lazy request.user
     active = live_sessions_active(owner)
     if active >= limit:
         raise TooManyRequests(

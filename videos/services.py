@@ -21,7 +21,7 @@ from jobs.services import job_cancel, job_create
 from taskml import storage
 from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.detectors import DETECTOR_KINDS, DetectorConfig
-from taskml.pipeline.errors import Cancelled, InputError
+from taskml.pipeline.errors import InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import MAX_CLASSES, FrameLabels, label_problem, parse_labels
@@ -426,7 +426,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
     )
     try:
         reporter.stage("recording", progress=1.0)
-    except Cancelled:  # cancelled after the file was written: a cancelled job leaves nothing behind
+    except BaseException:  # cancelled (or past a limit) after the file was written: it leaves nothing behind
         storage.remove(feature_file.path)
         raise
     distribution: dict[str, int] = {}
