@@ -21,6 +21,7 @@ from rest_framework.authentication import SessionAuthentication, TokenAuthentica
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backend.schema import stop_webcam_schema
 from backend.views import BackendView
 from models_app.selectors import trained_model_by_filename
 from streaming.models import LiveSession
@@ -81,7 +82,10 @@ async def stream_pose(request):
             return StreamingHttpResponse(
                 iter([_event({"stage": "alert", "message": str(exc)})]), content_type="text/event-stream"
             )
-        return JsonResponse({"status": "error", "alert": str(exc)}, status=exc.status_code)
+        response = JsonResponse({"status": "error", "alert": str(exc)}, status=exc.status_code)
+        if getattr(exc, "retry_after", None):  # too many live sessions of yours: when to try again
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     layer = get_channel_layer()
     channel = await layer.new_channel()
@@ -122,6 +126,7 @@ async def stream_pose(request):
 class StopWebcam(BackendView):
     """Stop the caller's running camera sessions."""
 
+    @stop_webcam_schema
     def post(self, request):
         stopped = []
         for session in live_session_list(user=request.user).filter(

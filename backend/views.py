@@ -2,7 +2,8 @@
 
 Each POST starts a job and waits for it up to TASKML_BACKEND_WAIT_SECONDS; a job still
 running then is answered 202 with its URL. Names in requests resolve only to the caller's
-own objects (staff: anyone's); paths are never accepted.
+own objects (staff: anyone's); paths are never accepted. The contract is described in the
+OpenAPI schema under the tag "backend (compatibility contract)" (backend/schema.py).
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend import forms
+from backend import forms, schema
 from datasets.selectors import dataset_by_name, dataset_list
-from datasets.services import dataset_params_check, dataset_request
+from datasets.services import DATASET_DEFAULTS, dataset_params_check, dataset_request
 from jobs.models import Job
 from jobs.services import job_wait
 from models_app.selectors import trained_model_list
 from models_app.services import trained_model_request
 from taskml.api_errors import alert
 from taskml.domain import TooLarge, ValidationFailed
+from taskml.pipeline.dataset import DATASET_PARAMS, RATIO_PARAMS
+from taskml.pipeline.estimators import MODEL_PARAMS
+from taskml.pipeline.params import SAMPLE_RATE, SEED
 from videos.selectors import feature_file_get, feature_file_list
 from videos.services import extraction_params_check, feature_file_request, video_create
 from videos.uploads import upload_limit_mb
@@ -37,7 +41,6 @@ def _created(obj) -> str:
 
 class BackendView(APIView):
     error_style = "backend"
-    schema = None  # the legacy contract is documented in README; /api/v1/ is the described API
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def job_answer(self, request, job: Job, success: dict, pending: dict) -> Response:
@@ -47,7 +50,9 @@ class BackendView(APIView):
         if job.status == Job.Status.SUCCEEDED:
             return Response({**success(), "job_id": job.pk, "job_url": url})
         if job.status in (Job.Status.FAILED, Job.Status.CANCELLED):
-            code = 400 if job.error_kind == "input" else 409 if job.status == Job.Status.CANCELLED else 500
+            code = {"input": 400, "too_large": 413}.get(
+                job.error_kind, 409 if job.status == Job.Status.CANCELLED else 500
+            )
             response = alert(job.error or job.status, code)
             response.data.update({"job_id": job.pk, "job_url": url})
             return response
@@ -69,13 +74,14 @@ class UploadAndExtractFeatures(BackendView):
     parser_classes = [MultiPartParser, FormParser]
     throttle_scope = "uploads"  # TASKML_THROTTLE_UPLOADS per user
 
+    @schema.upload_schema
     def post(self, request):
-        data, files = request.data, request.FILES
+        data, files = forms.fields(request), request.FILES
         too_large = getattr(request._request, "upload_too_large", None)
         if too_large:
             raise TooLarge(too_large, f"the upload is larger than the limit of {upload_limit_mb()} MB")
         detector = forms.text(data, "detector_type", "fusion")
-        sample_rate = forms.integer(data, "sample_rate", 1, minimum=1)
+        sample_rate = forms.param(data, SAMPLE_RATE, SAMPLE_RATE.default)
         labels_upload = files.get("labels_csv")
         if labels_upload is None and forms.text(data, "labels_csv"):
             raise ValidationFailed("labels_csv", "send the labels as a file upload (multipart), not as text")
@@ -105,6 +111,7 @@ class UploadAndExtractFeatures(BackendView):
 
 
 class FeatureList(BackendView):
+    @schema.features_schema
     def get(self, request):
         files = feature_file_list(user=request.user, ready_only=True)
         return Response(
@@ -118,6 +125,7 @@ class FeatureList(BackendView):
 
 
 class FeatureDetail(BackendView):
+    @schema.feature_schema
     def get(self, request, filename: str):
         f = feature_file_get(user=request.user, filename=filename)
         return Response(
@@ -134,22 +142,21 @@ class FeatureDetail(BackendView):
 
 
 class BuildTaskDataset(BackendView):
+    @schema.build_schema
     def post(self, request):
-        data = request.data
+        data = forms.fields(request)
         names = [n.strip() for n in (forms.text(data, "feature_files", "") or "").split(",") if n.strip()]
         if not names:
             raise ValidationFailed("feature_files", "give a comma-separated list of feature file names")
         feature_files = [feature_file_get(user=request.user, filename=n, field="feature_files") for n in names]
         params = dataset_params_check(
-            window_sec=forms.number(data, "window_sec", 2.0),
-            step_sec=forms.number(data, "step_sec", 0.5),
-            balance_method=forms.text(data, "balance_method", "none"),
-            ratios=(
-                forms.number(data, "train_ratio", 0.7),
-                forms.number(data, "val_ratio", 0.15),
-                forms.number(data, "test_ratio", 0.15),
+            window_sec=forms.param(data, DATASET_PARAMS["window_sec"], DATASET_DEFAULTS["window_sec"]),
+            step_sec=forms.param(data, DATASET_PARAMS["step_sec"], DATASET_DEFAULTS["step_sec"]),
+            balance_method=forms.text(data, "balance_method", DATASET_DEFAULTS["balance_method"]),
+            ratios=tuple(
+                forms.param(data, DATASET_PARAMS[name], DATASET_PARAMS[name].default) for name in RATIO_PARAMS
             ),
-            seed=forms.integer(data, "seed", 42),
+            seed=forms.param(data, SEED, SEED.default),
         )
         dataset = dataset_request(owner=request.user, feature_files=feature_files, params=params)
 
@@ -170,6 +177,7 @@ class BuildTaskDataset(BackendView):
 
 
 class DatasetList(BackendView):
+    @schema.datasets_schema
     def get(self, request):
         return Response(
             {
@@ -195,19 +203,17 @@ class DatasetList(BackendView):
 
 
 class TrainTaskModel(BackendView):
+    @schema.train_schema
     def post(self, request):
-        data = request.data
+        data = forms.fields(request)
         dataset = dataset_by_name(user=request.user, name=forms.text(data, "dataset_dir", "") or "")
         model = trained_model_request(
             owner=request.user,
             dataset=dataset,
             model_type=forms.text(data, "model_type", None),  # neither given: the pipeline's default config
             aggregation=forms.text(data, "aggregation", None),
-            params={
-                "n_estimators": forms.integer(data, "n_estimators", None, minimum=1),
-                "max_depth": forms.integer(data, "max_depth", None, minimum=1),
-                "learning_rate": forms.number(data, "learning_rate", None),
-            },
+            params={name: forms.param(data, param) for name, param in MODEL_PARAMS.items()},
+            seed=forms.param(data, SEED, SEED.default),
         )
 
         def success() -> dict:
@@ -226,6 +232,7 @@ class TrainTaskModel(BackendView):
 
 
 class ModelList(BackendView):
+    @schema.models_schema
     def get(self, request):
         return Response(
             {

@@ -42,6 +42,7 @@ class DatasetViewSet(
             groups=data.get("groups"),
             splits=data.get("splits"),
             min_purity=data["min_purity"],
+            resample_fps=data["resample_fps"],
         )
         return feature_files, params
 

@@ -5,9 +5,12 @@ class DatasetsConfig(AppConfig):
     name = "datasets"
 
     def ready(self) -> None:
+        from django.db.models import Sum
+
         from datasets.models import Dataset
         from datasets.services import dataset_build, dataset_delete
         from jobs.models import Job
+        from jobs.quotas import storage_register
         from jobs.registry import JobType, job_type_register
         from taskml import deletion
         from videos.models import FeatureFile
@@ -33,4 +36,7 @@ class DatasetsConfig(AppConfig):
                 f"{feature_file.filename} is a source of {len(datasets)} dataset(s) "
                 f"({', '.join(d.name for d in datasets[:5])}); delete them first or cascade"
             ),
+        )
+        storage_register(
+            "datasets", lambda owner: Dataset.objects.filter(owner=owner).aggregate(n=Sum("size_bytes"))["n"]
         )

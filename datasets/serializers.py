@@ -2,6 +2,8 @@ from rest_framework import serializers
 
 from datasets.models import Dataset
 from jobs.serializers import JobSerializer
+from taskml.api_fields import param_field
+from taskml.pipeline.dataset import DATASET_PARAMS, DEFAULT_BALANCE
 from taskml.pipeline.features import FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS
 
@@ -38,13 +40,13 @@ class DatasetCreateSerializer(serializers.Serializer):
     feature_files = serializers.ListField(
         child=serializers.CharField(), allow_empty=False, help_text="names of your feature files"
     )
-    window_sec = serializers.FloatField(default=2.0)
-    step_sec = serializers.FloatField(default=0.5)
-    balance_method = serializers.ChoiceField(choices=BALANCE_METHODS, default="none")
-    train_ratio = serializers.FloatField(default=0.7)
-    val_ratio = serializers.FloatField(default=0.15)
-    test_ratio = serializers.FloatField(default=0.15)
-    seed = serializers.IntegerField(default=42)
+    window_sec = param_field(DATASET_PARAMS["window_sec"])
+    step_sec = param_field(DATASET_PARAMS["step_sec"])
+    balance_method = serializers.ChoiceField(choices=BALANCE_METHODS, default=DEFAULT_BALANCE)
+    train_ratio = param_field(DATASET_PARAMS["train_ratio"])
+    val_ratio = param_field(DATASET_PARAMS["val_ratio"])
+    test_ratio = param_field(DATASET_PARAMS["test_ratio"])
+    seed = param_field(DATASET_PARAMS["seed"])
     groups = serializers.ListField(
         child=serializers.ChoiceField(choices=list(FEATURE_GROUPS)), required=False, allow_empty=False
     )
@@ -53,7 +55,8 @@ class DatasetCreateSerializer(serializers.Serializer):
         required=False,
         help_text="explicit video_id → split assignment (overrides the ratios)",
     )
-    min_purity = serializers.FloatField(default=0.6)
+    min_purity = param_field(DATASET_PARAMS["min_purity"])
+    resample_fps = param_field(DATASET_PARAMS["resample_fps"])
 
 
 class DatasetPreviewSerializer(serializers.Serializer):

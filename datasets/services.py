@@ -2,33 +2,53 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 
 from datasets.models import Dataset, DatasetSource
 from jobs.models import Job, JobStatus
+from jobs.quotas import MB, storage_check
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
-from taskml.domain import Conflict, ValidationFailed
-from taskml.pipeline.dataset import DatasetSpec, PlanRefused, build_dataset, plan_dataset
+from taskml.domain import Conflict, ValidationFailed, field_error
+from taskml.pipeline.dataset import (
+    DATASET_PARAMS,
+    RATIO_PARAMS,
+    DatasetSpec,
+    PlanRefused,
+    build_dataset,
+    plan_dataset,
+    resolve_feature_names,
+)
 from taskml.pipeline.errors import InputError
+from taskml.pipeline.estimates import check_dataset_size, estimate_dataset
 from taskml.pipeline.features import FEATURE_GROUPS
-from taskml.pipeline.windows import BALANCE_METHODS, SPLITS, WindowSpec
+from taskml.pipeline.windows import SPLITS, WindowSpec
 from videos.models import FeatureFile
 from videos.services import feature_files_relabel
 
+# The build parameters a request leaves out (the keywords of dataset_params_check), from the
+# pipeline's DatasetSpec: the one definition of their defaults and ranges.
+DATASET_DEFAULTS = {
+    **{k: v for k, v in DatasetSpec.defaults().items() if k not in RATIO_PARAMS},
+    "ratios": tuple(p.default for p in RATIO_PARAMS.values()),
+}
+DATASET_LIMIT_NAME = "TASKML_MAX_DATASET_MB"
+
 
 def _spec_from(params: dict) -> DatasetSpec:
+    params = {**DATASET_DEFAULTS, **{k: v for k, v in params.items() if v is not None or k == "splits"}}
     window = WindowSpec(
         window_sec=params["window_sec"],
         step_sec=params["step_sec"],
-        resample_fps=params.get("resample_fps", 15.0),
-        min_purity=params.get("min_purity", 0.6),
+        resample_fps=params["resample_fps"],
+        min_purity=params["min_purity"],
     )
     return DatasetSpec(
         window=window,
         balance=params["balance_method"],
         ratios=tuple(params["ratios"]),
-        seed=params.get("seed", 42),
+        seed=params.get("seed", DATASET_DEFAULTS["seed"]),
         groups=tuple(params.get("groups") or FEATURE_GROUPS),
         splits=params.get("splits"),
     )
@@ -36,61 +56,62 @@ def _spec_from(params: dict) -> DatasetSpec:
 
 def dataset_params_check(
     *,
-    window_sec: float,
-    step_sec: float,
-    balance_method: str,
-    ratios: tuple[float, float, float],
-    seed: int = 42,
+    window_sec: float = DATASET_DEFAULTS["window_sec"],
+    step_sec: float = DATASET_DEFAULTS["step_sec"],
+    balance_method: str = DATASET_DEFAULTS["balance_method"],
+    ratios: tuple[float, float, float] = DATASET_DEFAULTS["ratios"],
+    seed: int = DATASET_DEFAULTS["seed"],
     groups: list[str] | None = None,
     splits: dict[str, str] | None = None,
-    min_purity: float = 0.6,
-    resample_fps: float = 15.0,
+    min_purity: float = DATASET_DEFAULTS["min_purity"],
+    resample_fps: float = DATASET_DEFAULTS["resample_fps"],
 ) -> dict:
-    """The build parameters as stored on the row; each problem names its field."""
-    if not window_sec > 0:
-        raise ValidationFailed("window_sec", f"must be positive, got {window_sec}")
-    if not step_sec > 0:
-        raise ValidationFailed("step_sec", f"must be positive, got {step_sec}")
-    if balance_method not in BALANCE_METHODS:
-        raise ValidationFailed(
-            "balance_method", f"{balance_method!r} unknown; choose one of {', '.join(BALANCE_METHODS)}"
-        )
-    for name, ratio in zip(("train_ratio", "val_ratio", "test_ratio"), ratios, strict=True):
-        if not 0 <= ratio <= 1:
-            raise ValidationFailed(name, f"must be between 0 and 1, got {ratio}")
-    if ratios[0] <= 0:
-        raise ValidationFailed("train_ratio", "must be positive")
-    if abs(sum(ratios) - 1) > 1e-3:
-        raise ValidationFailed("train_ratio", f"train/val/test ratios must sum to 1, got {sum(ratios):g}")
-    total = sum(ratios)
-    if not 0 <= seed < 2**32:  # numpy and scikit-learn take no other seeds; the job would fail as "internal"
-        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
-    if not 0 < min_purity <= 1:
-        raise ValidationFailed("min_purity", f"must be in (0, 1], got {min_purity}")
-    groups = list(groups or FEATURE_GROUPS)
-    unknown = [g for g in groups if g not in FEATURE_GROUPS]
-    if unknown:
-        raise ValidationFailed("groups", f"{unknown} unknown; choose from {', '.join(FEATURE_GROUPS)}")
-    if splits is not None:
-        bad = sorted({s for s in splits.values() if s not in SPLITS})
-        if bad:
-            raise ValidationFailed("splits", f"split names {bad} unknown; use train, val or test")
-    params = {
-        "window_sec": float(window_sec),
-        "step_sec": float(step_sec),
-        "balance_method": balance_method,
-        "ratios": [r / total for r in ratios],
-        "seed": int(seed),
-        "groups": groups,
-        "splits": splits,
-        "min_purity": float(min_purity),
-        "resample_fps": float(resample_fps),
-    }
+    """The build parameters as stored on the row; each problem names its field.
+
+    The ranges are the pipeline's (``DATASET_PARAMS``); ratios that sum to 1 within 0.001 are
+    scaled to sum to 1 exactly.
+    """
     try:
+        ratios = tuple(param.check(r) for param, r in zip(RATIO_PARAMS.values(), ratios, strict=True))
+        if abs(sum(ratios) - 1) > 1e-3:
+            raise ValidationFailed("train_ratio", f"train/val/test ratios must sum to 1, got {sum(ratios):g}")
+        total = sum(ratios)
+        unknown = [g for g in groups or () if g not in FEATURE_GROUPS]
+        if unknown:
+            raise ValidationFailed("groups", f"{unknown} unknown; choose from {', '.join(FEATURE_GROUPS)}")
+        params = {
+            "window_sec": DATASET_PARAMS["window_sec"].check(window_sec),
+            "step_sec": DATASET_PARAMS["step_sec"].check(step_sec),
+            "balance_method": balance_method,
+            "ratios": [r / total for r in ratios],
+            "seed": DATASET_PARAMS["seed"].check(seed),
+            "groups": list(groups or FEATURE_GROUPS),
+            "splits": splits,
+            "min_purity": DATASET_PARAMS["min_purity"].check(min_purity),
+            "resample_fps": DATASET_PARAMS["resample_fps"].check(resample_fps),
+        }
         _spec_from(params)
     except InputError as exc:
-        raise ValidationFailed("params", str(exc)) from None
+        raise field_error(exc) from None
     return params
+
+
+def dataset_size_check(*, owner, feature_files: list[FeatureFile], params: dict) -> int:
+    """The bytes a build would write at most (from the sources' durations); refused (413, naming the
+    parameter, the estimate and the limit) past TASKML_MAX_DATASET_MB or the owner's storage quota
+    (``owner`` None: a preview, which stores nothing)."""
+    spec = _spec_from(params)
+    try:
+        names = resolve_feature_names(spec, [storage.absolute(f.path) for f in feature_files])
+        estimate = estimate_dataset([f.video.duration for f in feature_files], spec.window, len(names))
+        check_dataset_size(
+            estimate, spec.window, max_bytes=settings.TASKML_MAX_DATASET_MB * MB, limit_name=DATASET_LIMIT_NAME
+        )
+    except InputError as exc:
+        raise field_error(exc, "feature_files") from None
+    if owner is not None:
+        storage_check(owner=owner, adding=estimate.bytes, field="feature_files")
+    return estimate.bytes
 
 
 def _relabelled(feature_files: list[FeatureFile]) -> list[FeatureFile]:
@@ -140,6 +161,7 @@ def dataset_preview(*, feature_files: list[FeatureFile], params: dict) -> dict:
     so the counts are the ones the built dataset's metadata will hold.
     """
     feature_files = _sources_check(feature_files)
+    dataset_size_check(owner=None, feature_files=feature_files, params=params)
     plan = _plan(feature_files, params)
     return {**plan.summary(), "feature_files": [f.filename for f in feature_files]}
 
@@ -148,17 +170,25 @@ def _plan(feature_files: list[FeatureFile], params: dict):
     """The build's first pass; a refusal names its field and, when shorter windows would work,
     carries them as ``suggestion`` ({window_sec, step_sec}) so a page can offer the fix."""
     try:
-        return plan_dataset([storage.absolute(f.path) for f in feature_files], _spec_from(params))
+        return plan_dataset(
+            [storage.absolute(f.path) for f in feature_files],
+            _spec_from(params),
+            max_bytes=settings.TASKML_MAX_DATASET_MB * MB,
+            limit_name=DATASET_LIMIT_NAME,
+        )
     except PlanRefused as exc:
         extra = {"suggestion": exc.suggestion} if exc.suggestion else None
         raise ValidationFailed(_plan_error_field(str(exc), params, exc.suggestion), str(exc), extra=extra) from None
     except InputError as exc:
+        if getattr(exc, "param", None):
+            raise field_error(exc) from None
         raise ValidationFailed(_plan_error_field(str(exc), params), str(exc)) from None
 
 
 def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
     """A pending dataset and the job that builds it from ready feature files of the owner."""
     feature_files = _sources_check(feature_files)
+    dataset_size_check(owner=owner, feature_files=feature_files, params=params)
     with transaction.atomic():
         dataset = dataset_allocate(owner=owner, feature_files=feature_files, params=params)
         job_create(
@@ -208,6 +238,8 @@ def dataset_build(job: Job, reporter) -> dict:
         storage.absolute(dataset.path),
         spec=_spec_from(dataset.params),
         progress=reporter,
+        max_bytes=settings.TASKML_MAX_DATASET_MB * MB,
+        limit_name=DATASET_LIMIT_NAME,
     )
     m = result.metadata
     size = sum(p.stat().st_size for p in result.output.iterdir() if p.is_file())
@@ -261,6 +293,7 @@ def dataset_rebuild(*, dataset: Dataset, owner) -> Dataset:
     dataset = Dataset.objects.select_for_update(of=("self",)).select_related("job").get(pk=dataset.pk)  # one at a time
     if dataset.job is not None and not dataset.job.is_terminal:
         raise Conflict("dataset", f"{dataset.name} is being built already")
+    dataset_size_check(owner=owner, feature_files=list(dataset.sources.all()), params=dataset.params)
     job_create(
         owner=owner,
         kind=Job.Kind.DATASET,

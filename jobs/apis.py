@@ -3,10 +3,12 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from jobs.models import Job
+from jobs.quotas import usage
 from jobs.selectors import job_list
-from jobs.serializers import JobSerializer
+from jobs.serializers import JobSerializer, UsageSerializer
 from jobs.services import job_cancel, job_retry
 
 
@@ -38,3 +40,11 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         job = job_retry(job=self.get_object())
         data = self.get_serializer(job).data
         return Response(data, status=202, headers={"Location": data["url"]})
+
+
+class UsageView(APIView):
+    """Your storage (bytes by kind), jobs and live sessions going, and the limits on each."""
+
+    @extend_schema(responses=UsageSerializer)
+    def get(self, request):
+        return Response(UsageSerializer(usage(request.user)).data)

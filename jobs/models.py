@@ -47,7 +47,11 @@ class Job(models.Model):
     progress = models.FloatField(default=0.0, help_text="0..1")
     error = models.TextField(blank=True, default="")
     error_kind = models.CharField(
-        max_length=20, blank=True, default="", help_text="input (the caller can fix it), timeout, disk_full or internal"
+        max_length=20,
+        blank=True,
+        default="",
+        help_text="input (the caller can fix it), too_large (past a size or memory limit), timeout, cancelled, "
+        "disk_full or internal",
     )
     inputs = models.JSONField(default=dict)
     outputs = models.JSONField(default=dict, blank=True)

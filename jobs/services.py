@@ -34,17 +34,24 @@ from django.db import DatabaseError, close_old_connections, connection, transact
 from django.db.models import F, Q
 from django.utils import timezone
 
+from jobs.memory import LIMIT_NAME, PRELOAD, MemoryWatch, is_allocation_failure
 from jobs.models import Job, JobStatus
+from jobs.quotas import active_jobs_check
 from jobs.registry import job_type_of, job_types
 from taskml import storage
-from taskml.domain import Conflict, ServiceError, ValidationFailed
+from taskml.domain import Conflict, ServiceError, TooLarge, ValidationFailed
 from taskml.middleware import forget_broken_connections, is_database_unavailable
 from taskml.pipeline.artifacts import sidecar_paths
 from taskml.pipeline.errors import Cancelled, PipelineError
+from taskml.pipeline.errors import TooLarge as WorkTooLarge
 
 log = logging.getLogger(__name__)
 
 # The kinds of job, their Celery tasks and queues are registered by the apps (jobs.registry).
+# What a job loads before its memory allowance is measured (jobs.memory): dataset builds need
+# none of the numerical libraries.
+PRELOADS = {Job.Kind.DATASET: (), Job.Kind.EXTRACTION: (*PRELOAD, "mediapipe")}
+
 Handler = Callable[[Job, "JobReporter"], dict]
 _ANY = Q()
 
@@ -57,7 +64,11 @@ def _set_target_status(job: Job, status: str) -> None:
 
 @transaction.atomic
 def job_create(*, owner, kind: str, inputs: dict, target=None, retry_of: Job | None = None) -> Job:
-    """A pending job, sent to its queue once the surrounding transaction commits."""
+    """A pending job, sent to its queue once the surrounding transaction commits.
+
+    TooManyRequests (429) when the owner already has TASKML_MAX_ACTIVE_JOBS_PER_USER jobs going.
+    """
+    active_jobs_check(owner)
     job = Job.objects.create(
         owner=owner,
         kind=kind,
@@ -122,19 +133,33 @@ class JobReporter:
     """The pipeline's ``progress(done, total)`` callback for a job row.
 
     Writes progress at most every ``interval`` seconds, raises Cancelled once a cancel was
-    requested, and keeps a heartbeat going from a thread while the job runs. Progress never
-    goes backwards: a step run inside the job reports to ``child(lo, hi)``, its part of the bar.
+    requested, raises SoftTimeLimitExceeded once the job has run ``time_limit`` seconds and
+    TooLarge once it is past its memory allowance (the pipeline calls it between small units of
+    work, so all three stop a job within about a second, in the middle of fitting too), and
+    keeps a heartbeat going from a thread while the job runs. Progress never goes backwards:
+    a step run inside the job reports to ``child(lo, hi)``, its part of the bar.
     """
 
-    def __init__(self, job: Job, *, interval: float = 0.5):
+    def __init__(
+        self, job: Job, *, interval: float = 0.5, time_limit: float | None = None, memory: MemoryWatch | None = None
+    ):
         self.job = job
         self.interval = interval
         self._last = 0.0
         self._stage = job.stage
         self._progress = 0.0
         self._stop = threading.Event()
+        self.deadline = time.monotonic() + time_limit if time_limit else None
+        self.memory = memory
+
+    def _check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise SoftTimeLimitExceeded()
+        if self.memory is not None:
+            self.memory.check()  # TooLarge once the job is past its memory allowance
 
     def stage(self, name: str, progress: float | None = None) -> None:
+        self._check_time()
         self._stage = name
         fields = {"stage": name, "heartbeat_at": timezone.now()}
         if progress is not None:
@@ -146,6 +171,7 @@ class JobReporter:
 
     def report(self, fraction: float, *, final: bool = False) -> None:
         """The job is ``fraction`` done; written unless the last write was under ``interval`` ago."""
+        self._check_time()
         now = time.monotonic()
         if now - self._last < self.interval and not final:
             return
@@ -400,20 +426,59 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
         log.info("job %s is not runnable here (finished, cancelled or running elsewhere)", job_id)
         return None
     log.info("job %s (%s) started, attempt %s", job.pk, job.kind, job.attempts)
+    limit = settings.TASKML_JOB_TIME_LIMITS.get(job_types.get(job.kind).queue)
+    memory_mb = int(getattr(settings, "TASKML_WORKER_MAX_MEMORY_MB", 0) or 0)
     try:
         _remove_leftovers(job)
         written = _output_paths(job)  # known now: the target row may be gone by the end
-        with JobReporter(job) as reporter:
+        memory = MemoryWatch(
+            memory_mb * 1024 * 1024,
+            preload=PRELOADS.get(job.kind, PRELOAD),
+            on_hard_stop=lambda message: _end_from_watch(job, message),
+        )
+        with memory, JobReporter(job, time_limit=limit, memory=memory) as reporter:
             outputs = handler(job, reporter)
         _check_target_kept(job, written)
     except Cancelled:
         _finish(job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled")
     except SoftTimeLimitExceeded:
-        limit = settings.TASKML_JOB_TIME_LIMITS.get(job_types.get(job.kind).queue)
         _finish(job, Job.Status.FAILED, error=f"timed out after {limit} s", error_kind="timeout")
+    except (WorkTooLarge, TooLarge) as exc:
+        _finish(job, Job.Status.FAILED, error=str(exc), error_kind="too_large")
     except (PipelineError, ServiceError) as exc:
         _finish(job, Job.Status.FAILED, error=str(exc), error_kind="input")
-    except OSError as exc:
+    except Exception as exc:
+        if is_allocation_failure(exc):
+            _finish(job, Job.Status.FAILED, error=_out_of_memory(exc, memory_mb), error_kind="too_large")
+        else:
+            _fail_unexpected(job, exc)
+    else:
+        _finish(job, Job.Status.SUCCEEDED, outputs=outputs)
+    job.refresh_from_db()
+    log.info("job %s %s", job.pk, job.status)
+    return job
+
+
+def _end_from_watch(job: Job, message: str) -> None:
+    """The memory watch ends a job it cannot stop from inside: recorded before its process ends."""
+    try:
+        _finish(job, Job.Status.FAILED, error=message, error_kind="too_large")
+    finally:
+        connection.close()
+
+
+def _out_of_memory(exc: BaseException, memory_mb: int) -> str:
+    log.warning("job ran out of memory: %s: %s", type(exc).__name__, exc)
+    detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return (
+        f"too large: the machine refused the job memory ({detail}); one job may use {memory_mb} MB "
+        f"({LIMIT_NAME}): ask for less (fewer or shorter windows, fewer trees, features or epochs)"
+    )
+
+
+def _fail_unexpected(job: Job, exc: Exception) -> None:
+    """A failure nobody foresaw: a full disk (said plainly), or an internal error."""
+    if isinstance(exc, OSError):
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT) and "no space left on device" not in str(exc).lower():
             log.exception("job %s failed", job.pk)
             error, kind = f"internal error: {type(exc).__name__}: {exc}", "internal"
@@ -422,14 +487,9 @@ def job_run(*, job_id: int, handler: Handler, worker: str = "") -> Job | None:
             where = f" while writing {Path(exc.filename).name}" if getattr(exc, "filename", None) else ""
             error, kind = f"no space left on device{where} ({storage.data_dir()}): free space and retry", "disk_full"
         _finish(job, Job.Status.FAILED, error=error, error_kind=kind)
-    except Exception as exc:
-        log.exception("job %s failed", job.pk)
-        _finish(job, Job.Status.FAILED, error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal")
-    else:
-        _finish(job, Job.Status.SUCCEEDED, outputs=outputs)
-    job.refresh_from_db()
-    log.info("job %s %s", job.pk, job.status)
-    return job
+        return
+    log.exception("job %s failed", job.pk)
+    _finish(job, Job.Status.FAILED, error=f"internal error: {type(exc).__name__}: {exc}", error_kind="internal")
 
 
 def job_cancel(*, job: Job) -> Job:
@@ -469,9 +529,11 @@ def job_retry(*, job: Job) -> Job:
 def job_requeue_stale() -> list[int]:
     """Put running jobs whose worker went silent back on their queues; returns their ids.
 
-    A job whose cancel was requested ends cancelled instead, and one whose worker died
-    under it ``TASKML_JOB_MAX_ATTEMPTS`` times (it crashes the worker, exhausts its memory or
-    passes the hard time limit) ends failed instead of going round for ever.
+    A job whose cancel was requested ends cancelled instead (a cancelled job never runs again,
+    whatever stopped its worker), one that had run past its time limit ends timed out (it was
+    killed by the hard limit; running it again would only take as long), and one whose worker
+    died under it ``TASKML_JOB_MAX_ATTEMPTS`` times (it crashes the worker or exhausts the
+    machine's memory) ends failed instead of going round for ever.
     """
     cutoff = timezone.now() - timedelta(seconds=settings.TASKML_JOB_STALE_SECONDS)
     max_attempts = getattr(settings, "TASKML_JOB_MAX_ATTEMPTS", 3)
@@ -481,6 +543,16 @@ def job_requeue_stale() -> list[int]:
         if job.cancel_requested:
             _finish(
                 job, Job.Status.CANCELLED, error="cancelled on request", error_kind="cancelled", only_if=still_stale
+            )
+            continue
+        limit = settings.TASKML_JOB_TIME_LIMITS.get(job_types.get(job.kind).queue)
+        if limit and job.started_at and job.started_at < timezone.now() - timedelta(seconds=limit):
+            _finish(
+                job,
+                Job.Status.FAILED,
+                error=f"timed out after {limit} s (its worker was stopped past the time limit)",
+                error_kind="timeout",
+                only_if=still_stale,
             )
             continue
         if job.attempts >= max_attempts:

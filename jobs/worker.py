@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 from django.conf import settings
 from django.db import connection
 
@@ -91,3 +91,11 @@ def start_reaper(**_kwargs) -> None:
 @worker_shutdown.connect
 def stop_reaper(**_kwargs) -> None:
     _stop.set()
+
+
+@worker_process_init.connect
+def mark_pool_process(**_kwargs) -> None:
+    """Jobs run in this process: a job the memory watch cannot stop may end it (jobs.memory)."""
+    from jobs.memory import IN_POOL
+
+    IN_POOL.set()

@@ -64,7 +64,7 @@ class SuggestedSpan(models.Model):
     end_frame = models.PositiveIntegerField(help_text="inclusive")
     start_time = models.FloatField(help_text="seconds")
     end_time = models.FloatField(help_text="seconds")
-    predicted_label = models.CharField(max_length=100)
+    predicted_label = models.CharField(max_length=200)
     confidence = models.FloatField(help_text="mean probability of the predicted label over the span's windows")
     uncertainty = models.FloatField(help_text="mean window score (the round's `score`); higher is less sure")
     entropy = models.FloatField(default=0.0, help_text="mean normalised entropy (0..1)")
@@ -72,7 +72,7 @@ class SuggestedSpan(models.Model):
     reasons = models.JSONField(default=list, blank=True)
     rank = models.PositiveIntegerField(help_text="1 = most uncertain in the round")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN, db_index=True)
-    final_label = models.CharField(max_length=100, blank=True, default="")
+    final_label = models.CharField(max_length=200, blank=True, default="")
     label_span = models.ForeignKey(
         "videos.LabelSpan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

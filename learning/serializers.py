@@ -3,9 +3,11 @@ from rest_framework import serializers
 from jobs.serializers import JobSerializer
 from learning.models import Ablation, LabellingRound, SuggestedSpan
 from models_app.serializers import TrainingParamsSerializer
+from taskml.api_fields import param_field
 from taskml.pipeline.ablation import ABLATION_GROUPS
-from taskml.pipeline.active import SCORES
+from taskml.pipeline.active import SCORES, SUGGESTION_PARAMS
 from taskml.pipeline.estimators import MODEL_TYPES
+from taskml.pipeline.labels import MAX_LABEL_CHARS
 
 
 class SuggestedSpanSerializer(serializers.ModelSerializer):
@@ -47,14 +49,14 @@ class RoundCreateSerializer(serializers.Serializer):
     videos = serializers.ListField(
         child=serializers.IntegerField(), allow_empty=False, help_text="ids of your videos to look at"
     )
-    min_confidence = serializers.FloatField(required=False, help_text="windows whose top probability is below")
-    min_margin = serializers.FloatField(required=False, help_text="windows whose top-2 margin is below")
-    neighbourhood = serializers.IntegerField(required=False, help_text="windows either side checked for flips")
-    min_flips = serializers.IntegerField(required=False, help_text="label changes there that mark a window (0: off)")
-    max_gap = serializers.IntegerField(required=False, help_text="unmarked windows bridged inside one span")
-    min_windows = serializers.IntegerField(required=False, help_text="shortest span kept, in windows")
+    min_confidence = param_field(SUGGESTION_PARAMS["min_confidence"], default=None)
+    min_margin = param_field(SUGGESTION_PARAMS["min_margin"], default=None)
+    neighbourhood = param_field(SUGGESTION_PARAMS["neighbourhood"], default=None)
+    min_flips = param_field(SUGGESTION_PARAMS["min_flips"], default=None)
+    max_gap = param_field(SUGGESTION_PARAMS["max_gap"], default=None)
+    min_windows = param_field(SUGGESTION_PARAMS["min_windows"], default=None)
     score = serializers.ChoiceField(choices=SCORES, required=False, help_text="how a span's uncertainty is scored")
-    max_spans = serializers.IntegerField(required=False, help_text="spans kept after ranking (0: all)")
+    max_spans = param_field(SUGGESTION_PARAMS["max_spans"], default=None)
 
 
 class RoundCloseSerializer(serializers.Serializer):
@@ -62,7 +64,7 @@ class RoundCloseSerializer(serializers.Serializer):
 
 
 class CorrectSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=100, help_text="the label the span's frames should carry")
+    label = serializers.CharField(max_length=MAX_LABEL_CHARS, help_text="the label the span's frames should carry")
 
 
 class AblationSerializer(serializers.ModelSerializer):

@@ -22,10 +22,11 @@ from models_app.services import (
     trained_model_files,
     trained_model_load,
     trained_model_train,
+    training_cost_check,
     training_params_check,
 )
 from taskml import deletion, storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.ablation import ABLATION_GROUPS, FUSED, run_ablation
 from taskml.pipeline.active import SuggestionSpec, find_spans, rank_spans, span_frames
 from taskml.pipeline.errors import InputError
@@ -48,8 +49,7 @@ def suggestion_params_check(**params: Any) -> dict:
     try:
         return SuggestionSpec(**clean).as_dict()
     except InputError as exc:
-        words = str(exc)
-        raise ValidationFailed(next((n for n in clean if words.startswith(n) or n in words), "params"), words) from None
+        raise field_error(exc) from None
 
 
 def round_feature_file(*, video: Video, detector: str) -> FeatureFile:
@@ -328,6 +328,8 @@ def ablation_request(
     unknown = [g for g in groups if g not in ABLATION_GROUPS]
     if unknown:
         raise ValidationFailed("groups", f"{unknown} unknown; choose from {', '.join(ABLATION_GROUPS)}")
+    runs = len({*groups, FUSED})  # each group alone, and fused
+    training_cost_check(dataset=dataset, model_type=model_type, aggregation=aggregation, params=params, runs=runs)
     with transaction.atomic():
         ablation = Ablation.objects.create(
             owner=owner,

@@ -5,8 +5,11 @@ class ModelsAppConfig(AppConfig):
     name = "models_app"
 
     def ready(self) -> None:
+        from django.db.models import Sum
+
         from datasets.models import Dataset
         from jobs.models import Job
+        from jobs.quotas import storage_register
         from jobs.registry import JobType, job_type_register
         from models_app.models import TrainedModel
         from models_app.services import trained_model_delete, trained_model_files, trained_model_train
@@ -36,4 +39,7 @@ class ModelsAppConfig(AppConfig):
                 f"{dataset.name} has {len(models)} trained model(s) "
                 f"({', '.join(str(m) for m in models[:5])}); delete them first or cascade"
             ),
+        )
+        storage_register(
+            "models", lambda owner: TrainedModel.objects.filter(owner=owner).aggregate(n=Sum("size_bytes"))["n"]
         )

@@ -2,8 +2,10 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from models_app.models import TrainedModel
+from taskml.api_fields import param_field
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
-from taskml.pipeline.estimators import MODEL_TYPES
+from taskml.pipeline.estimators import MODEL_PARAMS, MODEL_TYPES
+from taskml.pipeline.params import SEED
 from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL
 
 
@@ -43,17 +45,17 @@ class TrainedModelSerializer(serializers.ModelSerializer):
 class TrainingParamsSerializer(serializers.Serializer):
     """The estimator parameters every training request takes (all optional; unset means the default)."""
 
-    n_estimators = serializers.IntegerField(min_value=1, required=False)
-    max_depth = serializers.IntegerField(min_value=1, required=False, allow_null=True)
-    learning_rate = serializers.FloatField(min_value=1e-6, required=False)
-    epochs = serializers.IntegerField(min_value=1, required=False)
-    lr = serializers.FloatField(min_value=1e-8, required=False)
-    hidden_dim = serializers.IntegerField(min_value=1, required=False)
-    num_layers = serializers.IntegerField(min_value=1, required=False)
-    batch_size = serializers.IntegerField(min_value=1, required=False)
-    patience = serializers.IntegerField(min_value=1, required=False)
-    rocket_features = serializers.IntegerField(min_value=84, required=False)
-    seed = serializers.IntegerField(default=42)
+    n_estimators = param_field(MODEL_PARAMS["n_estimators"], default=None)
+    max_depth = param_field(MODEL_PARAMS["max_depth"], default=None)
+    learning_rate = param_field(MODEL_PARAMS["learning_rate"], default=None)
+    epochs = param_field(MODEL_PARAMS["epochs"], default=None)
+    lr = param_field(MODEL_PARAMS["lr"], default=None)
+    hidden_dim = param_field(MODEL_PARAMS["hidden_dim"], default=None)
+    num_layers = param_field(MODEL_PARAMS["num_layers"], default=None)
+    batch_size = param_field(MODEL_PARAMS["batch_size"], default=None)
+    patience = param_field(MODEL_PARAMS["patience"], default=None)
+    rocket_features = param_field(MODEL_PARAMS["rocket_features"], default=None)
+    seed = param_field(SEED)
 
     @classmethod
     def params_of(cls, data: dict) -> dict:
@@ -61,10 +63,7 @@ class TrainingParamsSerializer(serializers.Serializer):
         return {name: data[name] for name in TRAINING_PARAMS if name in data}
 
 
-TRAINING_PARAMS = (
-    "n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers",
-    "batch_size", "patience", "rocket_features",
-)  # fmt: skip
+TRAINING_PARAMS = tuple(MODEL_PARAMS)
 
 
 class TrainRequestSerializer(TrainingParamsSerializer):

@@ -6,22 +6,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from datasets.models import Dataset
 from jobs.models import Job, JobStatus
+from jobs.quotas import MB
 from jobs.services import job_cancel_if_active, job_create
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from taskml import deletion, storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
 from taskml.pipeline.errors import InputError, PipelineError
+from taskml.pipeline.estimates import DatasetShape, check_training, estimate_training
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
 from taskml.pipeline.onnx_export import detector_metadata
 from taskml.pipeline.training import MAX_CV_FOLDS, TrainSpec, resolve_config, train_model
+from taskml.pipeline.windows import WindowSpec
 from videos.detectors import detector_config
 
 AGGREGATIONS = TABULAR_AGGREGATIONS
@@ -47,11 +51,48 @@ def training_params_check(
     except TypeError as exc:
         raise ValidationFailed("params", str(exc)) from None
     except InputError as exc:
-        # the pipeline's messages say "max-depth", "learning rates": match the words, not the identifier
-        words = str(exc).replace("-", "_").replace(" ", "_")
-        field = next((name for name in clean if name in words), "params")
-        raise ValidationFailed(field, str(exc)) from None
+        raise field_error(exc) from None
     return model_type, aggregation, clean
+
+
+def dataset_shape(dataset: Dataset) -> DatasetShape:
+    """The sizes of a built dataset that training costs depend on (from its row)."""
+    params = dataset.params or {}
+    window = WindowSpec(
+        window_sec=params.get("window_sec", dataset.window_sec),
+        step_sec=params.get("step_sec", dataset.step_sec),
+        resample_fps=params.get("resample_fps", WindowSpec.resample_fps),
+    )
+    return DatasetShape(
+        train=dataset.train_size,
+        val=dataset.val_size,
+        test=dataset.test_size,
+        frames=window.frames,
+        features=max(dataset.num_features, 1),
+        classes=len(dataset.labels),
+    )
+
+
+def training_cost_check(*, dataset: Dataset, model_type: str, aggregation: str, params: dict, runs: int = 1) -> None:
+    """Refuse training that could not fit a job's memory (413) or the training time limit (400),
+    naming the parameter, the estimate and the limit (taskml.pipeline.estimates)."""
+    try:
+        estimate = estimate_training(model_type, aggregation, ModelParams(**params), dataset_shape(dataset))
+        if runs > 1:
+            estimate = replace(
+                estimate,
+                seconds=estimate.seconds * runs,
+                seconds_detail=f"{runs} models, each {estimate.seconds_detail}",
+            )
+        check_training(
+            estimate,
+            max_memory_bytes=settings.TASKML_WORKER_MAX_MEMORY_MB * MB,
+            memory_limit_name="TASKML_WORKER_MAX_MEMORY_MB",
+            max_seconds=settings.TASKML_JOB_TIME_LIMITS["training"],
+            time_limit_name="TASKML_TRAINING_TIME_LIMIT",
+        )
+    except InputError as exc:
+        raise field_error(exc) from None
 
 
 def trained_model_request(
@@ -80,6 +121,7 @@ def trained_model_request(
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:
         raise ValidationFailed(dataset_field, f"{dataset.name} holds fewer than two classes")
+    training_cost_check(dataset=dataset, model_type=model_type, aggregation=aggregation, params=params, runs=1 + cv)
     with transaction.atomic():
         model = trained_model_allocate(
             owner=owner,

@@ -2,6 +2,10 @@ from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
+from retraining.services import POLICY_PARAMS
+from taskml.api_fields import param_field
+from taskml.pipeline.dataset import DATASET_PARAMS
+from taskml.pipeline.params import SEED
 
 
 class RetrainPolicySerializer(serializers.ModelSerializer):
@@ -34,16 +38,18 @@ class RetrainPolicySerializer(serializers.ModelSerializer):
 
 
 class DatasetParamsSerializer(serializers.Serializer):
-    window_sec = serializers.FloatField(required=False)
-    step_sec = serializers.FloatField(required=False)
+    """A dataset build's parameters; left out: the pipeline's defaults (DatasetSpec)."""
+
+    window_sec = param_field(DATASET_PARAMS["window_sec"], default=None)
+    step_sec = param_field(DATASET_PARAMS["step_sec"], default=None)
     balance_method = serializers.CharField(required=False)
-    train_ratio = serializers.FloatField(required=False)
-    val_ratio = serializers.FloatField(required=False)
-    test_ratio = serializers.FloatField(required=False)
-    seed = serializers.IntegerField(required=False)
+    train_ratio = param_field(DATASET_PARAMS["train_ratio"], default=None)
+    val_ratio = param_field(DATASET_PARAMS["val_ratio"], default=None)
+    test_ratio = param_field(DATASET_PARAMS["test_ratio"], default=None)
+    seed = param_field(DATASET_PARAMS["seed"], default=None)
     groups = serializers.ListField(child=serializers.CharField(), required=False)
-    min_purity = serializers.FloatField(required=False)
-    resample_fps = serializers.FloatField(required=False)
+    min_purity = param_field(DATASET_PARAMS["min_purity"], default=None)
+    resample_fps = param_field(DATASET_PARAMS["resample_fps"], default=None)
 
 
 class RetrainPolicyInputSerializer(serializers.Serializer):
@@ -62,11 +68,11 @@ class RetrainPolicyInputSerializer(serializers.Serializer):
     model_type = serializers.CharField(required=False, allow_blank=True, default="", help_text="blank: the default")
     aggregation = serializers.CharField(required=False, allow_blank=True, default="")
     model_params = serializers.DictField(required=False, default=dict)
-    seed = serializers.IntegerField(required=False, default=42)
-    min_new_labels = serializers.IntegerField(required=False, default=0)
-    schedule_interval_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+    seed = param_field(SEED)
+    min_new_labels = param_field(POLICY_PARAMS["min_new_labels"])
+    schedule_interval_seconds = param_field(POLICY_PARAMS["schedule_interval_seconds"], default=None)
     schedule_crontab = serializers.CharField(required=False, allow_blank=True, default="")
-    margin = serializers.FloatField(required=False, default=0.0)
+    margin = param_field(POLICY_PARAMS["margin"])
     incremental = serializers.BooleanField(required=False, default=False)
     enabled = serializers.BooleanField(required=False, default=True)
 

@@ -20,7 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from datasets.models import Dataset
-from datasets.services import dataset_allocate, dataset_build, dataset_params_check
+from datasets.services import DATASET_DEFAULTS, dataset_allocate, dataset_build, dataset_params_check
 from jobs.models import Job, JobStatus
 from jobs.services import job_cancel_if_active, job_create, run_as_step, step_status
 from models_app.models import TrainedModel
@@ -34,33 +34,31 @@ from models_app.services import (
 from retraining.models import Promotion, RetrainPolicy, RetrainRun
 from retraining.selectors import policy_new_labels, policy_training_videos
 from taskml import storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.errors import InputError
 from taskml.pipeline.estimators import ModelParams
 from taskml.pipeline.incremental import continue_boosting, holdout_evaluate, incremental_check
+from taskml.pipeline.params import SEED, Param, params_table
 from videos.models import FeatureFile, Video
 from videos.selectors import feature_file_latest
 from videos.services import feature_files_relabel
 
 log = logging.getLogger(__name__)
 
+# A policy's own numeric fields (its dataset and model parameters are the pipeline's): one
+# definition each, read by the serializer and checked here.
+POLICY_PARAMS = params_table(
+    Param("min_new_labels", 0, 0, 1_000_000, int, "start a run once this many label spans changed (0: off)"),
+    Param("schedule_interval_seconds", None, 1, 366 * 86_400, int, "start a run every N seconds", nullable=True),
+    Param("margin", 0.0, 0.0, 1.0, float, "F1 macro on the holdout the challenger must gain"),
+)
+
 THRESHOLD_TASK = "retraining.check_thresholds"
 SCHEDULED_TASK = "retraining.run_scheduled"
 THRESHOLD_BEAT_NAME = "retraining: start runs for policies over their label threshold"
 THRESHOLD_BEAT_SECONDS = 60
 BEAT_QUEUE = "default"  # quick checks; runs themselves go to the training queue as jobs
-
-DATASET_DEFAULTS = {
-    "window_sec": 2.0,
-    "step_sec": 0.5,
-    "balance_method": "none",
-    "ratios": (0.7, 0.15, 0.15),
-    "seed": 42,
-    "groups": None,
-    "min_purity": 0.6,
-    "resample_fps": 15.0,
-}
 
 
 # ---------------------------------------------------------------- configuration
@@ -283,8 +281,13 @@ def _policy_fields_check(
 ) -> dict:
     if detector and detector not in DETECTOR_KINDS:
         raise ValidationFailed("detector", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
-    if not 0 <= seed < 2**32:
-        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
+    try:
+        seed = SEED.check(seed)
+        min_new_labels = POLICY_PARAMS["min_new_labels"].check(min_new_labels)
+        schedule_interval_seconds = POLICY_PARAMS["schedule_interval_seconds"].check(schedule_interval_seconds)
+        margin = POLICY_PARAMS["margin"].check(margin)
+    except InputError as exc:
+        raise field_error(exc) from None
     params = _dataset_params(dataset_params)
     if not isinstance(model_params, dict):
         raise ValidationFailed("model_params", "must be an object")
@@ -511,6 +514,7 @@ def _execute(job: Job, reporter) -> dict:
         incremental = _incremental(
             policy=policy, job=job, run=run, champion=champion, dataset=dataset, model_params=trained["params"],
             holdout_paths=holdout_paths, full=(challenger, contender.holdout, trained["seconds"]),
+            progress=reporter.child(0.8, 0.95),
         )  # fmt: skip
         if incremental.get("used"):
             contender = _Contender(
@@ -631,7 +635,7 @@ def _record(run, *, files, dataset, challenger, contender, champion, champion_me
     )
 
 
-def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_paths, full) -> dict:
+def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_paths, full, progress=None) -> dict:
     """Continue boosting from the champion and compare with the full retrain on the holdout."""
     challenger, challenger_metrics, full_seconds = full
     full_row = {
@@ -666,6 +670,7 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
             champion=bundle,
             params=params,
             seed=policy.seed,
+            progress=progress,
         )
 
     with step_status(model):

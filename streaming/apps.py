@@ -5,10 +5,18 @@ class StreamingConfig(AppConfig):
     name = "streaming"
 
     def ready(self) -> None:
+        from django.conf import settings
+
+        from jobs.quotas import usage_register
         from jobs.registry import ReaperCheck, reaper_checks
         from models_app.models import TrainedModel
         from streaming.models import LiveSession
-        from streaming.services import live_session_delete, live_session_fail_stale, live_session_requeue_pending
+        from streaming.services import (
+            live_session_delete,
+            live_session_fail_stale,
+            live_session_requeue_pending,
+            live_sessions_active,
+        )
         from taskml import deletion
 
         # A live moment cannot be re-run: a session whose worker died is failed, not re-queued.
@@ -34,4 +42,8 @@ class StreamingConfig(AppConfig):
             refusal=lambda model, sessions: (
                 f"{model} is the model of live session(s) {', '.join(str(s.pk) for s in sessions)}; delete them first"
             ),
+        )
+        usage_register(
+            "live_sessions",
+            lambda owner: {"active": live_sessions_active(owner), "limit": settings.TASKML_MAX_LIVE_SESSIONS_PER_USER},
         )

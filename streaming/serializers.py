@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
 from streaming.models import LiveSession
+from taskml.api_fields import param_field
+from taskml.pipeline.online import SMOOTHING_PARAMS
 
 
 class LiveSessionSerializer(serializers.ModelSerializer):
@@ -24,9 +26,9 @@ class LiveSessionSerializer(serializers.ModelSerializer):
 
 class SmoothingSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=["none", "median", "ema", "hysteresis"], default="none")
-    k = serializers.IntegerField(min_value=1, default=5, help_text="median: windows")
-    alpha = serializers.FloatField(min_value=0.001, max_value=1, default=0.3, help_text="ema: weight of the newest")
-    min_duration = serializers.FloatField(min_value=0, default=1.0, help_text="hysteresis: seconds")
+    k = param_field(SMOOTHING_PARAMS["k"])
+    alpha = param_field(SMOOTHING_PARAMS["alpha"])
+    min_duration = param_field(SMOOTHING_PARAMS["min_duration"])
 
 
 class LiveSessionCreateSerializer(serializers.Serializer):

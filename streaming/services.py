@@ -20,18 +20,20 @@ from datetime import timedelta
 
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from jobs.models import JobStatus
+from jobs.quotas import RETRY_AFTER_SECONDS
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
 from streaming.models import LiveSession
 from streaming.registry import POLICY, champion_sources
 from taskml import storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, TooManyRequests, ValidationFailed
 from taskml.pipeline.detectors import Detector, DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
@@ -56,6 +58,27 @@ def smoothing_check(smoothing: dict | None) -> dict:
         return asdict(SmoothingSpec(**smoothing))
     except (InputError, TypeError) as exc:
         raise ValidationFailed("smoothing", str(exc)) from None
+
+
+def live_sessions_active(owner) -> int:
+    return LiveSession.objects.filter(owner=owner, status__in=LiveSession.ACTIVE).count()
+
+
+def live_sessions_check(owner) -> None:
+    """TooManyRequests (429) once ``owner`` runs TASKML_MAX_LIVE_SESSIONS_PER_USER sessions (pending or
+    running); in the creating transaction, with the owner's row locked so two at once cannot pass."""
+    limit = int(settings.TASKML_MAX_LIVE_SESSIONS_PER_USER)
+    if not limit:
+        return
+    get_user_model().objects.select_for_update().filter(pk=owner.pk).first()  # owner may be a lazy request.user
+    active = live_sessions_active(owner)
+    if active >= limit:
+        raise TooManyRequests(
+            "live_sessions",
+            f"you have {active} live sessions pending or running, the most one user may have "
+            f"(TASKML_MAX_LIVE_SESSIONS_PER_USER={limit}); stop one first",
+            retry_after=RETRY_AFTER_SECONDS,
+        )
 
 
 def live_session_create(
@@ -97,6 +120,7 @@ def live_session_create(
         except InputError as exc:
             raise ValidationFailed("url", str(exc)) from None
     with transaction.atomic():
+        live_sessions_check(owner)
         session = LiveSession.objects.create(
             owner=owner,
             trained_model=trained_model,

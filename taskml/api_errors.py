@@ -22,6 +22,7 @@ from taskml.middleware import (
     is_database_unavailable,
 )
 from taskml.pipeline.errors import PipelineError
+from taskml.pipeline.errors import TooLarge as WorkTooLarge
 
 log = logging.getLogger("taskml.api")
 
@@ -46,12 +47,19 @@ def api_exception_handler(exc, context):
     view = context.get("view")
     backend = getattr(view, "error_style", "") == "backend"
     if isinstance(exc, ServiceError):
+        retry_after = getattr(exc, "retry_after", None)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
         if backend:
-            return alert(str(exc), exc.status_code)
-        body = {exc.field: [exc.message]} if exc.field and exc.status_code == 400 else {"detail": str(exc)}
-        return Response({**body, **exc.extra}, status=exc.status_code)
+            response = alert(str(exc), exc.status_code)
+        else:
+            body = {exc.field: [exc.message]} if exc.field and exc.status_code == 400 else {"detail": str(exc)}
+            response = Response({**body, **exc.extra}, status=exc.status_code)
+        for name, value in (headers or {}).items():
+            response[name] = value
+        return response
     if isinstance(exc, PipelineError):
-        return alert(str(exc), 400) if backend else Response({"detail": str(exc)}, status=400)
+        code = 413 if isinstance(exc, WorkTooLarge) and exc.unit == "bytes" else 400
+        return alert(str(exc), code) if backend else Response({"detail": str(exc)}, status=code)
     if is_database_unavailable(exc):  # PostgreSQL restarting: a clean 503, and a fresh connection next time
         log.warning("database unavailable in %s: %s", type(view).__name__ if view else "a view", exc)
         forget_broken_connections()

@@ -11,8 +11,9 @@ app = Celery("taskml")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # A pool process whose memory has grown past this (after a task ends) is replaced by a fresh one.
 # Native detector libraries keep part of what each live session or extraction allocated; bench/load.py
-# measured a live worker's process growing by 30-140 MB per session over its first sessions.
-app.conf.worker_max_memory_per_child = int(os.environ.get("TASKML_WORKER_MAX_MEMORY_MB", "1536")) * 1024  # KiB
+# measured a live worker's process growing by 30-140 MB per session over its first sessions. The same
+# setting is what one job may grow its worker by (jobs.memory; settings.TASKML_WORKER_MAX_MEMORY_MB).
+app.conf.worker_max_memory_per_child = int(os.environ.get("TASKML_WORKER_MAX_MEMORY_MB", "3072")) * 1024  # KiB
 app.conf.task_queues = [Queue(name) for name in ("default", "extraction", "datasets", "training", "live")]
 app.conf.task_routes = {
     "videos.*": {"queue": "extraction"},

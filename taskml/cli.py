@@ -50,7 +50,8 @@ def one_line_errors() -> Iterator[None]:
 def add_training_arguments(parser, *, model: str | None = None, aggregation: str | None = None) -> None:
     """The model, representation and estimator flags every command that trains takes."""
     from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
-    from taskml.pipeline.estimators import MODEL_TYPES
+    from taskml.pipeline.estimators import MODEL_PARAMS, MODEL_TYPES
+    from taskml.pipeline.params import SEED
     from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL
 
     default = f"default {model}" if model else f"without --model and --agg: {DEFAULT_MODEL} on {DEFAULT_AGGREGATION}"
@@ -62,44 +63,31 @@ def add_training_arguments(parser, *, model: str | None = None, aggregation: str
         help="window representation for rf/lgbm/ridge (default: stats for rf and lgbm, minirocket for ridge; "
         "lstm, tcn and transformer always take the window as a sequence)",
     )
-    parser.add_argument("--n-estimators", type=int, default=200)
-    parser.add_argument("--max-depth", type=int, default=None)
-    parser.add_argument("--learning-rate", type=float, default=0.1, help="LightGBM learning rate")
+    for param in MODEL_PARAMS.values():
+        add_param_argument(parser, param)
+    add_param_argument(parser, SEED)
+
+
+def add_param_argument(parser, param) -> None:
+    """A flag for one of the pipeline's numeric parameters (taskml.pipeline.params): its default and
+    range in the help; the range itself is checked by the spec the value goes into (one line, exit 1)."""
+    shown = f"; default {param.default}" if param.default is not None else ""
     parser.add_argument(
-        "--epochs", type=int, default=60, help="lstm/tcn/transformer: maximum epochs (early stopping on val)"
+        param.flag, type=param.kind, default=param.default, help=f"{param.help} ({param.describe()}{shown})"
     )
-    parser.add_argument("--lr", type=float, default=1e-3, help="lstm/tcn/transformer learning rate")
-    parser.add_argument("--hidden-dim", type=int, default=64)
-    parser.add_argument("--num-layers", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--patience", type=int, default=8, help="epochs without a better val loss before stopping")
-    parser.add_argument(
-        "--rocket-features",
-        type=int,
-        default=None,
-        help="minirocket: number of features (default 10,000 below 1,000 train windows, else 2,000)",
-    )
-    parser.add_argument("--seed", type=int, default=42)
 
 
 def train_spec_from(opts: dict):
     """The TrainSpec the flags of ``add_training_arguments`` describe (pipeline errors for bad values)."""
-    from taskml.pipeline.estimators import ModelParams
+    from taskml.pipeline.estimators import MODEL_PARAMS, ModelParams
+    from taskml.pipeline.params import SEED
     from taskml.pipeline.training import TrainSpec
 
-    params = ModelParams(
-        **{
-            name: opts[name]
-            for name in (
-                "n_estimators", "max_depth", "learning_rate", "epochs", "lr", "hidden_dim", "num_layers",
-                "batch_size", "patience", "rocket_features",
-            )
-        }
-    )  # fmt: skip
+    params = ModelParams(**{name: opts[name] for name in MODEL_PARAMS})
     return TrainSpec(
         model_type=opts["model"],
         aggregation=opts["agg"],
         params=params,
-        seed=opts["seed"],
+        seed=SEED.check(opts["seed"]),
         cv_folds=opts.get("cv") or 0,
     )

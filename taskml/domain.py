@@ -35,3 +35,32 @@ class Conflict(ServiceError):
 
 class TooLarge(ServiceError):
     status_code = 413
+
+
+class TooManyRequests(Conflict):
+    """The caller already has as much work going as one user may (answered 429 with Retry-After).
+
+    A Conflict, so that code starting work on a trigger (a schedule, a threshold) skips the tick
+    as it does for a busy policy.
+    """
+
+    status_code = 429
+
+    def __init__(self, field: str | None, message: str, *, retry_after: int = 30):
+        super().__init__(field, message)
+        self.retry_after = retry_after
+
+
+def field_error(exc, default_field: str = "params") -> ServiceError:
+    """A pipeline InputError as the service error an interface answers: the field it names (its
+    ``param``), 413 for work past a limit (pipeline TooLarge), 400 otherwise."""
+    from taskml.pipeline.errors import TooLarge as WorkTooLarge
+
+    field = getattr(exc, "param", None) or default_field
+    message = str(exc)
+    for prefix in (f"{field}: ", f"{field} "):
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+            break
+    too_large = isinstance(exc, WorkTooLarge) and exc.unit == "bytes"
+    return (TooLarge if too_large else ValidationFailed)(field, message)

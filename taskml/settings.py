@@ -216,8 +216,18 @@ SPECTACULAR_SETTINGS = {
         "LiveSessionStatusEnum": "streaming.models.LiveSession.Status",
         "LiveSourceEnum": "streaming.models.LiveSession.Source",
         "LabelSourceEnum": "videos.models.LabelSpan.Source",
+        # one window-representation choice set, shared by /api/v1/models/ and /backend/train_task_model
+        "TrainRequestAggregationEnum": ["stats", "flatten", "multiscale", "minirocket", "sequence"],
     },
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "TAGS": [
+        {
+            "name": "backend (compatibility contract)",
+            "description": "The /backend/ endpoints existing clients call (form fields or JSON, answers with "
+            "`status` and, on errors, `alert`). Their field names, defaults and response keys do not change; "
+            "only values that could never work are refused.",
+        }
+    ],
 }
 
 # Celery: Redis when REDIS_URL is set, otherwise an embedded broker in a SQLite file so a
@@ -250,6 +260,16 @@ TASKML_JOB_HEARTBEAT_SECONDS = env.float("TASKML_JOB_HEARTBEAT_SECONDS", default
 TASKML_JOB_STALE_SECONDS = env.float("TASKML_JOB_STALE_SECONDS", default=120.0)
 TASKML_BACKEND_WAIT_SECONDS = env.float("TASKML_BACKEND_WAIT_SECONDS", default=600.0)
 TASKML_JOB_MAX_ATTEMPTS = env.int("TASKML_JOB_MAX_ATTEMPTS", default=3)  # worker deaths before a job fails
+
+# Bounded work: what one request may ask for and one user may have (README, "Limits").
+# A job may allocate this much memory in its worker process; past it the job fails as too_large
+# (jobs.memory). A pool process whose memory is past it after a task is replaced (taskml.celery).
+TASKML_WORKER_MAX_MEMORY_MB = env.int("TASKML_WORKER_MAX_MEMORY_MB", default=3072)
+TASKML_MAX_DATASET_MB = env.int("TASKML_MAX_DATASET_MB", default=1024)  # X arrays of one dataset build
+TASKML_MAX_EXTRACTION_FRAMES = env.int("TASKML_MAX_EXTRACTION_FRAMES", default=1_000_000)  # frames one extraction reads
+TASKML_MAX_ACTIVE_JOBS_PER_USER = env.int("TASKML_MAX_ACTIVE_JOBS_PER_USER", default=10)  # pending + running; 0: none
+TASKML_MAX_LIVE_SESSIONS_PER_USER = env.int("TASKML_MAX_LIVE_SESSIONS_PER_USER", default=4)  # pending + running
+TASKML_MAX_STORAGE_MB_PER_USER = env.int("TASKML_MAX_STORAGE_MB_PER_USER", default=100 * 1024)  # 0: no limit
 
 # Live sessions: their own queue and workers; how long one may run; viewers' queues.
 TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)

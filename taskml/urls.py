@@ -4,7 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import DefaultRouter
 
 from datasets.apis import DatasetViewSet
-from jobs.apis import JobViewSet
+from jobs.apis import JobViewSet, UsageView
 from models_app.apis import TrainedModelViewSet
 from streaming.apis import LiveSessionViewSet
 from videos.apis import FeatureFileViewSet, LabelSpanViewSet, VideoViewSet
@@ -24,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("backend/", include("backend.urls")),
     path("ls-backend/", include("lsbackend.urls")),
+    path("api/v1/usage/", UsageView.as_view(), name="usage"),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("learning.urls")),
     path("api/v1/", include("retraining.urls")),

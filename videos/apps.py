@@ -5,7 +5,10 @@ class VideosConfig(AppConfig):
     name = "videos"
 
     def ready(self) -> None:
+        from django.db.models import Sum
+
         from jobs.models import Job
+        from jobs.quotas import storage_register
         from jobs.registry import JobType, job_type_register
         from taskml import deletion
         from videos.models import FeatureFile, Video
@@ -36,4 +39,8 @@ class VideosConfig(AppConfig):
                 f"{video.stored_name} has {len(files)} feature file(s) "
                 f"({', '.join(f.filename for f in files[:5])}); delete them first or cascade"
             ),
+        )
+        storage_register("videos", lambda owner: Video.objects.filter(owner=owner).aggregate(n=Sum("size_bytes"))["n"])
+        storage_register(
+            "feature_files", lambda owner: FeatureFile.objects.filter(owner=owner).aggregate(n=Sum("size_bytes"))["n"]
         )

@@ -28,6 +28,7 @@ from taskml.pipeline.interchange import (
     runs_to_spans,
     write_label_file,
 )
+from taskml.pipeline.labels import MAX_CLASSES
 from videos.models import LabelSpan, Video
 from videos.services import label_span_replace_range, video_clock, video_frame_labels
 
@@ -83,6 +84,13 @@ def labels_import(
         )
     if not parsed.spans:
         raise ValidationFailed("file", f"{filename}: no labelled frame of this video in it")
+    classes = {s.label for s in parsed.spans}
+    if mode == "merge":
+        classes |= set(video.label_spans.values_list("label", flat=True).distinct()[: MAX_CLASSES + 1])
+    if len(classes) > MAX_CLASSES:
+        raise ValidationFailed(
+            "file", f"{filename}: the video would have {len(classes):,} different labels; at most {MAX_CLASSES:,}"
+        )
     source = source_for(fmt)
     with transaction.atomic():
         Video.objects.select_for_update().filter(pk=video.pk).first()  # one import at a time per video

@@ -68,7 +68,7 @@ class LabelSpan(models.Model):
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="label_spans")
     start_frame = models.PositiveIntegerField()
     end_frame = models.PositiveIntegerField()
-    label = models.CharField(max_length=100)
+    label = models.CharField(max_length=200)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.BROWSER)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

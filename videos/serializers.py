@@ -1,8 +1,10 @@
 from rest_framework import serializers
 
 from jobs.serializers import JobSerializer
+from taskml.api_fields import param_field
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.interchange import EXPORT_FORMATS, IMPORT_FORMATS
+from taskml.pipeline.params import SAMPLE_RATE
 from videos.models import FeatureFile, LabelSpan, Video
 
 
@@ -93,7 +95,7 @@ class VideoUploadSerializer(serializers.Serializer):
 
 class ExtractRequestSerializer(serializers.Serializer):
     detector_type = serializers.ChoiceField(choices=DETECTOR_KINDS, default="fusion")
-    sample_rate = serializers.IntegerField(min_value=1, default=1)
+    sample_rate = param_field(SAMPLE_RATE)
 
 
 class LabelSpanSerializer(serializers.ModelSerializer):

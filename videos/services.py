@@ -16,16 +16,18 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from jobs.models import Job, JobStatus
+from jobs.quotas import storage_check
 from jobs.services import job_cancel_if_active, job_create
 from taskml import deletion, storage
-from taskml.domain import Conflict, ValidationFailed
+from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.clock import VideoClock, probe_clock, regular_clock
 from taskml.pipeline.detectors import DETECTOR_KINDS
-from taskml.pipeline.errors import Cancelled, InputError
+from taskml.pipeline.errors import InputError
 from taskml.pipeline.extraction import extract_features, iter_frames, probe_video, relabel_features
 from taskml.pipeline.files import sha256_file
-from taskml.pipeline.labels import FrameLabels, parse_labels
+from taskml.pipeline.labels import MAX_CLASSES, FrameLabels, label_problem, parse_labels
 from taskml.pipeline.objects import DEFAULT_OBJECT_MODEL
+from taskml.pipeline.params import SAMPLE_RATE
 from videos.detectors import detector_config
 from videos.models import FeatureFile, LabelSpan, Video
 
@@ -94,6 +96,7 @@ def video_create(
     """Store an uploaded video after probing it, with its labels (if any) as spans."""
     if upload is None:
         raise ValidationFailed("video", "no file was uploaded")
+    storage_check(owner=owner, adding=int(upload.size or 0), field="video")
     original = os.path.basename(upload.name or "video")
     if video_id is not None and video_id.strip():
         video_id = storage.check_name(video_id, field="video_id")[:200]
@@ -252,6 +255,12 @@ def _check_span(video: Video, start: int, end: int, label: str) -> str:
     label = (label or "").strip()
     if not label:
         raise ValidationFailed("label", "may not be blank")
+    problem = label_problem(label)
+    if problem:
+        raise ValidationFailed("label", problem)
+    known = set(video.label_spans.values_list("label", flat=True).distinct()[: MAX_CLASSES + 1])
+    if label not in known and len(known) >= MAX_CLASSES:
+        raise ValidationFailed("label", f"{video.stored_name} has {MAX_CLASSES:,} different labels already, the most")
     if start < 0:
         raise ValidationFailed("start_frame", f"{start} is negative")
     if end < start:
@@ -339,8 +348,32 @@ def extraction_params_check(*, detector: str, sample_rate: int) -> None:
     """Refuse an unknown detector or a bad sample rate (before anything is stored)."""
     if detector not in DETECTOR_KINDS:
         raise ValidationFailed("detector_type", f"{detector!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
-    if not isinstance(sample_rate, int) or sample_rate < 1:
+    if not isinstance(sample_rate, int):
         raise ValidationFailed("sample_rate", f"must be a positive integer, got {sample_rate!r}")
+    try:
+        SAMPLE_RATE.check(sample_rate)
+    except InputError as exc:
+        raise field_error(exc) from None
+
+
+# Stored bytes per processed frame of a feature file, to check a user's storage before extracting
+# (pose, hands and object columns as Parquet: about 1–2 KB a frame).
+FEATURE_BYTES_PER_FRAME = 2048
+
+
+def extraction_size_check(*, owner, video: Video, sample_rate: int) -> None:
+    """Refuse (400 naming sample_rate) an extraction reading more than TASKML_MAX_EXTRACTION_FRAMES
+    frames, and (413) one whose output would pass the owner's storage quota."""
+    frames = -(-video.frame_count // sample_rate)
+    limit = settings.TASKML_MAX_EXTRACTION_FRAMES
+    if limit and frames > limit:
+        raise ValidationFailed(
+            "sample_rate",
+            f"extracting {video.stored_name} would process {frames:,} frames ({video.frame_count:,} at sample_rate "
+            f"{sample_rate}), over the limit of {limit:,} (TASKML_MAX_EXTRACTION_FRAMES); use a sample_rate of at "
+            f"least {-(-video.frame_count // limit)}",
+        )
+    storage_check(owner=owner, adding=frames * FEATURE_BYTES_PER_FRAME, field="video")
 
 
 def feature_file_request(
@@ -348,6 +381,7 @@ def feature_file_request(
 ) -> FeatureFile:
     """A pending feature file for ``video`` and the extraction job that will write it."""
     extraction_params_check(detector=detector, sample_rate=sample_rate)
+    extraction_size_check(owner=owner, video=video, sample_rate=sample_rate)
     for _ in range(5):  # two requests may pick the same free name at once
         try:
             with transaction.atomic():
@@ -402,7 +436,7 @@ def feature_file_extract(job: Job, reporter) -> dict:
     )
     try:
         reporter.stage("recording", progress=1.0)
-    except Cancelled:  # cancelled after the file was written: a cancelled job leaves nothing behind
+    except BaseException:  # cancelled (or past a limit) after the file was written: it leaves nothing behind
         storage.remove(feature_file.path)
         raise
     distribution: dict[str, int] = {}

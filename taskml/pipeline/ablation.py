@@ -123,6 +123,13 @@ def compare(results: dict[str, dict], reference: str = FUSED) -> dict[str, dict]
     return out
 
 
+def _within(progress: ProgressCallback | None, step: int, steps: int) -> ProgressCallback | None:
+    """Progress of step ``step`` of ``steps`` as progress of the whole (and its chance to stop)."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(step * total + done, steps * total) if total else None
+
+
 def run_ablation(
     dataset: str | os.PathLike,
     *,
@@ -168,7 +175,9 @@ def run_ablation(
             digest = splits_digest(group_dir)
             if digest != reference_digest:  # never compare groups trained on different windows
                 raise InputError(f"the {group} copy of {source.name} does not hold the same splits")
-            trained = train_model(group_dir, work / f"model_{group}.pkl", spec=spec)
+            trained = train_model(
+                group_dir, work / f"model_{group}.pkl", spec=spec, progress=_within(progress, step, len(runnable))
+            )
             results[group] = {
                 **_summary(trained.metrics),
                 "num_features": len(group_columns(data.metadata["feature_names"], group)),

@@ -29,39 +29,39 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
+from .params import Param, params_table
 
 SCORES = ("least_confidence", "margin", "entropy")
 REASONS = ("low_confidence", "small_margin", "unstable")
 
 
+SUGGESTION_PARAMS = params_table(
+    Param("min_confidence", 0.6, 0.0, 1.0, float, "windows whose top probability is below"),
+    Param("min_margin", 0.2, 0.0, 1.0, float, "windows whose top-2 margin is below"),
+    Param("neighbourhood", 2, 1, 1_000, int, "windows either side checked for flips"),
+    Param("min_flips", 2, 0, 1_000, int, "label changes there that mark a window (0: off)"),
+    Param("max_gap", 1, 0, 100_000, int, "unmarked windows bridged inside one span"),
+    Param("min_windows", 1, 1, 100_000, int, "shortest span kept, in windows"),
+    Param("max_spans", 50, 0, 10_000, int, "spans kept after ranking (0: all)"),
+)
+
+
 @dataclass(frozen=True)
 class SuggestionSpec:
-    min_confidence: float = 0.6
-    min_margin: float = 0.2
-    neighbourhood: int = 2  # windows either side looked at for flips
-    min_flips: int = 2  # label changes within the neighbourhood that make a window unstable (0: off)
-    max_gap: int = 1  # unmarked windows allowed between two marked ones of one span
-    min_windows: int = 1  # spans shorter than this are dropped
+    min_confidence: float = SUGGESTION_PARAMS["min_confidence"].default
+    min_margin: float = SUGGESTION_PARAMS["min_margin"].default
+    neighbourhood: int = SUGGESTION_PARAMS["neighbourhood"].default  # windows either side looked at for flips
+    min_flips: int = SUGGESTION_PARAMS["min_flips"].default  # label changes that make a window unstable (0: off)
+    max_gap: int = SUGGESTION_PARAMS["max_gap"].default  # unmarked windows allowed between two marked ones
+    min_windows: int = SUGGESTION_PARAMS["min_windows"].default  # spans shorter than this are dropped
     score: str = "least_confidence"
-    max_spans: int = 50  # per round, after ranking (0: all)
+    max_spans: int = SUGGESTION_PARAMS["max_spans"].default  # per round, after ranking (0: all)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_confidence <= 1:
-            raise InputError(f"min_confidence must be between 0 and 1, got {self.min_confidence}")
-        if not 0 <= self.min_margin <= 1:
-            raise InputError(f"min_margin must be between 0 and 1, got {self.min_margin}")
-        if self.neighbourhood < 1:
-            raise InputError(f"neighbourhood must be at least 1 window, got {self.neighbourhood}")
-        if self.min_flips < 0:
-            raise InputError(f"min_flips must be >= 0, got {self.min_flips}")
-        if self.max_gap < 0:
-            raise InputError(f"max_gap must be >= 0, got {self.max_gap}")
-        if self.min_windows < 1:
-            raise InputError(f"min_windows must be at least 1, got {self.min_windows}")
+        for name, param in SUGGESTION_PARAMS.items():
+            object.__setattr__(self, name, param.check(getattr(self, name)))
         if self.score not in SCORES:
-            raise InputError(f"score {self.score!r} unknown; choose one of {', '.join(SCORES)}")
-        if self.max_spans < 0:
-            raise InputError(f"max_spans must be >= 0, got {self.max_spans}")
+            raise InputError(f"score {self.score!r} unknown; choose one of {', '.join(SCORES)}", param="score")
 
     def as_dict(self) -> dict:
         return {

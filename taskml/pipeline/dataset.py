@@ -20,13 +20,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .errors import InputError
+from .estimates import check_dataset_size, estimate_dataset
 from .extraction import read_features_metadata
 from .features import ALL_FEATURE_COLUMNS, DATASET_GROUPS, FEATURE_GROUPS, OTHER_GROUP, RESERVED_COLUMNS
 from .files import atomic_dir, sha256_file, write_json
 from .leakage import leakage_audit
+from .params import SEED, Param, params_table
 from .windows import (
     BALANCE_METHODS,
     SPLITS,
+    WINDOW_PARAMS,
     BlockTimeline,
     VideoWindows,
     WindowSpec,
@@ -36,6 +39,7 @@ from .windows import (
     block_split_search,
     fit_scaler,
     make_windows,
+    median_interval,
     video_level_splits,
 )
 
@@ -56,34 +60,68 @@ SPLIT_NOTES = {
 class PlanRefused(InputError):
     """A build that cannot be made as asked, with the parameters that would work (or None)."""
 
-    def __init__(self, message: str, suggestion: dict | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, suggestion: dict | None = None, *, param: str | None = None) -> None:
+        super().__init__(message, param=param)
         self.suggestion = suggestion
+
+
+PROGRESS_STEPS = 1000  # build_dataset reports progress(done, 1000)
+FILL_CHUNK_VALUES = 16_000_000  # windows copied per step × frames × features: ~64 MB, well under a second
+
+
+RATIO_PARAMS = params_table(
+    Param("train_ratio", 0.7, 0.0, 1.0, float, "share of the windows (or videos) for training"),
+    Param("val_ratio", 0.15, 0.0, 1.0, float, "share for validation"),
+    Param("test_ratio", 0.15, 0.0, 1.0, float, "share for the test"),
+)
+# Every numeric parameter of a dataset build, by the name the API, /backend/ and the CLI give it.
+DATASET_PARAMS = {**WINDOW_PARAMS, **RATIO_PARAMS, "seed": SEED}
+DEFAULT_BALANCE = "none"
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
     window: WindowSpec = field(default_factory=WindowSpec)
-    balance: str = "none"
-    ratios: tuple[float, float, float] = (0.7, 0.15, 0.15)
-    seed: int = 42
+    balance: str = DEFAULT_BALANCE
+    ratios: tuple[float, float, float] = tuple(p.default for p in RATIO_PARAMS.values())
+    seed: int = SEED.default
     groups: tuple[str, ...] = DEFAULT_GROUPS
     splits: dict[str, str] | None = None  # explicit video_id → split, overrides the ratios
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_METHODS:
-            raise InputError(f"balance {self.balance!r} unknown; choose one of {', '.join(BALANCE_METHODS)}")
-        if any(r < 0 for r in self.ratios) or abs(sum(self.ratios) - 1) > 1e-6:
-            raise InputError(f"train/val/test ratios must be non-negative and sum to 1, got {self.ratios}")
+            raise InputError(
+                f"balance {self.balance!r} unknown; choose one of {', '.join(BALANCE_METHODS)}", param="balance_method"
+            )
+        if len(self.ratios) != 3:
+            raise InputError(f"give three ratios (train, val, test), got {self.ratios}", param="train_ratio")
+        ratios = tuple(param.check(r) for param, r in zip(RATIO_PARAMS.values(), self.ratios, strict=True))
+        object.__setattr__(self, "ratios", ratios)
+        if abs(sum(self.ratios) - 1) > 1e-6:
+            raise InputError(f"train/val/test ratios must sum to 1, got {sum(self.ratios):g}", param="train_ratio")
         if self.ratios[0] <= 0:
-            raise InputError("train ratio must be positive")
+            raise InputError("train_ratio must be positive", param="train_ratio")
+        object.__setattr__(self, "seed", SEED.check(self.seed))
         if self.splits is not None:
             bad = sorted({s for s in self.splits.values() if s not in SPLITS})
             if bad:
-                raise InputError(f"split names {', '.join(map(repr, bad))} unknown; use train, val or test")
+                raise InputError(
+                    f"split names {', '.join(map(repr, bad))} unknown; use train, val or test", param="splits"
+                )
         unknown = [g for g in self.groups if g not in DATASET_GROUPS]
         if unknown or not self.groups:
-            raise InputError(f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(DATASET_GROUPS)}")
+            raise InputError(
+                f"feature groups {unknown or '(none)'} unknown; choose from {', '.join(DATASET_GROUPS)}", param="groups"
+            )
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """The build parameters a request leaves out, by the names requests give them."""
+        return {
+            **{name: param.default for name, param in DATASET_PARAMS.items()},
+            "balance_method": DEFAULT_BALANCE,
+            "groups": None,  # the known groups (``FEATURE_GROUPS``)
+        }
 
     @property
     def feature_names(self) -> list[str]:
@@ -353,11 +391,15 @@ def plan_dataset(
     spec: DatasetSpec | None = None,
     *,
     on_source_read: Callable[[], None] | None = None,
+    max_bytes: int | None = None,
+    limit_name: str = "the size limit",
 ) -> DatasetPlan:
     """Pass 1: read only timestamps and labels, place windows, assign splits, balance train.
 
     Raises InputError for anything the build would refuse; writes nothing. A build refused for
-    too little data raises :class:`PlanRefused`, naming shorter windows that would work.
+    too little data raises :class:`PlanRefused`, naming shorter windows that would work. With
+    ``max_bytes``, raises TooLarge before any window is placed when the X arrays could exceed it
+    (counted from each source's duration, see estimates.estimate_dataset).
     """
     spec = spec or DatasetSpec()
     paths = [Path(p) for p in feature_paths]
@@ -373,6 +415,10 @@ def plan_dataset(
         sources.append(_open_source(path, feature_names))
         if on_source_read is not None:
             on_source_read()
+    if max_bytes is not None:
+        durations = [s.t[-1] - s.t[0] + median_interval(s.t) if len(s.t) else 0.0 for s in sources]
+        estimate = estimate_dataset(durations, spec.window, len(feature_names))
+        check_dataset_size(estimate, spec.window, max_bytes=max_bytes, limit_name=limit_name)
     label_names = sorted({str(v) for s in sources for v in s.label_strings if v is not None})
     if len(label_names) < 2:
         raise InputError(
@@ -508,22 +554,30 @@ def build_dataset(
     *,
     spec: DatasetSpec | None = None,
     progress: ProgressCallback | None = None,
+    max_bytes: int | None = None,
+    limit_name: str = "the size limit",
 ) -> DatasetResult:
+    """Build the dataset at ``output`` (written atomically). ``progress(done, 1000)`` is called
+    after each source read and each chunk of windows copied, and may raise to stop the build;
+    ``max_bytes`` refuses (TooLarge) a build whose arrays could exceed it before they exist."""
     started = time.perf_counter()
     spec = spec or DatasetSpec()
     window = spec.window
     feature_paths = list(feature_paths)
-    steps = 2 * len(feature_paths) + 1
-    done = 0
+    read = 0
 
-    def tick() -> None:
-        nonlocal done
-        done += 1
+    def report(share: float) -> None:
         if progress is not None:
-            progress(done, steps)
+            progress(min(round(PROGRESS_STEPS * share), PROGRESS_STEPS - 1), PROGRESS_STEPS)
 
+    def source_read() -> None:
+        nonlocal read
+        read += 1
+        report(0.1 * read / len(feature_paths))
+
+    report(0.0)  # a build cancelled while it waited stops here
     # Pass 1: timelines and labels only.
-    plan = plan_dataset(feature_paths, spec, on_source_read=tick)
+    plan = plan_dataset(feature_paths, spec, on_source_read=source_read, max_bytes=max_bytes, limit_name=limit_name)
     feature_names = list(plan.feature_names)
     sources = plan.sources
     label_names = list(plan.label_names)
@@ -532,9 +586,11 @@ def build_dataset(
     spec = plan.spec  # the groups may have been chosen from the files (other)
     y_by_split = dict(plan.y_by_split)
 
-    # Pass 2: fill preallocated arrays, one source at a time.
+    # Pass 2: fill preallocated arrays, one source at a time, a bounded chunk of windows at a time.
     n_features = len(feature_names)
     arrays = {name: np.empty((len(y_by_split[name]), window.frames, n_features), np.float32) for name in SPLITS}
+    total_windows = max(sum(len(y) for y in y_by_split.values()), 1)
+    chunk = max(1, FILL_CHUNK_VALUES // max(window.frames * n_features, 1))
     filled = dict.fromkeys(SPLITS, 0)
     index_rows: dict[str, list[tuple]] = {name: [] for name in SPLITS}
     sources_meta = []
@@ -547,9 +603,12 @@ def build_dataset(
         values[~np.isfinite(values)] = np.nan
         for name in SPLITS:
             chosen = np.flatnonzero(s.split_of_window == name)
-            start = filled[name]
-            arrays[name][start : start + len(chosen)] = values[s.windows.rows[chosen]]
-            filled[name] += len(chosen)
+            for lo in range(0, len(chosen), chunk):
+                part = chosen[lo : lo + chunk]
+                start = filled[name]
+                arrays[name][start : start + len(part)] = values[s.windows.rows[part]]
+                filled[name] += len(part)
+                report(0.1 + 0.8 * sum(filled.values()) / total_windows)
             index_rows[name] += [
                 (s.video_id, s.path.name, round(float(s.windows.starts[i]), 4), label_names[s.windows.codes[i]])
                 for i in chosen
@@ -573,11 +632,13 @@ def build_dataset(
             }
         )
         del values
-        tick()
+        report(0.1 + 0.8 * sum(filled.values()) / total_windows)
 
     mean, scale = fit_scaler(arrays["train"])
+    report(0.92)
     for name in SPLITS:
         apply_scaler(arrays[name], mean, scale)
+    report(0.95)
     before_balance = y_by_split["train"]
     keep = plan.train_keep
     if spec.balance != "none":
@@ -634,5 +695,5 @@ def build_dataset(
                 writer.writerow(["video_id", "source", "start_t", "label"])
                 writer.writerows(index_rows[name])
         write_json(tmp / "metadata.json", metadata)
-    tick()
+        report(0.99)  # the last chance to stop: nothing is in place yet
     return DatasetResult(output=output, metadata=metadata, seconds=time.perf_counter() - started)

@@ -9,7 +9,30 @@ class PipelineError(Exception):
 
 
 class InputError(PipelineError):
-    """The caller's input is wrong (missing file, bad CSV, empty features...)."""
+    """The caller's input is wrong (missing file, bad CSV, empty features...).
+
+    ``param`` names the parameter at fault when there is one, so an API can say which field.
+    """
+
+    def __init__(self, message: str = "", *, param: str | None = None):
+        super().__init__(message)
+        self.param = param
+
+
+class TooLarge(InputError):
+    """The work asked for would exceed a limit (memory, size, time) before it starts.
+
+    ``estimate`` and ``limit`` are in ``unit`` ("bytes" or "seconds"), for interfaces that answer
+    with numbers (a size past its limit is a 413, a time a 400).
+    """
+
+    def __init__(
+        self, message: str, *, param: str | None = None, estimate: float = 0, limit: float = 0, unit: str = "bytes"
+    ):
+        super().__init__(message, param=param)
+        self.estimate = estimate
+        self.limit = limit
+        self.unit = unit
 
 
 class DependencyError(PipelineError):

@@ -2,21 +2,29 @@
 
 ``make_estimator`` builds RandomForest, LightGBM, a ridge classifier (for random convolution
 features) or one of the temporal neural models (LSTM, TCN, Transformer) from one parameter set;
-all are seeded and use both cores.
+all are seeded and use both cores. ``fit_estimator`` fits any of them in small units of work
+(trees, boosting rounds, batches) with a ``progress(done, total)`` call after each, so a job can be
+cancelled (the callback raises) within about a second however long the whole fit would take.
 """
 
 from __future__ import annotations
 
+import time
+import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from .errors import InputError
+from .params import Param, params_table
 
 MODEL_TYPES = ("rf", "lgbm", "ridge", "lstm", "tcn", "transformer")
 SEQUENCE_MODELS = ("lstm", "tcn", "transformer")  # take whole windows (aggregation "sequence")
 MODEL_ALIASES = {"lightgbm": "lgbm", "random_forest": "rf", "randomforest": "rf"}
 N_JOBS = 2
+SECONDS_PER_STEP = 0.5  # forests grow in batches of trees taking about this long each
+ProgressCallback = Callable[[int, int], None]
 SMALL_DATA_VALUES = 2_000_000  # training values below which the networks train on one thread
 
 
@@ -27,29 +35,39 @@ def canonical_model_type(name: str) -> str:
     return model
 
 
+MODEL_PARAMS = params_table(
+    Param("n_estimators", 200, 1, 100_000, int, "trees (rf) or boosting rounds (lgbm)"),
+    Param("max_depth", None, 1, 1_000, int, "tree depth limit (rf, lgbm); none: unlimited", nullable=True),
+    Param("learning_rate", 0.1, 1e-6, 10.0, float, "LightGBM learning rate"),
+    Param("epochs", 60, 1, 10_000, int, "lstm/tcn/transformer: maximum epochs (early stopping on val)"),
+    Param("lr", 1e-3, 1e-8, 10.0, float, "lstm/tcn/transformer learning rate"),
+    Param("hidden_dim", 64, 1, 4_096, int, "lstm/tcn/transformer hidden units"),
+    Param("num_layers", 1, 1, 64, int, "lstm/tcn/transformer layers"),
+    Param("batch_size", 64, 1, 65_536, int, "lstm/tcn/transformer windows per batch"),
+    Param("patience", 8, 1, 10_000, int, "epochs without a better val loss before stopping"),
+    Param(
+        "rocket_features", None, 84, 100_000, int,
+        "minirocket: number of features (default 10,000 below 1,000 train windows, else 2,000)", nullable=True,
+    ),
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class ModelParams:
-    n_estimators: int = 200
-    max_depth: int | None = None
-    learning_rate: float = 0.1  # LightGBM
-    epochs: int = 60  # LSTM, TCN, Transformer
-    lr: float = 1e-3
-    hidden_dim: int = 64
-    num_layers: int = 1
-    batch_size: int = 64
-    patience: int = 8
-    rocket_features: int | None = None  # minirocket features; None: by train size (aggregation.py)
+    n_estimators: int = MODEL_PARAMS["n_estimators"].default
+    max_depth: int | None = MODEL_PARAMS["max_depth"].default
+    learning_rate: float = MODEL_PARAMS["learning_rate"].default  # LightGBM
+    epochs: int = MODEL_PARAMS["epochs"].default  # LSTM, TCN, Transformer
+    lr: float = MODEL_PARAMS["lr"].default
+    hidden_dim: int = MODEL_PARAMS["hidden_dim"].default
+    num_layers: int = MODEL_PARAMS["num_layers"].default
+    batch_size: int = MODEL_PARAMS["batch_size"].default
+    patience: int = MODEL_PARAMS["patience"].default
+    rocket_features: int | None = MODEL_PARAMS["rocket_features"].default  # None: by train size (aggregation.py)
 
     def __post_init__(self) -> None:
-        for name in ("n_estimators", "epochs", "hidden_dim", "num_layers", "batch_size", "patience"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        if self.max_depth is not None and self.max_depth < 1:
-            raise InputError(f"max-depth must be at least 1, got {self.max_depth}")
-        if self.rocket_features is not None and self.rocket_features < 84:
-            raise InputError(f"rocket-features must be at least 84, got {self.rocket_features}")
-        if not self.learning_rate > 0 or not self.lr > 0:
-            raise InputError("learning rates must be positive")
+        for name, param in MODEL_PARAMS.items():
+            object.__setattr__(self, name, param.check(getattr(self, name)))
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -116,6 +134,58 @@ def make_estimator(model_type: str, params: ModelParams, seed: int):
     )
 
 
+def fit_estimator(estimator, X, y, *, X_val=None, y_val=None, progress: ProgressCallback | None = None, **fit_params):
+    """``estimator.fit(X, y)``, calling ``progress(done, total)`` between units of work.
+
+    RandomForest grows its trees in batches (``warm_start``: the same trees as one fit, as the
+    random state of tree i does not depend on the batches), LightGBM reports each boosting round
+    through a callback, the networks each batch. The callback may raise (a cancel, a time limit):
+    the fit stops there. The ridge is one solve, bounded by the estimates before training.
+    """
+    if isinstance(estimator, TorchSequenceClassifier):
+        return estimator.fit(X, y, X_val=X_val, y_val=y_val, progress=progress)
+    if progress is None:
+        return estimator.fit(X, y, **fit_params)
+    kind = type(estimator).__name__
+    if kind == "RandomForestClassifier":
+        return _fit_forest(estimator, X, y, progress)
+    if kind == "LGBMClassifier":
+        rounds = int(estimator.n_estimators)
+
+        def each_round(env) -> None:
+            progress(env.iteration - env.begin_iteration + 1, rounds)
+
+        each_round.order = 100  # after LightGBM's own callbacks
+        return estimator.fit(X, y, callbacks=[*fit_params.pop("callbacks", []), each_round], **fit_params)
+    progress(0, 1)
+    estimator.fit(X, y, **fit_params)
+    progress(1, 1)
+    return estimator
+
+
+def _fit_forest(forest, X, y, progress: ProgressCallback):
+    total = int(forest.n_estimators)
+    X = np.ascontiguousarray(X, dtype=np.float32)  # scikit-learn's tree dtype: no copy per batch
+    grown, batch = 0, N_JOBS
+    forest.set_params(warm_start=True)
+    try:
+        with warnings.catch_warnings():
+            # "balanced" class weights are computed again from the same y at every batch: the same weights
+            warnings.filterwarnings("ignore", message=".*class_weight presets.*")
+            while grown < total:
+                step = min(batch, total - grown)
+                started = time.perf_counter()
+                forest.set_params(n_estimators=grown + step)
+                forest.fit(X, y)
+                grown += step
+                progress(grown, total)
+                rate = step / max(time.perf_counter() - started, 1e-3)
+                batch = max(N_JOBS, min(1_000, int(rate * SECONDS_PER_STEP) // N_JOBS * N_JOBS))
+    finally:
+        forest.set_params(warm_start=False, n_estimators=total)
+    return forest
+
+
 class TorchSequenceClassifier:
     """The shared training loop of the temporal neural models (LSTM, TCN, Transformer).
 
@@ -154,7 +224,15 @@ class TorchSequenceClassifier:
 
         return torch.from_numpy(np.nan_to_num(np.array(X, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0))
 
-    def fit(self, X: np.ndarray, y: np.ndarray, *, X_val: np.ndarray | None = None, y_val: np.ndarray | None = None):
+    def fit(
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        X_val: np.ndarray | None = None,
+        y_val: np.ndarray | None = None,
+        progress: ProgressCallback | None = None,
+    ):
         import torch
 
         torch.manual_seed(self.random_state)
@@ -180,17 +258,20 @@ class TorchSequenceClassifier:
         self.history_ = []
         self.stopped_early_ = False
         self.best_epoch_ = 0
+        batches = -(-len(xt) // self.batch_size)
         for epoch in range(self.epochs):
             net.train()
             order = torch.randperm(len(xt), generator=generator)
             total = 0.0
-            for start in range(0, len(xt), self.batch_size):
+            for b, start in enumerate(range(0, len(xt), self.batch_size)):
                 batch = order[start : start + self.batch_size]
                 optimiser.zero_grad()
                 loss = loss_fn(net(xt[batch]), yi[batch])
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(batch)
+                if progress is not None:  # may raise: a cancelled job stops after this batch
+                    progress(epoch * batches + b + 1, self.epochs * batches)
             record = {"epoch": epoch + 1, "train_loss": total / len(xt)}
             if has_val:
                 net.eval()

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from .aggregation import aggregate
 from .artifacts import save_artifact, sidecar_paths
 from .errors import InputError
-from .estimators import ModelParams, make_estimator
+from .estimators import ModelParams, ProgressCallback, fit_estimator, make_estimator
 from .files import sha256_file, write_json
 from .online import ModelRunner, predict_windows
 from .training import evaluate, headline_metrics, load_dataset
@@ -168,6 +168,7 @@ def continue_boosting(
     champion: dict,
     params: ModelParams | None = None,
     seed: int = 42,
+    progress: ProgressCallback | None = None,
 ) -> IncrementalResult:
     """Add ``params.n_estimators`` boosting rounds to the champion's LightGBM on the new dataset's train split.
 
@@ -186,7 +187,7 @@ def continue_boosting(
     features = {split: aggregate(_rescale(np.asarray(data.X[split]), meta, champion), aggregation) for split in SPLITS}
     estimator = make_estimator("lgbm", params, seed)
     booster = champion["estimator"].booster_
-    estimator.fit(features["train"], np.asarray(data.y["train"]), init_model=booster)
+    fit_estimator(estimator, features["train"], np.asarray(data.y["train"]), init_model=booster, progress=progress)
     labels = data.labels
     test = evaluate(np.asarray(data.y["test"]), estimator.predict(features["test"]), labels)
     trees_before = booster.num_trees()

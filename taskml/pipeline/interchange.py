@@ -34,13 +34,12 @@ from defusedxml.common import DefusedXmlException
 
 from .clock import VideoClock, fps_mismatch
 from .errors import InputError
-from .labels import parse_labels
+from .labels import label_problem, parse_labels
 
 IMPORT_FORMATS = ("csv", "csv_frames", "label_studio", "cvat_images", "boris", "activitynet", "mstcn")
 EXPORT_FORMATS = IMPORT_FORMATS
 PREDICTION_FORMATS = ("csv", "csv_frames", "activitynet", "label_studio")
 MAX_LABEL_FILE_BYTES = 32 * 1024 * 1024
-MAX_LABEL_CHARS = 100  # LabelSpan.label
 DEFAULT_BACKGROUND = "background"
 LS_FROM_NAME, LS_TO_NAME = "videoLabels", "video"
 
@@ -146,12 +145,9 @@ def _label(value, where: str) -> str:
     if not isinstance(value, str):
         raise InputError(f"{where}: label {value!r} is not text")
     label = value.strip()
-    if not label:
-        raise InputError(f"{where}: empty label")
-    if len(label) > MAX_LABEL_CHARS:
-        raise InputError(f"{where}: label {label[:40]!r}… is longer than {MAX_LABEL_CHARS} characters")
-    if not label.isprintable():
-        raise InputError(f"{where}: label {label[:40]!r} has control characters")
+    problem = label_problem(label)  # the one rule for class names (labels.py)
+    if problem:
+        raise InputError(f"{where}: {problem}")
     return label
 
 

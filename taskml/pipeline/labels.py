@@ -17,6 +17,21 @@ from .errors import InputError
 
 PER_FRAME_COLUMNS = ("frame_index", "label")
 SPAN_COLUMNS = ("start_frame", "end_frame", "label")
+MAX_LABEL_CHARS = 200
+MAX_CLASSES = 1_000  # distinct labels of one video
+MAX_LABELLED_FRAMES = 1_000_000  # frames one labels file may label (9 hours at 30 fps)
+
+
+def label_problem(label: str) -> str | None:
+    """Why ``label`` cannot name a class (None when it can): blank, too long, or not printable."""
+    if not label:
+        return "empty label"
+    if len(label) > MAX_LABEL_CHARS:
+        return f"label of {len(label):,} characters; at most {MAX_LABEL_CHARS}"
+    if not label.isprintable():
+        bad = next(c for c in label if not c.isprintable())
+        return f"label {label[:40]!r} holds a control character ({bad!r}); labels must be printable"
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,6 +108,7 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> FrameLabels:
 
     by_frame: dict[int, str] = {}
     line_of: dict[int, int] = {}
+    classes: set[str] = set()
 
     def assign(frame: int, label: str, line: int) -> None:
         previous = by_frame.get(frame)
@@ -111,16 +127,28 @@ def parse_labels(text: str, *, source: str = "labels.csv") -> FrameLabels:
             if len(row) != len(header):
                 raise InputError(f"{source} line {line}: {len(row)} fields, expected {len(header)}")
             label = row[-1].strip()
-            if not label:
-                raise InputError(f"{source} line {line}: empty label")
+            problem = label_problem(label)
+            if problem:
+                raise InputError(f"{source} line {line}: {problem}", param="label")
+            classes.add(label)
+            if len(classes) > MAX_CLASSES:
+                raise InputError(f"{source} line {line}: more than {MAX_CLASSES:,} different labels", param="label")
             if spans:
                 start = _parse_int(row[0], column="start_frame", line=line, source=source)
                 end = _parse_int(row[1], column="end_frame", line=line, source=source)
                 if end < start:
                     raise InputError(f"{source} line {line}: end_frame {end} is before start_frame {start}")
+                if end - start + 1 + len(by_frame) > MAX_LABELLED_FRAMES:
+                    raise InputError(
+                        f"{source} line {line}: the labels would cover more than {MAX_LABELLED_FRAMES:,} frames"
+                    )
                 for frame in range(start, end + 1):
                     assign(frame, label, line)
             else:
+                if len(by_frame) >= MAX_LABELLED_FRAMES:
+                    raise InputError(
+                        f"{source} line {line}: the labels would cover more than {MAX_LABELLED_FRAMES:,} frames"
+                    )
                 assign(_parse_int(row[0], column="frame_index", line=line, source=source), label, line)
     except csv.Error as exc:
         raise InputError(f"{source}: not a CSV file ({exc})") from None

@@ -24,9 +24,15 @@ from .aggregation import aggregate
 from .detectors import FrameDetections
 from .errors import InputError
 from .features import numeric_features, stack_detections
+from .params import Param, params_table
 from .windows import WindowSpec, median_interval, nearest_rows, window_grid, window_starts
 
 SMOOTHING_METHODS = ("none", "median", "ema", "hysteresis")
+SMOOTHING_PARAMS = params_table(
+    Param("k", 5, 1, 1_000, int, "median: windows"),
+    Param("alpha", 0.3, 0.001, 1.0, float, "ema: weight of the newest window"),
+    Param("min_duration", 1.0, 0.0, 3600.0, float, "hysteresis: seconds a new label must hold", "s"),
+)
 # Probabilities closer than this are a tie: the same model computed in float32 (its ONNX export)
 # and in float64 (here) may order them either way, e.g. a forest's 12/30 against 12/30. A tie
 # goes to the first class, on every path that names a label (taskml.pipeline.onnx_export too).
@@ -49,19 +55,15 @@ class SmoothingSpec:
     """
 
     method: str = "none"
-    k: int = 5
-    alpha: float = 0.3
-    min_duration: float = 1.0
+    k: int = SMOOTHING_PARAMS["k"].default
+    alpha: float = SMOOTHING_PARAMS["alpha"].default
+    min_duration: float = SMOOTHING_PARAMS["min_duration"].default
 
     def __post_init__(self) -> None:
         if self.method not in SMOOTHING_METHODS:
             raise InputError(f"smoothing {self.method!r} unknown; choose one of {', '.join(SMOOTHING_METHODS)}")
-        if self.k < 1:
-            raise InputError(f"smoothing k must be at least 1, got {self.k}")
-        if not 0 < self.alpha <= 1:
-            raise InputError(f"smoothing alpha must be in (0, 1], got {self.alpha}")
-        if self.min_duration < 0:
-            raise InputError(f"smoothing min_duration must be >= 0, got {self.min_duration}")
+        for name, param in SMOOTHING_PARAMS.items():
+            object.__setattr__(self, name, param.check(getattr(self, name)))
 
 
 class Smoother:

@@ -22,6 +22,7 @@ Every representation follows the scikit-learn transformer shape: ``fit(X) -> sel
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
 
 import numpy as np
@@ -35,6 +36,10 @@ SPECTRAL_BINS = 3  # rFFT magnitudes of frequencies 1..3 (cycles per window)
 MINIROCKET_KERNEL_LENGTH = 9
 MINIROCKET_KERNELS = np.array(list(combinations(range(MINIROCKET_KERNEL_LENGTH), 3)), np.int64)  # (84, 3)
 MINIROCKET_MAX_DILATIONS = 32
+# Windows per transform chunk: about this many output values (features × frames) each, so that a
+# chunk takes well under a second and a cancel is heard between chunks whatever the sizes.
+MINIROCKET_CHUNK_VALUES = 20_000_000
+ProgressCallback = Callable[[int, int], None]
 _PHI = (np.sqrt(5) + 1) / 2
 
 
@@ -122,7 +127,9 @@ class MiniRocket:
         self.chunk = chunk
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, X: np.ndarray, y: np.ndarray | None = None) -> MiniRocket:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray | None = None, *, progress: ProgressCallback | None = None
+    ) -> MiniRocket:
         x = np.asarray(X)
         if x.ndim != 3 or len(x) == 0:
             raise InputError(f"minirocket needs (windows, frames, features) training windows, got shape {x.shape}")
@@ -170,6 +177,8 @@ class MiniRocket:
         for j in range(len(kernel)):
             lo, hi = self.offsets_[j], self.offsets_[j + 1]
             self.biases_[lo:hi] = np.quantile(self._positions(conv[which[j], j], j), levels[lo:hi])
+            if progress is not None and j % 500 == 499:
+                progress(j + 1, len(kernel))
         return self
 
     def _positions(self, conv: np.ndarray, j: int) -> np.ndarray:
@@ -223,7 +232,7 @@ class MiniRocket:
         return out
 
     # -- transforming ----------------------------------------------------------------------
-    def transform(self, X: np.ndarray) -> np.ndarray:
+    def transform(self, X: np.ndarray, *, progress: ProgressCallback | None = None) -> np.ndarray:
         if not hasattr(self, "biases_"):
             raise InputError("minirocket is not fitted")
         x = np.asarray(X)
@@ -233,8 +242,11 @@ class MiniRocket:
             )
         out = np.empty((len(x), len(self.biases_)), np.float32)
         groups = self._groups
-        for start in range(0, len(x), self.chunk):
-            conv = self._convolve(self._channel_sums(_clean(x[start : start + self.chunk])))  # (b, combos, T)
+        chunk = max(1, min(self.chunk, MINIROCKET_CHUNK_VALUES // max(len(self.biases_) * self.frames_, 1)))
+        for start in range(0, len(x), chunk):
+            if progress is not None:  # may raise: a cancelled job stops between chunks
+                progress(start, len(x))
+            conv = self._convolve(self._channel_sums(_clean(x[start : start + chunk])))  # (b, combos, T)
             rows = np.arange(start, start + len(conv))
             for group, columns in groups:
                 values = self._positions(conv[:, group], group[0])  # (b, g, T')

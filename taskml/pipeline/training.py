@@ -27,12 +27,14 @@ from .estimators import (
     ModelParams,
     TorchSequenceClassifier,
     canonical_model_type,
+    fit_estimator,
     make_estimator,
 )
 from .files import sha256_file, write_json
 from .windows import SPLITS
 
 ProgressCallback = Callable[[int, int], None]
+PROGRESS_STEPS = 1000  # train_model reports progress(done, 1000) through its stages
 IMPORTANCE_TOP = 200
 
 # The configuration used when neither a model nor an aggregation is asked for (CLI, API, pages):
@@ -423,7 +425,7 @@ def cross_validate(
     model_type: str,
     aggregation: str,
     *,
-    on_fold: Callable[[int], None] | None = None,
+    progress: ProgressCallback | None = None,
 ) -> dict:
     """Mean ± std of the test metrics over ``spec.cv_folds`` group-aware folds of every window.
 
@@ -431,7 +433,8 @@ def cross_validate(
     grouped by video or time block (see :func:`window_groups`), so a fold never tests on a video
     or block it trained on. Each fold fits its own representation and estimator; the windows
     keep the dataset's scaling (fitted on its train split). Sequence models train for their
-    maximum epochs (no val split inside a fold).
+    maximum epochs (no val split inside a fold). ``progress(done, total)`` is called between
+    units of work of every fold (it may raise: a cancel stops the folds too).
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -448,6 +451,17 @@ def cross_validate(
     X = np.concatenate([np.asarray(data.X[split]) for split in SPLITS])
     y = np.concatenate([np.asarray(data.y[split]) for split in SPLITS])
     folds = []
+
+    def fold_progress(number: int) -> ProgressCallback | None:
+        if progress is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            share = min(max(done / total, 0.0), 1.0) if total else 1.0
+            progress(round(PROGRESS_STEPS * (number + share) / k), PROGRESS_STEPS)
+
+        return report
+
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
     for number, (train_rows, test_rows) in enumerate(splitter.split(X, y, groups)):
         fold = {
@@ -471,7 +485,7 @@ def cross_validate(
         else:
             f_train, f_test = aggregate(X[train_rows], aggregation), aggregate(X[test_rows], aggregation)
         estimator = make_estimator(model_type, spec.params, spec.seed)
-        estimator.fit(f_train, y[train_rows])
+        fit_estimator(estimator, f_train, y[train_rows], progress=fold_progress(number))
         result = evaluate(y[test_rows], estimator.predict(f_test), labels)
         fold.update(
             {
@@ -482,8 +496,6 @@ def cross_validate(
             }
         )
         folds.append(fold)
-        if on_fold is not None:
-            on_fold(number + 1)
     scored = [f for f in folds if "skipped" not in f]
     summary = {
         "k": k,
@@ -555,15 +567,29 @@ def train_model(
     if eval_split is None:
         raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
 
-    steps = 3 + spec.cv_folds
+    # With cross-validation, its folds fill the first k/(k+1) of the progress bar, the final fit the rest.
+    cv_share = spec.cv_folds / (spec.cv_folds + 1) if spec.cv_folds else 0.0
 
-    def report(step: int) -> None:
-        if progress is not None:
-            progress(step, steps)
+    def part(lo: float, hi: float) -> ProgressCallback | None:
+        """Progress of one stage (cv folds, representation, fit, evaluation) as a share of the whole."""
+        if progress is None:
+            return None
+
+        def report(done: int, total: int) -> None:
+            share = min(max(done / total, 0.0), 1.0) if total else 1.0
+            progress(round(PROGRESS_STEPS * (lo + (hi - lo) * share)), PROGRESS_STEPS)
+
+        return report
+
+    def final(lo: float, hi: float) -> ProgressCallback | None:
+        """``part`` within the final fit's share of the bar."""
+        return part(cv_share + (1 - cv_share) * lo, cv_share + (1 - cv_share) * hi)
 
     cv = None
     if spec.cv_folds:
-        cv = cross_validate(data, spec, model_type, aggregation, on_fold=report)
+        if progress is not None:
+            progress(0, PROGRESS_STEPS)  # may raise: a job cancelled while it waited stops here
+        cv = cross_validate(data, spec, model_type, aggregation, progress=part(0.0, cv_share))
 
     # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
     representation = make_representation(
@@ -571,21 +597,31 @@ def train_model(
         seed=spec.seed,
         num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
     )
+    if progress is not None:
+        progress(0, PROGRESS_STEPS)  # may raise: a job cancelled while it waited stops here
     if representation is not None:
-        representation.fit(np.asarray(data.X["train"]))
-        features = {split: representation.transform(np.asarray(data.X[split])) for split in SPLITS}
+        representation.fit(np.asarray(data.X["train"]), progress=final(0.0, 0.05))
+        features = {
+            split: representation.transform(
+                np.asarray(data.X[split]), progress=final(0.05 + 0.25 * i / 3, 0.05 + 0.25 * (i + 1) / 3)
+            )
+            for i, split in enumerate(SPLITS)
+        }
     else:
         features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
     names = aggregated_names(
         data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0), representation
     )
     estimator = make_estimator(model_type, spec.params, spec.seed)
-    report(spec.cv_folds + 1)
-    if isinstance(estimator, TorchSequenceClassifier):
-        estimator.fit(features["train"], data.y["train"], X_val=features["val"], y_val=data.y["val"])
-    else:
-        estimator.fit(features["train"], data.y["train"])
-    report(spec.cv_folds + 2)
+    fit_estimator(
+        estimator,
+        features["train"],
+        data.y["train"],
+        X_val=features["val"],
+        y_val=data.y["val"],
+        progress=final(0.3, 0.9),
+    )
+    report = final(0.9, 1.0) or (lambda done, total: None)
 
     results, predictions = {}, {}
     for split in ("val", "test"):
@@ -646,10 +682,10 @@ def train_model(
         "dataset": {"path": str(data.path), "metadata_sha256": sha256_file(data.path / "metadata.json")},
         "metrics": {"accuracy": test["accuracy"], "f1_macro": test["f1_macro"]},
     }
+    report(1, 1)  # the last chance to stop: nothing is written yet
     digest, _ = save_artifact(bundle, output)
     metrics["model_sha256"] = digest
     write_json(metrics_path, metrics)
-    report(steps)
     return TrainResult(
         model_path=output,
         metrics_path=metrics_path,

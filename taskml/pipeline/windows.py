@@ -10,28 +10,37 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import InputError
+from .params import Param, params_table
 
 SPLITS = ("train", "val", "test")
 UNLABELLED = -1
+MAX_WINDOW_FRAMES = 10_000  # window_sec × resample_fps: frames sampled per window
+
+WINDOW_PARAMS = params_table(
+    Param("window_sec", 2.0, 0.01, 3600.0, float, "window length", "s"),
+    Param("step_sec", 0.5, 0.001, 3600.0, float, "hop between window starts", "s"),
+    Param("resample_fps", 15.0, 0.01, 1000.0, float, "frames per second sampled inside a window"),
+    Param("min_purity", 0.6, 0.01, 1.0, float, "share of a window's frames its majority label must cover"),
+)
 
 
 @dataclass(frozen=True)
 class WindowSpec:
-    window_sec: float = 2.0
-    step_sec: float = 0.5
-    resample_fps: float = 15.0  # frames per second inside a window, whatever the source's rate
-    min_purity: float = 0.6  # share of the window's frames that must carry its majority label
+    window_sec: float = WINDOW_PARAMS["window_sec"].default
+    step_sec: float = WINDOW_PARAMS["step_sec"].default
+    resample_fps: float = WINDOW_PARAMS["resample_fps"].default  # whatever each source's frame rate
+    min_purity: float = WINDOW_PARAMS["min_purity"].default
     max_gap_factor: float = 2.5  # a hole longer than this × the usual frame interval breaks a window
 
     def __post_init__(self) -> None:
-        if not self.window_sec > 0:
-            raise InputError(f"window-sec must be positive, got {self.window_sec}")
-        if not self.step_sec > 0:
-            raise InputError(f"step-sec must be positive, got {self.step_sec}")
-        if not self.resample_fps > 0:
-            raise InputError(f"resample-fps must be positive, got {self.resample_fps}")
-        if not 0 < self.min_purity <= 1:
-            raise InputError(f"min-purity must be in (0, 1], got {self.min_purity}")
+        for name, param in WINDOW_PARAMS.items():
+            object.__setattr__(self, name, param.check(getattr(self, name)))
+        if self.window_sec * self.resample_fps > MAX_WINDOW_FRAMES:
+            raise InputError(
+                f"window_sec: {self.window_sec:g} s at resample_fps {self.resample_fps:g} is "
+                f"{self.window_sec * self.resample_fps:,.0f} frames per window; at most {MAX_WINDOW_FRAMES:,}",
+                param="window_sec",
+            )
 
     @property
     def frames(self) -> int:
@@ -77,9 +86,10 @@ def make_windows(t: np.ndarray, codes: np.ndarray, n_classes: int, spec: WindowS
     ok = hi > lo
     ok &= np.where(ok, t[np.minimum(lo, len(t) - 1)] - starts <= max_gap, False)
     ok &= np.where(ok, ends - t[np.maximum(hi - 1, 0)] <= max_gap, False)
-    for i in np.flatnonzero(ok):
-        if hi[i] - lo[i] > 1 and gaps[lo[i] : hi[i] - 1].max() > max_gap:
-            ok[i] = False
+    # A hole between frames lo..hi-1: a large gap among gaps[lo : hi - 1], counted from a running sum.
+    holes = np.concatenate([[0], np.cumsum(gaps > max_gap)])
+    inner = np.where(ok, holes[np.maximum(hi - 1, lo)] - holes[lo], 0)
+    ok &= inner == 0
     dropped["gap"] = int((~ok).sum())
 
     # Label counts per window from cumulative counts per class (unlabelled as its own column).

@@ -138,7 +138,20 @@ def test_openapi_schema_describes_every_resource(alice, client_for):
         "/api/v1/jobs/{id}/retry/",
     ]:
         assert expected in paths
-    assert not any(p.startswith("/backend/") for p in paths)  # the legacy contract is not described here
+    # The /backend/ contract is described too, every operation tagged as the compatibility contract.
+    backend = {p: ops for p, ops in schema["paths"].items() if p.startswith("/backend/")}
+    assert {
+        "/backend/upload_and_extract_features/", "/backend/features/", "/backend/features/{filename}/",
+        "/backend/build_task_dataset/", "/backend/datasets/", "/backend/train_task_model/", "/backend/models/",
+        "/backend/stop_webcam/",
+    } <= set(backend)  # fmt: skip
+    for ops in backend.values():
+        for op in ops.values():
+            assert op["tags"] == ["backend (compatibility contract)"], op
+    build = schema["paths"]["/backend/build_task_dataset/"]["post"]
+    step = build["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"].split("/")[-1]
+    assert schema["components"]["schemas"][step]["properties"]["step_sec"]["minimum"] == 0.001
+    assert "413" in build["responses"] and "429" in build["responses"]
     upload = schema["paths"]["/api/v1/videos/"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
     list_params = {p["name"] for p in schema["paths"]["/api/v1/feature-files/"]["get"]["parameters"]}

@@ -7,6 +7,7 @@ No worker: the services are called directly, from threads where a race is the po
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -153,3 +154,65 @@ def test_a_target_deleted_while_its_job_ran_leaves_no_files(alice):
     ended = job_run(job_id=job.pk, handler=build_then_lose_the_row, worker="w@test")
     assert ended.status == Job.Status.FAILED and "deleted while its job ran" in ended.error
     assert not output.exists()
+
+
+def test_reaper_fails_a_job_killed_past_its_time_limit_instead_of_running_it_again(alice):
+    limit = settings.TASKML_JOB_TIME_LIMITS["extraction"]
+    started = timezone.now() - timedelta(seconds=limit + 60)  # the hard limit killed its worker
+    timed_out = _job(alice, status=Job.Status.RUNNING, attempts=1, started_at=started, heartbeat_at=_long_ago())
+    assert job_requeue_stale() == []
+    timed_out.refresh_from_db()
+    assert timed_out.status == Job.Status.FAILED and timed_out.error_kind == "timeout"
+    assert timed_out.error == f"timed out after {limit} s (its worker was stopped past the time limit)"
+
+
+def _run_handler(owner, handler, settings=None) -> Job:
+    from jobs.services import job_run
+
+    return job_run(job_id=_job(owner).pk, handler=handler, worker="w@test")
+
+
+def test_a_job_is_stopped_at_its_first_progress_report_past_its_time_limit(alice, settings):
+    settings.TASKML_JOB_TIME_LIMITS = {**settings.TASKML_JOB_TIME_LIMITS, "extraction": 1}
+    reports = []
+
+    def slow_fit(job, reporter):
+        for step in range(10_000):  # a fit of many short steps, each reporting progress
+            reports.append(time.monotonic())
+            time.sleep(0.05)
+            reporter(step, 10_000)
+        return {}
+
+    ended = _run_handler(alice, slow_fit)
+    assert ended.status == Job.Status.FAILED and ended.error_kind == "timeout"
+    assert ended.error == "timed out after 1 s"
+    assert reports[-1] - reports[0] < 1.5 and len(reports) < 30  # the limit counts from the start of the job
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        MemoryError("Unable to allocate 69.0 GiB for an array with shape (9, 9) and data type float32"),
+        RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes."),
+    ],
+)
+def test_an_allocation_that_fails_ends_the_job_as_too_large_with_a_message(alice, failure):
+    def greedy(job, reporter):
+        raise failure
+
+    ended = _run_handler(alice, greedy)
+    assert ended.status == Job.Status.FAILED and ended.error_kind == "too_large"
+    assert ended.error.startswith(f"too large: the machine refused the job memory ({str(failure)[:30]}")
+    assert "TASKML_WORKER_MAX_MEMORY_MB" in ended.error
+
+
+def test_work_refused_by_an_estimate_inside_a_job_is_too_large_too(alice):
+    from taskml.pipeline.errors import TooLarge
+
+    def past_the_limit(job, reporter):
+        raise TooLarge(
+            "step_sec: the dataset would hold about 9.0 GiB (…), over the limit of 1.0 GiB", param="step_sec"
+        )
+
+    ended = _run_handler(alice, past_the_limit)
+    assert ended.status == Job.Status.FAILED and ended.error_kind == "too_large" and ended.error.startswith("step_sec:")

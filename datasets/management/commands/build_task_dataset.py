@@ -1,7 +1,15 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from taskml.cli import one_line_errors, progress_bar
-from taskml.pipeline.dataset import DatasetSpec, build_dataset, read_splits_csv
+from taskml.cli import add_param_argument, one_line_errors, progress_bar
+from taskml.pipeline.dataset import (
+    DATASET_PARAMS,
+    DEFAULT_BALANCE,
+    RATIO_PARAMS,
+    DatasetSpec,
+    build_dataset,
+    read_splits_csv,
+)
 from taskml.pipeline.features import DATASET_GROUPS, FEATURE_GROUPS
 from taskml.pipeline.windows import BALANCE_METHODS, WindowSpec
 
@@ -12,16 +20,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--features", nargs="+", required=True, help="feature .parquet files")
         parser.add_argument("--output", required=True, help="output dataset directory")
-        parser.add_argument("--window-sec", type=float, default=2.0)
-        parser.add_argument("--step-sec", type=float, default=0.5)
-        parser.add_argument("--balance", default="none", choices=BALANCE_METHODS)
-        parser.add_argument("--train-ratio", type=float, default=0.7)
-        parser.add_argument("--val-ratio", type=float, default=0.15)
-        parser.add_argument("--test-ratio", type=float, default=0.15)
+        for name in ("window_sec", "step_sec"):
+            add_param_argument(parser, DATASET_PARAMS[name])
+        parser.add_argument("--balance", default=DEFAULT_BALANCE, choices=BALANCE_METHODS)
+        for name in RATIO_PARAMS:
+            add_param_argument(parser, DATASET_PARAMS[name])
         parser.add_argument("--splits", help="CSV video_id,split assigning whole videos (overrides ratios)")
-        parser.add_argument("--seed", type=int, default=42)
-        parser.add_argument("--min-purity", type=float, default=0.6, help="minimum majority-label share")
-        parser.add_argument("--resample-fps", type=float, default=15.0, help="frames per second in a window")
+        for name in ("seed", "min_purity", "resample_fps"):
+            add_param_argument(parser, DATASET_PARAMS[name])
         parser.add_argument(
             "--groups",
             default=",".join(FEATURE_GROUPS),
@@ -46,7 +52,14 @@ class Command(BaseCommand):
                 splits=read_splits_csv(opts["splits"]) if opts["splits"] else None,
             )
             with progress_bar("building", enabled=not opts["no_progress"]) as progress:
-                result = build_dataset(opts["features"], opts["output"], spec=spec, progress=progress)
+                result = build_dataset(
+                    opts["features"],
+                    opts["output"],
+                    spec=spec,
+                    progress=progress,
+                    max_bytes=settings.TASKML_MAX_DATASET_MB * 1024 * 1024,
+                    limit_name="TASKML_MAX_DATASET_MB",
+                )
         m = result.metadata
         self.stdout.write(
             f"wrote {result.output} — train {m['train_size']}, val {m['val_size']}, test {m['test_size']} windows "

@@ -1,8 +1,9 @@
 from django.core.management.base import BaseCommand
 
-from taskml.cli import one_line_errors, progress_bar, quiet_native_logs
+from taskml.cli import add_param_argument, one_line_errors, progress_bar, quiet_native_logs
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.extraction import extract_features
+from taskml.pipeline.params import SAMPLE_RATE
 from videos.detectors import detector_config
 
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", required=True, help="output .parquet file")
         parser.add_argument("--labels", help="labels CSV: frame_index,label or start_frame,end_frame,label")
         parser.add_argument("--detector", default="fusion", choices=DETECTOR_KINDS)
-        parser.add_argument("--sample-rate", type=int, default=1, help="process every Nth frame (default 1)")
+        add_param_argument(parser, SAMPLE_RATE)
         parser.add_argument("--video-id", help="identifier stored in the video_id column (default: file name)")
         parser.add_argument("--device", default=None, help="cpu or cuda:N (default: TASKML_DEVICE, cpu)")
         parser.add_argument(
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                     opts["output"],
                     config=config,
                     labels=opts["labels"],
-                    sample_rate=opts["sample_rate"],
+                    sample_rate=SAMPLE_RATE.check(opts["sample_rate"]),
                     video_id=opts["video_id"],
                     progress=progress,
                 )
