@@ -598,7 +598,7 @@ def train_model(
         num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
     )
     if progress is not None:
-        progress(0, PROGRESS_STEPS)  # may raise: a job cancelled while it waited stops here
+        progress(round(PROGRESS_STEPS * cv_share), PROGRESS_STEPS)  # may raise: a cancelled job stops here
     if representation is not None:
         representation.fit(np.asarray(data.X["train"]), progress=final(0.0, 0.05))
         features = {

@@ -38,16 +38,16 @@ def test_parameters_are_stored_complete_with_ratios_that_sum_to_one():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"window_sec": 0}, "window_sec: must be positive, got 0"),
-        ({"step_sec": -0.5}, "step_sec: must be positive, got -0.5"),
-        ({"balance_method": "smote"}, "balance_method: 'smote' unknown; choose one of none, downsample, upsample"),
+        ({"window_sec": 0}, "window_sec: must be between 0.01 and 3600 s, got 0"),
+        ({"step_sec": -0.5}, "step_sec: must be between 0.001 and 3600 s, got -0.5"),
+        ({"balance_method": "smote"}, "balance_method: balance 'smote' unknown; choose one of none, downsample, upsample"),
         ({"ratios": (1.2, -0.1, -0.1)}, "train_ratio: must be between 0 and 1, got 1.2"),
         ({"ratios": (0.0, 0.5, 0.5)}, "train_ratio: must be positive"),
         ({"ratios": (0.5, 0.2, 0.2)}, "train_ratio: train/val/test ratios must sum to 1, got 0.9"),
-        ({"seed": -1}, "seed: must be between 0 and 4294967295, got -1"),
-        ({"min_purity": 0}, "min_purity: must be in (0, 1], got 0"),
+        ({"seed": -1}, "seed: must be between 0 and 4,294,967,295, got -1"),
+        ({"min_purity": 0}, "min_purity: must be between 0.01 and 1, got 0"),
         ({"groups": ["pose", "faces"]}, "groups: ['faces'] unknown; choose from pose, hands, objects"),
-        ({"splits": {"a": "train", "b": "holdout"}}, "splits: split names ['holdout'] unknown; use train, val or test"),
+        ({"splits": {"a": "train", "b": "holdout"}}, "splits: split names 'holdout' unknown; use train, val or test"),
     ],
 )
 def test_each_refusal_names_its_field(change, message):

@@ -48,8 +48,8 @@ def test_a_configuration_is_completed_and_checked():
         ("svm", None, {}, "model_type: model 'svm' unknown; choose one of rf, lgbm, ridge, lstm, tcn, transformer "
                           "(or lightgbm)"),
         ("rf", "median", {}, "aggregation: 'median' unknown; choose one of stats, flatten, multiscale, minirocket"),
-        ("rf", "stats", {"n_estimators": 0}, "n_estimators: n-estimators must be at least 1, got 0"),
-        ("lgbm", "stats", {"learning_rate": -1.0}, "learning_rate: learning rates must be positive"),
+        ("rf", "stats", {"n_estimators": 0}, "n_estimators: must be between 1 and 100,000, got 0"),
+        ("lgbm", "stats", {"learning_rate": -1.0}, "learning_rate: must be between 1e-06 and 10, got -1"),
         ("rf", "stats", {"trees": 5}, "params: ModelParams.__init__() got an unexpected keyword argument 'trees'"),
     ],
 )  # fmt: skip

@@ -172,8 +172,8 @@ def test_mstcn_mapping_and_background(megamind_target):
         ("mstcn", b"\xff\xfea\x00", "UTF-16"),
         (
             "activitynet",
-            b'{"database": {"Megamind": {"annotations": [{"segment": [0, 1], "label": "' + b"x" * 101 + b'"}]}}}',
-            "longer than 100 characters",
+            b'{"database": {"Megamind": {"annotations": [{"segment": [0, 1], "label": "' + b"x" * 201 + b'"}]}}}',
+            "at most 200",
         ),
     ],  # fmt: skip
 )

@@ -57,9 +57,9 @@ def test_hysteresis_flicker_never_switches():
     ("kwargs", "message"),
     [
         ({"method": "mode"}, "smoothing 'mode' unknown; choose one of none, median, ema, hysteresis"),
-        ({"method": "median", "k": 0}, "smoothing k must be at least 1, got 0"),
-        ({"method": "ema", "alpha": 0}, "smoothing alpha must be in (0, 1], got 0"),
-        ({"min_duration": -1}, "smoothing min_duration must be >= 0, got -1"),
+        ({"method": "median", "k": 0}, "k must be between 1 and 1000, got 0"),
+        ({"method": "ema", "alpha": 0}, "alpha must be between 0.001 and 1, got 0"),
+        ({"min_duration": -1}, "min_duration must be between 0 and 3600 s, got -1"),
     ],
 )
 def test_bad_smoothing_is_refused(kwargs, message):

@@ -208,9 +208,9 @@ def test_output_that_is_a_directory(dataset_dir, tmp_path):
 
 
 def test_invalid_params():
-    with pytest.raises(InputError, match=exactly("n-estimators must be at least 1, got 0")):
+    with pytest.raises(InputError, match=exactly("n_estimators must be between 1 and 100,000, got 0")):
         ModelParams(n_estimators=0)
-    with pytest.raises(InputError, match=exactly("learning rates must be positive")):
+    with pytest.raises(InputError, match=exactly("lr must be between 1e-08 and 10, got 0")):
         ModelParams(lr=0)
 
 

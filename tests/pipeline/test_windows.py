@@ -144,11 +144,11 @@ def test_windows_over_a_labelled_timeline():
 
 
 def test_invalid_window_spec():
-    with pytest.raises(InputError, match=exactly("window-sec must be positive, got 0")):
+    with pytest.raises(InputError, match=exactly("window_sec must be between 0.01 and 3600 s, got 0")):
         WindowSpec(window_sec=0)
-    with pytest.raises(InputError, match=exactly("min-purity must be in (0, 1], got 1.5")):
+    with pytest.raises(InputError, match=exactly("min_purity must be between 0.01 and 1, got 1.5")):
         WindowSpec(min_purity=1.5)
-    with pytest.raises(InputError, match=exactly("step-sec must be positive, got -1")):
+    with pytest.raises(InputError, match=exactly("step_sec must be between 0.001 and 3600 s, got -1")):
         WindowSpec(step_sec=-1)
 
 

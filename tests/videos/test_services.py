@@ -98,7 +98,7 @@ def test_the_labels_digest_follows_the_spans(alice):
     ("detector", "sample_rate", "message"),
     [
         ("openpose", 1, "detector_type: 'openpose' unknown; choose one of fusion, mediapipe, yolo"),
-        ("fusion", 0, "sample_rate: must be a positive integer, got 0"),
+        ("fusion", 0, "sample_rate: must be between 1 and 100,000, got 0"),
         ("fusion", 1.5, "sample_rate: must be a positive integer, got 1.5"),
     ],
 )
