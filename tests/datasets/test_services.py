@@ -40,7 +40,7 @@ def test_parameters_are_stored_complete_with_ratios_that_sum_to_one():
     [
         ({"window_sec": 0}, "window_sec: must be between 0.01 and 3600 s, got 0"),
         ({"step_sec": -0.5}, "step_sec: must be between 0.001 and 3600 s, got -0.5"),
-        ({"balance_method": "smote"}, "balance_method: balance 'smote' unknown; choose one of none, downsample, upsample"),
+        ({"balance_method": "smote"}, "balance_method: 'smote' unknown; choose one of none, downsample, upsample"),
         ({"ratios": (1.2, -0.1, -0.1)}, "train_ratio: must be between 0 and 1, got 1.2"),
         ({"ratios": (0.0, 0.5, 0.5)}, "train_ratio: must be positive"),
         ({"ratios": (0.5, 0.2, 0.2)}, "train_ratio: train/val/test ratios must sum to 1, got 0.9"),
