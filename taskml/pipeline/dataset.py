@@ -91,7 +91,8 @@ class DatasetSpec:
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_METHODS:
             raise InputError(
-                f"balance_method {self.balance!r} unknown; choose one of {', '.join(BALANCE_METHODS)}", param="balance_method"
+                f"balance_method {self.balance!r} unknown; choose one of {', '.join(BALANCE_METHODS)}",
+                param="balance_method",
             )
         if len(self.ratios) != 3:
             raise InputError(f"give three ratios (train, val, test), got {self.ratios}", param="train_ratio")
