@@ -4,6 +4,9 @@ Stateless: ``stats`` (order-free summary), ``flatten`` (every frame), ``multisca
 slopes and spectrum over sub-segments: keeps temporal shape), ``sequence`` (the window as it is,
 for the temporal neural models). Fitted on train, stored in the model bundle: ``minirocket``
 (random convolution features), built by :func:`make_representation`.
+
+``representations`` (MultiScale, MiniRocket) is imported where it is used: it loads
+scikit-learn, which the portable runtime (that imports this module through ``online``) lacks.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
-from .representations import MiniRocket, MultiScale
 
 STATS = ("mean", "std", "min", "max", "delta")  # delta = last - first: the direction of a motion
 AGGREGATIONS = ("stats", "flatten", "multiscale", "minirocket", "sequence")
@@ -41,6 +43,8 @@ def aggregate(x: np.ndarray, method: str) -> np.ndarray:
     if method == "flatten":
         return x.reshape(len(x), -1)
     if method == "multiscale":
+        from .representations import MultiScale
+
         return MultiScale().transform(x)
     if method == "sequence":
         return x
@@ -52,6 +56,8 @@ def aggregate(x: np.ndarray, method: str) -> np.ndarray:
 def make_representation(method: str, *, seed: int = 0, num_features: int = MINIROCKET_FEATURES):
     """An unfitted transform (``fit(X)``, ``transform(X)``) for a fitted method; None otherwise."""
     if method == "minirocket":
+        from .representations import MiniRocket
+
         return MiniRocket(num_features=num_features, random_state=seed)
     if method not in AGGREGATIONS:
         raise InputError(f"aggregation {method!r} unknown; choose one of {', '.join(AGGREGATIONS)}")
@@ -67,5 +73,7 @@ def aggregated_names(feature_names: list[str], method: str, frames: int, represe
     if method == "flatten":
         return [f"{name}__t{t:02d}" for t in range(frames) for name in feature_names]
     if method == "multiscale":
+        from .representations import MultiScale
+
         return MultiScale().feature_names(feature_names, frames)
     return list(feature_names)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .aggregation import minirocket_features
 from .errors import TooLarge
-from .estimators import MODEL_PARAMS, SEQUENCE_MODELS, ModelParams, TCNClassifier
+from .estimators import MODEL_PARAMS, SEQUENCE_MODELS, TCN_KERNEL_SIZE, ModelParams
 from .windows import WINDOW_PARAMS, WindowSpec
 
 FLOAT32 = 4
@@ -165,7 +165,7 @@ def network_weights(model_type: str, shape: DatasetShape, params: ModelParams) -
         first = 4 * h * (f + h + 2)
         return first + (params.num_layers - 1) * 4 * h * (2 * h + 2) + h * c + c
     if model_type == "tcn":
-        k = TCNClassifier.kernel_size
+        k = TCN_KERNEL_SIZE
         levels = max(params.num_layers, int(math.ceil(math.log2(max(shape.frames - 1, 1) / (2 * (k - 1)) + 1))) + 1)
         first = f * h * k + h * h * k + f * h + 3 * h
         return first + (levels - 1) * (2 * h * h * k + 2 * h) + 2 * h * c + c
