@@ -45,7 +45,28 @@ def group_columns(feature_names: Sequence[str], group: str) -> list[int]:
 
 
 def write_group_dataset(dataset: str | os.PathLike, output: str | os.PathLike, group: str) -> Path:
-    """A copy of ``dataset`` holding only ``group``'s columns: same windows, labels and splits."""
+    """A copy of ``dataset`` holding only ``group``'s columns: same windows, labels and splits.
+
+    Parameters
+    ----------
+    dataset : path-like
+        A built dataset.
+    output : path-like
+        A directory that does not exist yet.
+    group : str
+        A feature group, or ``fused`` (every column).
+
+    Returns
+    -------
+    Path
+        ``output``: X and the scaler sliced, y and the window index copied byte for byte, its
+        metadata.json naming the group (``ablation_of``).
+
+    Raises
+    ------
+    InputError
+        An unknown group, or a dataset without its columns.
+    """
     source = Path(dataset)
     data = load_dataset(source)
     metadata = data.metadata
@@ -144,12 +165,30 @@ def run_ablation(
     workdir: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict:
-    """Train ``spec`` on each group of ``dataset`` (and fused) and compare them.
+    """Train ``spec`` on each feature group of ``dataset`` (and on all, ``fused``) and compare them.
 
-    Returns plain JSON: ``groups`` {group: {accuracy, f1_macro, per_class_f1, deltas vs
-    fused, num_features, splits_digest, seconds}}, ``skipped`` {group: reason}, ``labels``,
-    ``order`` (the groups run, fused last), sizes and the training spec. The group datasets
-    and models live in a temporary directory removed at the end (or under ``workdir``).
+    Parameters
+    ----------
+    dataset : path-like
+    spec : TrainSpec, optional
+    groups : sequence of str, optional
+        Default: every known group. ``fused`` always runs, last (the reference).
+    workdir : path-like, optional
+        Where the group datasets and models go (default: a temporary directory removed at the end).
+    progress : callable, optional
+        ``progress(done, total)`` through the runs; it may raise to stop.
+
+    Returns
+    -------
+    dict
+        Plain JSON: ``groups`` {group: {accuracy, f1_macro, per_class_f1, deltas vs fused,
+        num_features, splits_digest, seconds}}, ``skipped`` {group: reason}, ``labels``, ``order``
+        (the groups run, fused last), ``sizes``, ``splits_digest``, the training ``spec``, ``seconds``.
+
+    Raises
+    ------
+    InputError
+        Unknown groups, or a dataset without any feature values.
     """
     started = time.perf_counter()
     spec = spec or TrainSpec()

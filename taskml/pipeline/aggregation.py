@@ -28,14 +28,44 @@ SMALL_TRAIN_WINDOWS = 1_000
 
 
 def minirocket_features(train_windows: int, requested: int | None = None) -> int:
-    """The number of MiniRocket features: ``requested``, or the default for this train size."""
+    """The number of MiniRocket features: ``requested``, or the default for this train size.
+
+    Parameters
+    ----------
+    train_windows : int
+    requested : int, optional
+        ``ModelParams.rocket_features``.
+
+    Returns
+    -------
+    int
+        ``requested``, else ``MINIROCKET_FEATURES_SMALL`` below ``SMALL_TRAIN_WINDOWS`` train
+        windows and ``MINIROCKET_FEATURES`` from there on.
+    """
     if requested is not None:
         return requested
     return MINIROCKET_FEATURES_SMALL if train_windows < SMALL_TRAIN_WINDOWS else MINIROCKET_FEATURES
 
 
 def aggregate(x: np.ndarray, method: str) -> np.ndarray:
-    """(n, T, F) → (n, D) for a stateless method. ``sequence`` keeps the window as it is."""
+    """Windows to estimator inputs with a stateless method.
+
+    Parameters
+    ----------
+    x : array of shape (n, T, F)
+        Scaled windows (missing values 0).
+    method : {"stats", "flatten", "multiscale", "sequence"}
+
+    Returns
+    -------
+    array of shape (n, D)
+        float32; ``sequence`` returns ``x`` as it is (n, T, F).
+
+    Raises
+    ------
+    InputError
+        A fitted method (``minirocket``: use :func:`make_representation`) or an unknown one.
+    """
     if method == "stats":
         return np.concatenate(
             [x.mean(axis=1), x.std(axis=1), x.min(axis=1), x.max(axis=1), x[:, -1] - x[:, 0]], axis=1
@@ -54,7 +84,28 @@ def aggregate(x: np.ndarray, method: str) -> np.ndarray:
 
 
 def make_representation(method: str, *, seed: int = 0, num_features: int = MINIROCKET_FEATURES):
-    """An unfitted transform (``fit(X)``, ``transform(X)``) for a fitted method; None otherwise."""
+    """An unfitted transform for a fitted method; None for a stateless one.
+
+    Parameters
+    ----------
+    method : str
+        One of ``AGGREGATIONS``.
+    seed : int
+        The transform's ``random_state``.
+    num_features : int
+        MiniRocket's feature count (see :func:`minirocket_features`).
+
+    Returns
+    -------
+    MiniRocket or None
+        A scikit-learn transformer (``fit(X)``, ``transform(X)``) for ``minirocket``; None
+        otherwise (:func:`aggregate` does the work).
+
+    Raises
+    ------
+    InputError
+        An unknown method.
+    """
     if method == "minirocket":
         from .representations import MiniRocket
 
@@ -65,7 +116,23 @@ def make_representation(method: str, *, seed: int = 0, num_features: int = MINIR
 
 
 def aggregated_names(feature_names: list[str], method: str, frames: int, representation=None) -> list[str]:
-    """Names of the aggregated columns, e.g. ``right_elbow_angle__mean`` or ``..._t03``."""
+    """Names of the estimator's input columns, e.g. ``right_elbow_angle__mean`` or ``..._t03``.
+
+    Parameters
+    ----------
+    feature_names : list of str
+        The per-frame features.
+    method : str
+    frames : int
+        Frames per window.
+    representation : object, optional
+        A fitted representation names its own columns.
+
+    Returns
+    -------
+    list of str
+        One per column of :func:`aggregate`'s (or the representation's) output.
+    """
     if representation is not None:
         return representation.feature_names(feature_names, frames)
     if method == "stats":

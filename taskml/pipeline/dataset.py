@@ -148,6 +148,24 @@ def with_groups_for(spec: DatasetSpec, paths: Sequence[Path]) -> tuple[DatasetSp
 
     Only the default groups are replaced; groups asked for by name that the file lacks are an
     error that says to use ``other``.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+    paths : sequence of Path
+        The feature files (the first one decides).
+
+    Returns
+    -------
+    spec : DatasetSpec
+        ``spec``, or ``spec`` with ``groups=("other",)``.
+    note : str or None
+        Why the groups were replaced (None when they were not).
+
+    Raises
+    ------
+    InputError
+        Groups asked for by name that the file lacks, while it has numeric columns of its own.
     """
     if not paths or not Path(paths[0]).is_file() or OTHER_GROUP in spec.groups:
         return spec, None
@@ -174,7 +192,22 @@ def with_groups_for(spec: DatasetSpec, paths: Sequence[Path]) -> tuple[DatasetSp
 
 def resolve_feature_names(spec: DatasetSpec, paths: Sequence[Path]) -> list[str]:
     """The dataset's columns: the known groups', then (group ``other``) the numeric columns of the
-    first file outside them, in file order; every file must hold them all (checked when opened)."""
+    first file outside them, in file order; every file must hold them all (checked when opened).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+    paths : sequence of Path
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputError
+        Group ``other`` asked for and the first file is missing or has no column of its own.
+    """
     names = spec.feature_names
     if OTHER_GROUP in spec.groups and paths:
         if not Path(paths[0]).is_file():
@@ -196,7 +229,24 @@ class DatasetResult:
 
 
 def read_splits_csv(path: str | os.PathLike) -> dict[str, str]:
-    """``video_id,split`` rows: an explicit assignment of whole videos to train/val/test."""
+    """``video_id,split`` rows: an explicit assignment of whole videos to train/val/test.
+
+    Parameters
+    ----------
+    path : path-like
+        A UTF-8 CSV with the header ``video_id,split``.
+
+    Returns
+    -------
+    dict of str to str
+        {video_id: "train" | "val" | "test"}, for ``DatasetSpec(splits=...)``.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: a missing file, another header, an unknown split, a video
+        assigned twice, no rows.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"splits file not found: {path}")
@@ -397,12 +447,38 @@ def plan_dataset(
     max_bytes: int | None = None,
     limit_name: str = "the size limit",
 ) -> DatasetPlan:
-    """Pass 1: read only timestamps and labels, place windows, assign splits, balance train.
+    """Pass 1 of a build: read only timestamps and labels, place windows, assign splits, balance train.
 
-    Raises InputError for anything the build would refuse; writes nothing. A build refused for
-    too little data raises :class:`PlanRefused`, naming shorter windows that would work. With
-    ``max_bytes``, raises TooLarge before any window is placed when the X arrays could exceed it
-    (counted from each source's duration, see estimates.estimate_dataset).
+    Writes nothing. :func:`build_dataset` fills its arrays from this plan, and a preview reports
+    it (``DatasetPlan.summary()``), so the two agree by construction.
+
+    Parameters
+    ----------
+    feature_paths : sequence of path-like
+        Labelled feature files, one video each.
+    spec : DatasetSpec, optional
+    on_source_read : callable, optional
+        Called after each file's timeline is read (a build's progress).
+    max_bytes : int, optional
+        Refuse (TooLarge) before any window is placed when the X arrays could exceed this
+        (counted from each source's duration, see ``estimates.estimate_dataset``).
+    limit_name : str
+        The name the refusal gives that limit.
+
+    Returns
+    -------
+    DatasetPlan
+
+    Raises
+    ------
+    InputError
+        For anything the build would refuse (unreadable files, a file given twice, fewer than two
+        classes, an incomplete splits file).
+    PlanRefused
+        Too little data for the splits asked, with the longest shorter window that would work
+        (``suggestion``) where there is one.
+    TooLarge
+        The arrays could exceed ``max_bytes``.
     """
     spec = spec or DatasetSpec()
     paths = [Path(p) for p in feature_paths]

@@ -209,7 +209,23 @@ class ModelRunner:
 
 
 def predict_windows(t: np.ndarray, values: np.ndarray, runner: ModelRunner) -> tuple[np.ndarray, np.ndarray]:
-    """Offline: (starts, probabilities) for every window of a whole video's feature rows."""
+    """Offline: every window of a whole video's feature rows, predicted as live inference would.
+
+    Parameters
+    ----------
+    t : array of shape (rows,)
+        The rows' times, sorted (seconds).
+    values : array of shape (rows, features)
+        The rows in ``runner.feature_names`` order, NaN where missing.
+    runner : ModelRunner
+
+    Returns
+    -------
+    starts : array of shape (n,)
+        Window start times (``windows.window_starts``).
+    probabilities : array of shape (n, classes)
+        Over ``runner.labels``.
+    """
     starts = window_starts(t, runner.spec)
     if not len(starts):
         return starts, np.zeros((0, len(runner.labels)))

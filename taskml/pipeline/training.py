@@ -67,7 +67,15 @@ def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str
     Neither: DEFAULT_MODEL/DEFAULT_AGGREGATION. A model alone: that model with the aggregation
     it always had (stats for rf and lgbm, sequence for the temporal networks). An aggregation
     alone: lgbm as before, or the default model where that aggregation is the default's.
-    Names are returned as given (canonicalised later, where an unknown one is an error).
+
+    Parameters
+    ----------
+    model_type, aggregation : str or None
+
+    Returns
+    -------
+    model_type, aggregation : str
+        As given where given (canonicalised later, where an unknown one is an error).
     """
     model_type = (model_type or "").strip() or None
     aggregation = (aggregation or "").strip() or None
@@ -218,7 +226,19 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> Evalu
 
 
 def evaluation_warnings(y_test: np.ndarray, labels: list[str]) -> list[str]:
-    """Why the test figures may mean little: one class in the test split, or too few windows per class."""
+    """Why the test figures may mean little: one class in the test split, classes absent, or too
+    few windows per class.
+
+    Parameters
+    ----------
+    y_test : array of int
+    labels : list of str
+
+    Returns
+    -------
+    list of str
+        Sentences for people (empty when the split is healthy).
+    """
     warnings = []
     codes, counts = np.unique(np.asarray(y_test), return_counts=True)
     absent = [labels[c] for c in range(len(labels)) if c not in set(codes.tolist())]
@@ -269,10 +289,24 @@ def read_window_index(data: LoadedDataset, split: str) -> list[dict] | None:
 
 
 def predicted_timeline(data: LoadedDataset, estimator, X_test: np.ndarray, y_pred: np.ndarray) -> dict[str, list[dict]]:
-    """{video_id: [{start, end, true, pred, confidence}, ...]} over the test windows, in time order.
+    """The test windows' truth and prediction per video, in time order.
 
-    ``confidence`` is the estimator's probability for the predicted class (None for an estimator
-    without probabilities). Empty when the dataset has no usable window index.
+    Parameters
+    ----------
+    data : LoadedDataset
+    estimator
+        The fitted estimator.
+    X_test : array
+        The estimator's input for the test split.
+    y_pred : array of int
+        Its predictions.
+
+    Returns
+    -------
+    dict of str to list of dict
+        {video_id: [{start, end, true, pred, confidence}, ...]}; ``confidence`` is the probability
+        of the predicted class (None for an estimator without probabilities). Empty when the
+        dataset has no usable window index.
     """
     rows = read_window_index(data, "test")
     if rows is None:
@@ -320,7 +354,16 @@ def _majority(labels: list[str]) -> str:
 def video_level_metrics(timeline: dict[str, list[dict]]) -> dict | None:
     """Majority vote of each test video's predicted windows against its majority true label.
 
-    None when there is no timeline (a dataset without a window index).
+    Parameters
+    ----------
+    timeline : dict
+        :func:`predicted_timeline`'s.
+
+    Returns
+    -------
+    dict or None
+        ``videos``, ``accuracy``, ``f1_macro`` and ``per_video`` {video: {true, pred}}; None when
+        there is no timeline (a dataset without a window index).
     """
     if not timeline:
         return None
@@ -398,7 +441,20 @@ def segment_metrics(timeline: dict[str, list[dict]], step_sec: float) -> dict | 
     """Segmental F1@10/25/50 (summed over the test videos) and the mean edit score.
 
     Consecutive windows with the same label become one segment, for truth and prediction
-    separately (see :func:`label_segments`). None without a timeline.
+    separately (see :func:`label_segments`).
+
+    Parameters
+    ----------
+    timeline : dict
+        :func:`predicted_timeline`'s.
+    step_sec : float
+        The dataset's hop: each window stands for its own hop.
+
+    Returns
+    -------
+    dict or None
+        ``f1@10``, ``f1@25``, ``f1@50``, ``tp@50``/``fp@50``/``fn@50``, ``edit`` and
+        ``per_video``; None without a timeline.
     """
     if not timeline:
         return None
@@ -427,6 +483,16 @@ def window_groups(data: LoadedDataset) -> tuple[np.ndarray, str]:
     Datasets split by time blocks group windows by the block run they came from (runs of
     different splits are a window apart, so no fold shares a moment with another); others by
     video. Without a window index, each split of the dataset is one group.
+
+    Parameters
+    ----------
+    data : LoadedDataset
+
+    Returns
+    -------
+    groups : array of object
+        One group name per window.
+    kind : {"video", "time_block", "split"}
     """
     blocks = (data.metadata.split_method or {}).get("blocks") or {}
     out: list[str] = []
