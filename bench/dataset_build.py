@@ -95,7 +95,7 @@ def child_build(workdir: Path) -> None:
     result = build_dataset(paths, output, spec=DatasetSpec())
     seconds = time.perf_counter() - started
     peak = proc_status_kib("VmHWM") * 1024
-    meta = result.metadata
+    meta = result.metadata.to_dict()
     print(
         json.dumps(
             {

@@ -191,7 +191,8 @@ def minirocket_table(dataset: Path, folder: Path, clock, calls: int = 400, compa
         expected = runner.predict(windows)
         variants = [("exported graph, ALL (the runtime)", exported, "ALL")]
         if compare_with:
-            earlier = exporter_at(compare_with).build_onnx(bundle, model_sha256=sha).SerializeToString()
+            # as a dict: the shape every revision's build_onnx reads (ModelBundle.from_dict takes it too)
+            earlier = exporter_at(compare_with).build_onnx(bundle.to_dict(), model_sha256=sha).SerializeToString()
             variants.append((f"exported graph at {compare_with}, ALL", earlier, "ALL"))
         sessions = {}
         for name, data, level in (

@@ -94,7 +94,7 @@ started = time.perf_counter()
 result = train_model({dataset!r}, {output!r}, spec=TrainSpec(model_type=model, aggregation=agg, seed=0))
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({{"seconds": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
-                  "accuracy": result.metrics["accuracy"], "epochs": result.metrics.get("epochs_run")}}))
+                  "accuracy": result.metrics.accuracy, "epochs": result.metrics.epochs_run}}))
 """
 
 

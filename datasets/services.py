@@ -244,28 +244,28 @@ def dataset_build(job: Job, reporter) -> dict:
     m = result.metadata
     size = sum(p.stat().st_size for p in result.output.iterdir() if p.is_file())
     Dataset.objects.filter(pk=dataset.pk).update(
-        labels=[m["idx_to_label"][str(i)] for i in range(len(m["idx_to_label"]))],
-        class_counts={split: m[f"{split}_label_dist"] for split in SPLITS},
-        train_size=m["train_size"],
-        val_size=m["val_size"],
-        test_size=m["test_size"],
-        num_features=m["num_features"],
-        split_strategy=m["split_strategy"],
+        labels=m.labels,
+        class_counts={split: m.label_dist(split) for split in SPLITS},
+        train_size=m.train_size,
+        val_size=m.val_size,
+        test_size=m.test_size,
+        num_features=m.num_features,
+        split_strategy=m.split_strategy,
         split_info={
-            "method": m.get("split_method"),
-            "classes_missing": m.get("classes_missing"),
-            "groups_note": m.get("groups_note"),
-            "feature_groups": m.get("feature_groups"),
+            "method": m.split_method,
+            "classes_missing": m.classes_missing,
+            "groups_note": m.groups_note,
+            "feature_groups": m.feature_groups,
         },
         size_bytes=size,
-        leakage=leakage_summary(m.get("leakage")),
+        leakage=leakage_summary(m.leakage),
     )
     return {
         "dataset_dir": dataset.name,
         "dataset_id": dataset.pk,
-        "train_size": m["train_size"],
-        "val_size": m["val_size"],
-        "test_size": m["test_size"],
+        "train_size": m.train_size,
+        "val_size": m.val_size,
+        "test_size": m.test_size,
         "seconds": round(result.seconds, 3),
     }
 

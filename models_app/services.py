@@ -20,6 +20,7 @@ from taskml import deletion, storage
 from taskml.domain import Conflict, ValidationFailed, field_error
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.artifacts import load_artifact, sidecar_paths
+from taskml.pipeline.contracts import ModelBundle
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.estimates import DatasetShape, check_training, estimate_training
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
@@ -199,7 +200,7 @@ def stored_train_spec(*, model_type: str, aggregation: str, params: dict) -> Tra
 
 def trained_model_record(*, trained_model: TrainedModel, result, **extra_metrics) -> dict:
     """Record what training wrote (checksum, size, metrics) on the model's row; returns the metrics."""
-    metrics = {**result.metrics, **extra_metrics}
+    metrics = {**result.metrics.to_dict(), **extra_metrics}
     TrainedModel.objects.filter(pk=trained_model.pk).update(
         sha256=result.sha256,
         size_bytes=result.model_path.stat().st_size,
@@ -231,7 +232,7 @@ def trained_model_train(job: Job, reporter) -> dict:
     }
 
 
-def trained_model_load(*, trained_model: TrainedModel) -> dict:
+def trained_model_load(*, trained_model: TrainedModel) -> ModelBundle:
     """The artifact's bundle, unpickled only after its bytes match the registry's sha256."""
     if trained_model.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("model", f"{trained_model} is not trained ({trained_model.status})")

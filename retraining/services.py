@@ -657,7 +657,7 @@ def _incremental(*, policy, job, run, champion, dataset, model_params, holdout_p
         status=JobStatus.RUNNING,
         job=job,
         model_type="lgbm",
-        aggregation=bundle["aggregation"],
+        aggregation=bundle.aggregation,
         params={**model_params, "seed": policy.seed, "init_model": champion.pk},
     )
     RetrainRun.objects.filter(pk=run.pk).update(incremental_model=model)

@@ -1,4 +1,11 @@
-"""``ws/jobs/``: a user's job updates (progress, stage, status) pushed to their pages."""
+"""``ws/jobs/``: a user's job updates (progress, stage, status) pushed to their pages.
+
+Each update is ``{"stage": "job", "job": {...}}``: ``stage`` names the message's kind, as on every
+socket of the site, and ``job`` is the job as ``jobs.services.job_announce`` read it (``id``,
+``kind``, ``target_id``, ``status``, ``stage``, ``progress``, ``error``, ``retry_of_id``,
+``owner_id``), its own ``stage`` untouched. The job's fields are also spread at the top level, its
+stage there as ``job_stage``: the shape clients written before ``job`` existed read.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +29,8 @@ class JobsConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def job_update(self, event):
-        job = event["job"]  # "stage" marks the message kind, as on every socket; the job's own is job_stage
-        await self.send_json({**job, "job_stage": job["stage"], "stage": "job"})
+        job = event["job"]
+        await self.send_json({**job, "job_stage": job["stage"], "stage": "job", "job": job})
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs):
         # Anything a client sends (JSON or not, text or binary, any size) gets the same answer;

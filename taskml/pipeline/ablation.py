@@ -17,10 +17,12 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .contracts import TrainingMetrics
 from .errors import InputError
 from .features import FEATURE_GROUPS
 from .files import sha256_file, write_json
@@ -43,11 +45,32 @@ def group_columns(feature_names: Sequence[str], group: str) -> list[int]:
 
 
 def write_group_dataset(dataset: str | os.PathLike, output: str | os.PathLike, group: str) -> Path:
-    """A copy of ``dataset`` holding only ``group``'s columns: same windows, labels and splits."""
+    """A copy of ``dataset`` holding only ``group``'s columns: same windows, labels and splits.
+
+    Parameters
+    ----------
+    dataset : path-like
+        A built dataset.
+    output : path-like
+        A directory that does not exist yet.
+    group : str
+        A feature group, or ``fused`` (every column).
+
+    Returns
+    -------
+    Path
+        ``output``: X and the scaler sliced, y and the window index copied byte for byte, its
+        metadata.json naming the group (``ablation_of``).
+
+    Raises
+    ------
+    InputError
+        An unknown group, or a dataset without its columns.
+    """
     source = Path(dataset)
     data = load_dataset(source)
     metadata = data.metadata
-    columns = group_columns(metadata["feature_names"], group)
+    columns = group_columns(metadata.feature_names, group)
     if not columns:
         raise InputError(f"{source.name} holds no {group} columns")
     output = Path(output)
@@ -58,14 +81,20 @@ def write_group_dataset(dataset: str | os.PathLike, output: str | os.PathLike, g
         index = source / f"windows_{split}.csv"
         if index.is_file():
             shutil.copyfile(index, output / index.name)
-    sliced = dict(metadata)
-    sliced["feature_names"] = [metadata["feature_names"][i] for i in columns]
-    sliced["num_features"] = len(columns)
-    sliced["feature_groups"] = [group] if group != FUSED else metadata.get("feature_groups", list(FEATURE_GROUPS))
-    sliced["scaler_mean"] = [metadata["scaler_mean"][i] for i in columns]
-    sliced["scaler_scale"] = [metadata["scaler_scale"][i] for i in columns]
-    sliced["ablation_of"] = {"dataset": str(source), "group": group}
-    write_json(output / "metadata.json", sliced)
+    if group != FUSED:
+        groups = [group]
+    else:
+        groups = metadata.feature_groups if metadata.feature_groups is not None else list(FEATURE_GROUPS)
+    sliced = replace(
+        metadata,
+        feature_names=[metadata.feature_names[i] for i in columns],
+        num_features=len(columns),
+        feature_groups=groups,
+        scaler_mean=[metadata.scaler_mean[i] for i in columns],
+        scaler_scale=[metadata.scaler_scale[i] for i in columns],
+        ablation_of={"dataset": str(source), "group": group},
+    )
+    write_json(output / "metadata.json", sliced.to_dict())
     return output
 
 
@@ -84,7 +113,7 @@ def splits_digest(dataset: str | os.PathLike) -> str:
 
 
 def _skip_reason(data, group: str) -> str | None:
-    columns = group_columns(data.metadata["feature_names"], group)
+    columns = group_columns(data.metadata.feature_names, group)
     if not columns:
         return f"the dataset holds no {group} columns"
     train = np.asarray(data.X["train"])[:, :, columns]
@@ -95,15 +124,13 @@ def _skip_reason(data, group: str) -> str | None:
     return None
 
 
-def _summary(metrics: dict) -> dict:
-    test = metrics.get("test") or {}
+def _summary(metrics: TrainingMetrics) -> dict:
+    per_class = (metrics.test.per_class if metrics.test is not None else None) or {}
     return {
-        "accuracy": float(metrics["accuracy"]),
-        "f1_macro": float(metrics["f1_macro"]),
+        "accuracy": float(metrics.accuracy),
+        "f1_macro": float(metrics.f1_macro),
         # Classes the test split does not hold (and nobody predicted) have no F1: left out, not 0.
-        "per_class_f1": {
-            name: float(v["f1"]) for name, v in (test.get("per_class") or {}).items() if v.get("f1") is not None
-        },
+        "per_class_f1": {name: float(v["f1"]) for name, v in per_class.items() if v.get("f1") is not None},
     }
 
 
@@ -138,12 +165,30 @@ def run_ablation(
     workdir: str | os.PathLike | None = None,
     progress: ProgressCallback | None = None,
 ) -> dict:
-    """Train ``spec`` on each group of ``dataset`` (and fused) and compare them.
+    """Train ``spec`` on each feature group of ``dataset`` (and on all, ``fused``) and compare them.
 
-    Returns plain JSON: ``groups`` {group: {accuracy, f1_macro, per_class_f1, deltas vs
-    fused, num_features, splits_digest, seconds}}, ``skipped`` {group: reason}, ``labels``,
-    ``order`` (the groups run, fused last), sizes and the training spec. The group datasets
-    and models live in a temporary directory removed at the end (or under ``workdir``).
+    Parameters
+    ----------
+    dataset : path-like
+    spec : TrainSpec, optional
+    groups : sequence of str, optional
+        Default: every known group. ``fused`` always runs, last (the reference).
+    workdir : path-like, optional
+        Where the group datasets and models go (default: a temporary directory removed at the end).
+    progress : callable, optional
+        ``progress(done, total)`` through the runs; it may raise to stop.
+
+    Returns
+    -------
+    dict
+        Plain JSON: ``groups`` {group: {accuracy, f1_macro, per_class_f1, deltas vs fused,
+        num_features, splits_digest, seconds}}, ``skipped`` {group: reason}, ``labels``, ``order``
+        (the groups run, fused last), ``sizes``, ``splits_digest``, the training ``spec``, ``seconds``.
+
+    Raises
+    ------
+    InputError
+        Unknown groups, or a dataset without any feature values.
     """
     started = time.perf_counter()
     spec = spec or TrainSpec()
@@ -180,7 +225,7 @@ def run_ablation(
             )
             results[group] = {
                 **_summary(trained.metrics),
-                "num_features": len(group_columns(data.metadata["feature_names"], group)),
+                "num_features": len(group_columns(data.metadata.feature_names, group)),
                 "splits_digest": digest,
                 "seconds": round(time.perf_counter() - group_started, 3),
             }
@@ -198,7 +243,7 @@ def run_ablation(
         "skipped": skipped,
         "sizes": {split: int(len(data.y[split])) for split in SPLITS},
         "splits_digest": reference_digest,
-        "dataset_feature_groups": meta.get("feature_groups"),
+        "dataset_feature_groups": meta.feature_groups,
         "spec": {
             "model_type": spec.model_type,
             "aggregation": spec.aggregation,

@@ -194,7 +194,24 @@ def find_spans(
 ) -> list[SuggestedSpan]:
     """The uncertain spans of one video's window predictions, in time order (not yet ranked).
 
-    ``step_sec`` defaults to the spacing of ``starts`` (or ``window_sec`` for a single window).
+    Parameters
+    ----------
+    starts : array of shape (n,)
+        Window start times (seconds).
+    probabilities : array of shape (n, classes)
+    labels : sequence of str
+        Class names in column order.
+    window_sec : float
+    step_sec : float, optional
+        Defaults to the spacing of ``starts`` (``window_sec`` for a single window).
+    spec : SuggestionSpec, optional
+        Thresholds and span lengths (the defaults when left out).
+    source : str
+        The feature file or video the predictions came from, recorded on each span.
+
+    Returns
+    -------
+    list of SuggestedSpan
     """
     spec = spec or SuggestionSpec()
     p = _check_probabilities(probabilities)

@@ -1,5 +1,9 @@
 """Model artifacts: one pickle holding everything inference needs, a metadata JSON beside it.
 
+The pickle holds a :class:`~taskml.pipeline.contracts.ModelBundle` as a plain dict
+(``ModelBundle.to_dict()`` with a ``format_version``), so artifacts written before the bundle
+was a class load as they are, and code that reads the dict keeps working.
+
 A pickle can run code when loaded, so an artifact is only ever unpickled after its sha256
 matches the checksum the caller holds from its own registry (the metadata JSON written at
 save time, or the database row that recorded it).
@@ -12,10 +16,12 @@ import hmac
 import os
 import pickle
 import platform
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .contracts import ModelBundle
 from .errors import InputError, IntegrityError
 from .files import atomic_path, sha256_file, write_json
 
@@ -48,12 +54,30 @@ def sidecar_paths(model_path: str | os.PathLike) -> tuple[Path, Path]:
     return path.with_name(f"{path.stem}_metrics.json"), path.with_name(f"{path.stem}_meta.json")
 
 
-def save_artifact(bundle: dict[str, Any], path: str | os.PathLike) -> tuple[str, dict]:
-    """Write the bundle (must hold ``estimator``) and its metadata JSON; return (sha256, metadata)."""
+def save_artifact(bundle: ModelBundle | Mapping[str, Any], path: str | os.PathLike) -> tuple[str, dict]:
+    """Write a model bundle's pickle atomically, and its metadata JSON beside it.
+
+    Parameters
+    ----------
+    bundle : ModelBundle or mapping
+        The bundle (a mapping is read with ``ModelBundle.from_dict``: a bundle in its dict shape).
+    path : path-like
+        The pickle's file name; the metadata goes to ``<stem>_meta.json`` (:func:`sidecar_paths`).
+
+    Returns
+    -------
+    sha256 : str
+        The pickle's checksum: the only key that may unpickle it again (:func:`load_artifact`).
+    metadata : dict
+        What ``<stem>_meta.json`` holds: the bundle without its fitted objects, the file's name,
+        checksum, size, creation time and the library versions.
+    """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"output {path} is a directory; give a file name such as model.pkl")
-    payload = {"format_version": ARTIFACT_FORMAT_VERSION, **bundle}
+    if not isinstance(bundle, ModelBundle):
+        bundle = ModelBundle.from_dict(bundle)
+    payload = {"format_version": ARTIFACT_FORMAT_VERSION, **bundle.to_dict()}
     data = pickle.dumps(payload, protocol=5)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -73,8 +97,28 @@ def save_artifact(bundle: dict[str, Any], path: str | os.PathLike) -> tuple[str,
     return digest, metadata
 
 
-def load_artifact(path: str | os.PathLike, *, expected_sha256: str) -> dict[str, Any]:
-    """Unpickle an artifact only if its bytes hash to ``expected_sha256``."""
+def load_artifact(path: str | os.PathLike, *, expected_sha256: str) -> ModelBundle:
+    """Unpickle a model artifact, only if its bytes hash to ``expected_sha256``.
+
+    Parameters
+    ----------
+    path : path-like
+        The pickle written by :func:`save_artifact` (or by code from before ModelBundle).
+    expected_sha256 : str
+        The checksum the caller holds from its own registry (the database row, ``_meta.json``).
+
+    Returns
+    -------
+    ModelBundle
+
+    Raises
+    ------
+    InputError
+        The file does not exist.
+    IntegrityError
+        No checksum, a checksum that does not match, another artifact format, or a pickle that
+        is not a model bundle.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file not found: {path}")
@@ -85,8 +129,10 @@ def load_artifact(path: str | os.PathLike, *, expected_sha256: str) -> dict[str,
     if not hmac.compare_digest(actual, expected_sha256.lower()):
         raise IntegrityError(f"{path.name} does not match its recorded checksum; refusing to load it")
     payload = pickle.loads(data)  # noqa: S301 - checksum verified above
-    if payload.get("format_version") != ARTIFACT_FORMAT_VERSION:
-        raise IntegrityError(
-            f"{path.name} has artifact format {payload.get('format_version')}, expected {ARTIFACT_FORMAT_VERSION}"
-        )
-    return payload
+    version = payload.get("format_version") if isinstance(payload, dict) else None
+    if version != ARTIFACT_FORMAT_VERSION:
+        raise IntegrityError(f"{path.name} has artifact format {version}, expected {ARTIFACT_FORMAT_VERSION}")
+    try:
+        return ModelBundle.from_dict(payload)
+    except InputError as exc:
+        raise IntegrityError(f"{path.name}: {exc}") from None

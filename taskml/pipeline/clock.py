@@ -236,6 +236,20 @@ def probe_clock(path: str | os.PathLike) -> VideoClock:
     which is the order OpenCV (and every player) shows them in. Empty packets (AVI's packed
     B-frame placeholders) are not frames. A packet without a timestamp is interpolated and
     counted as ``missing``.
+
+    Parameters
+    ----------
+    path : path-like
+        A video file PyAV can open.
+
+    Returns
+    -------
+    VideoClock
+
+    Raises
+    ------
+    InputError
+        The file cannot be opened or holds no video stream.
     """
     import av  # PyAV: the same FFmpeg demuxers OpenCV uses
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from .contracts import DatasetMetadata
 from .errors import InputError
 from .estimates import check_dataset_size, estimate_dataset
 from .extraction import read_features_metadata
@@ -148,6 +149,24 @@ def with_groups_for(spec: DatasetSpec, paths: Sequence[Path]) -> tuple[DatasetSp
 
     Only the default groups are replaced; groups asked for by name that the file lacks are an
     error that says to use ``other``.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+    paths : sequence of Path
+        The feature files (the first one decides).
+
+    Returns
+    -------
+    spec : DatasetSpec
+        ``spec``, or ``spec`` with ``groups=("other",)``.
+    note : str or None
+        Why the groups were replaced (None when they were not).
+
+    Raises
+    ------
+    InputError
+        Groups asked for by name that the file lacks, while it has numeric columns of its own.
     """
     if not paths or not Path(paths[0]).is_file() or OTHER_GROUP in spec.groups:
         return spec, None
@@ -174,7 +193,22 @@ def with_groups_for(spec: DatasetSpec, paths: Sequence[Path]) -> tuple[DatasetSp
 
 def resolve_feature_names(spec: DatasetSpec, paths: Sequence[Path]) -> list[str]:
     """The dataset's columns: the known groups', then (group ``other``) the numeric columns of the
-    first file outside them, in file order; every file must hold them all (checked when opened)."""
+    first file outside them, in file order; every file must hold them all (checked when opened).
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+    paths : sequence of Path
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    InputError
+        Group ``other`` asked for and the first file is missing or has no column of its own.
+    """
     names = spec.feature_names
     if OTHER_GROUP in spec.groups and paths:
         if not Path(paths[0]).is_file():
@@ -188,13 +222,32 @@ def resolve_feature_names(spec: DatasetSpec, paths: Sequence[Path]) -> list[str]
 
 @dataclass(frozen=True)
 class DatasetResult:
+    """What :func:`build_dataset` wrote: the directory and its metadata.json."""
+
     output: Path
-    metadata: dict
+    metadata: DatasetMetadata
     seconds: float
 
 
 def read_splits_csv(path: str | os.PathLike) -> dict[str, str]:
-    """``video_id,split`` rows: an explicit assignment of whole videos to train/val/test."""
+    """``video_id,split`` rows: an explicit assignment of whole videos to train/val/test.
+
+    Parameters
+    ----------
+    path : path-like
+        A UTF-8 CSV with the header ``video_id,split``.
+
+    Returns
+    -------
+    dict of str to str
+        {video_id: "train" | "val" | "test"}, for ``DatasetSpec(splits=...)``.
+
+    Raises
+    ------
+    InputError
+        Naming the file and line: a missing file, another header, an unknown split, a video
+        assigned twice, no rows.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"splits file not found: {path}")
@@ -395,12 +448,38 @@ def plan_dataset(
     max_bytes: int | None = None,
     limit_name: str = "the size limit",
 ) -> DatasetPlan:
-    """Pass 1: read only timestamps and labels, place windows, assign splits, balance train.
+    """Pass 1 of a build: read only timestamps and labels, place windows, assign splits, balance train.
 
-    Raises InputError for anything the build would refuse; writes nothing. A build refused for
-    too little data raises :class:`PlanRefused`, naming shorter windows that would work. With
-    ``max_bytes``, raises TooLarge before any window is placed when the X arrays could exceed it
-    (counted from each source's duration, see estimates.estimate_dataset).
+    Writes nothing. :func:`build_dataset` fills its arrays from this plan, and a preview reports
+    it (``DatasetPlan.summary()``), so the two agree by construction.
+
+    Parameters
+    ----------
+    feature_paths : sequence of path-like
+        Labelled feature files, one video each.
+    spec : DatasetSpec, optional
+    on_source_read : callable, optional
+        Called after each file's timeline is read (a build's progress).
+    max_bytes : int, optional
+        Refuse (TooLarge) before any window is placed when the X arrays could exceed this
+        (counted from each source's duration, see ``estimates.estimate_dataset``).
+    limit_name : str
+        The name the refusal gives that limit.
+
+    Returns
+    -------
+    DatasetPlan
+
+    Raises
+    ------
+    InputError
+        For anything the build would refuse (unreadable files, a file given twice, fewer than two
+        classes, an incomplete splits file).
+    PlanRefused
+        Too little data for the splits asked, with the longest shorter window that would work
+        (``suggestion``) where there is one.
+    TooLarge
+        The arrays could exceed ``max_bytes``.
     """
     spec = spec or DatasetSpec()
     paths = [Path(p) for p in feature_paths]
@@ -466,65 +545,105 @@ def _describe_clip(sources, window: WindowSpec) -> str:
 
 
 def _plan_sources(sources, label_names, spec: DatasetSpec, feature_names) -> DatasetPlan:
-    """Windows and splits of sources already read (copies: the sources are not changed)."""
-    window = spec.window
+    """Windows and splits of sources already read (copies: the sources are not changed).
+
+    Steps: place each source's windows (:func:`make_windows`), assign splits (explicit, by
+    whole video, or by time blocks when there are too few videos: :func:`_assign_splits`),
+    refuse a split left empty or a train split without two classes (:func:`_check_splits`),
+    then draw the seeded balancing of train.
+    """
     code_of = {name: i for i, name in enumerate(label_names)}
     sources = [replace(s) for s in sources]
     for s in sources:
         codes = np.array([code_of[v] if v is not None else -1 for v in s.label_strings], np.int64)
-        s.windows = make_windows(s.t, codes, len(label_names), window, s.video_id)
-
-    # Splits: explicit, by whole video, or by time blocks when there are too few videos.
+        s.windows = make_windows(s.t, codes, len(label_names), spec.window, s.video_id)
     video_ids = sorted({s.video_id for s in sources})
+    splits = _assign_splits(sources, video_ids, spec)
+    y_by_split = {
+        name: np.concatenate([s.windows.codes[s.split_of_window == name] for s in sources]) for name in SPLITS
+    }
+    _check_splits(y_by_split, splits.wanted, splits.strategy, label_names, sources, spec.window)
+    return DatasetPlan(
+        spec=spec,
+        sources=tuple(sources),
+        label_names=tuple(label_names),
+        strategy=splits.strategy,
+        video_ids=tuple(video_ids),
+        y_by_split=y_by_split,
+        train_keep=balance_indices(y_by_split["train"], spec.balance, spec.seed),
+        boundary_dropped=splits.boundary_dropped,
+        feature_names=tuple(feature_names),
+        blocks=splits.blocks,
+    )
+
+
+@dataclass(frozen=True)
+class _Splits:
+    """How :func:`_assign_splits` split the sources (each source's ``split_of_window`` is set)."""
+
+    strategy: str
+    wanted: list[str]
+    blocks: dict[str, list[dict]]
+    boundary_dropped: int
+
+
+def _assign_splits(sources: list[_Source], video_ids: list[str], spec: DatasetSpec) -> _Splits:
+    """Set every source's ``split_of_window``: by the splits file, by whole video, or by time blocks."""
     wanted = [name for name, r in zip(SPLITS, spec.ratios, strict=True) if r > 0]
-    blocks: dict[str, list[dict]] = {}
     if spec.splits is not None:
-        strategy = "explicit"
         missing = [v for v in video_ids if v not in spec.splits]
         if missing:
             raise InputError(f"splits file does not assign video(s) {', '.join(missing[:5])}")
-        assignment = {v: spec.splits[v] for v in video_ids}
-        wanted = [name for name in SPLITS if name in spec.splits.values()]
-    elif len(video_ids) >= len(wanted):
-        strategy = "video"
+        _split_whole_videos(sources, {v: spec.splits[v] for v in video_ids})
+        return _Splits("explicit", [name for name in SPLITS if name in spec.splits.values()], {}, 0)
+    if len(video_ids) >= len(wanted):
         per_video: dict[str, list[np.ndarray]] = {v: [] for v in video_ids}
         for s in sources:
             per_video[s.video_id].append(s.windows.codes)
         assignment = video_level_splits({v: np.concatenate(c) for v, c in per_video.items()}, spec.ratios, spec.seed)
-    else:
-        strategy = "temporal_blocks"
-        timelines = [
-            BlockTimeline(
-                s.video_id, s.windows.starts, s.windows.codes, block_edges(s.t[0], s.t[-1], window.window_sec)
-            )
-            for s in sources
-        ]
-        try:
-            by_window, by_block = block_split_search(timelines, spec.ratios, window.window_sec, spec.seed)
-        except InputError:
-            raise PlanRefused(f"{_describe_clip(sources, window)}, too few for {len(wanted)} splits") from None
-        assignment = {}
-        for timeline in timelines:
-            runs: list[dict] = []
-            for i, split in enumerate(by_block[timeline.video_id]):
-                start, end = float(timeline.edges[i]), float(timeline.edges[i + 1])
-                if runs and runs[-1]["split"] == split:
-                    runs[-1]["end"] = round(end, 4)
-                else:
-                    runs.append({"start": round(start, 4), "end": round(end, 4), "split": str(split)})
-            blocks[timeline.video_id] = runs
+        _split_whole_videos(sources, assignment)
+        return _Splits("video", wanted, {}, 0)
+    return _split_time_blocks(sources, spec, wanted)
+
+
+def _split_whole_videos(sources: list[_Source], assignment: dict[str, str]) -> None:
+    for s in sources:
+        s.split_of_window = np.full(len(s.windows.starts), assignment[s.video_id], dtype=object)
+
+
+def _split_time_blocks(sources: list[_Source], spec: DatasetSpec, wanted: list[str]) -> _Splits:
+    """Too few videos for a split each: cut each into time blocks assigned by a seeded search."""
+    window = spec.window
+    timelines = [
+        BlockTimeline(s.video_id, s.windows.starts, s.windows.codes, block_edges(s.t[0], s.t[-1], window.window_sec))
+        for s in sources
+    ]
+    try:
+        by_window, by_block = block_split_search(timelines, spec.ratios, window.window_sec, spec.seed)
+    except InputError:
+        raise PlanRefused(f"{_describe_clip(sources, window)}, too few for {len(wanted)} splits") from None
+    blocks = {timeline.video_id: _block_runs(timeline.edges, by_block[timeline.video_id]) for timeline in timelines}
     boundary_dropped = 0
     for s in sources:
-        if strategy == "temporal_blocks":
-            split = by_window[s.video_id]
-            boundary_dropped += int((split == "").sum())
-        else:
-            split = np.full(len(s.windows.starts), assignment[s.video_id], dtype=object)
-        s.split_of_window = split
+        s.split_of_window = by_window[s.video_id]
+        boundary_dropped += int((s.split_of_window == "").sum())
+    return _Splits("temporal_blocks", wanted, blocks, boundary_dropped)
 
-    y_by_split = {
-        name: np.concatenate([s.windows.codes[s.split_of_window == name] for s in sources]) for name in SPLITS
-    }
+
+def _block_runs(edges: np.ndarray, splits: Sequence[str]) -> list[dict]:
+    """Consecutive blocks of one split merged: [{start, end, split}] (for metadata and cv groups)."""
+    runs: list[dict] = []
+    for i, split in enumerate(splits):
+        start, end = float(edges[i]), float(edges[i + 1])
+        if runs and runs[-1]["split"] == split:
+            runs[-1]["end"] = round(end, 4)
+        else:
+            runs.append({"start": round(start, 4), "end": round(end, 4), "split": str(split)})
+    return runs
+
+
+def _check_splits(y_by_split, wanted, strategy: str, label_names, sources, window: WindowSpec) -> None:
+    """PlanRefused for a wanted split without windows, or a train split without two classes."""
     for name in wanted:
         if len(y_by_split[name]) == 0:
             raise PlanRefused(
@@ -535,18 +654,27 @@ def _plan_sources(sources, label_names, spec: DatasetSpec, feature_names) -> Dat
     if len(train_classes) < 2:
         only = ", ".join(label_names[c] for c in train_classes) or "none"
         raise PlanRefused(f"the train split holds {len(train_classes)} class(es) ({only}); need at least two")
-    return DatasetPlan(
-        spec=spec,
-        sources=tuple(sources),
-        label_names=tuple(label_names),
-        strategy=strategy,
-        video_ids=tuple(video_ids),
-        y_by_split=y_by_split,
-        train_keep=balance_indices(y_by_split["train"], spec.balance, spec.seed),
-        boundary_dropped=boundary_dropped,
-        feature_names=tuple(feature_names),
-        blocks=blocks,
-    )
+
+
+class _BuildProgress:
+    """``progress(done, 1000)`` of a build: sources read 0–10 %, windows copied 10–90 %, then
+    scaling and writing; never 1000 (the job reports that once it has recorded the dataset)."""
+
+    def __init__(self, progress: ProgressCallback | None, sources: int) -> None:
+        self.progress = progress
+        self.sources = sources
+        self.read = 0
+
+    def __call__(self, share: float) -> None:
+        if self.progress is not None:
+            self.progress(min(round(PROGRESS_STEPS * share), PROGRESS_STEPS - 1), PROGRESS_STEPS)
+
+    def source_read(self) -> None:
+        self.read += 1
+        self(0.1 * self.read / self.sources)
+
+    def copied(self, windows: int, total: int) -> None:
+        self(0.1 + 0.8 * windows / total)
 
 
 def build_dataset(
@@ -558,143 +686,211 @@ def build_dataset(
     max_bytes: int | None = None,
     limit_name: str = "the size limit",
 ) -> DatasetResult:
-    """Build the dataset at ``output`` (written atomically). ``progress(done, 1000)`` is called
-    after each source read and each chunk of windows copied, and may raise to stop the build;
-    ``max_bytes`` refuses (TooLarge) a build whose arrays could exceed it before they exist."""
+    """Build a windowed dataset from feature files, leakage-safe, in two passes.
+
+    Pass 1 (:func:`plan_dataset`) reads only timestamps and labels: it places the windows,
+    assigns the splits and draws the balancing. Pass 2 (:func:`_fill_windows`) reads each
+    file's feature columns once and copies its windows into preallocated arrays. Then the
+    scaler is fitted on train and applied to every split (:func:`_scale`), train is balanced,
+    and the directory is written atomically (:func:`_write_dataset`). The same files, spec and
+    seed give the same arrays and metadata, bit for bit (but ``created``).
+
+    Parameters
+    ----------
+    feature_paths : sequence of path-like
+        Parquet feature files written by ``extract_features`` (with a ``label`` column), one
+        video each; windows are stored in this order.
+    output : path-like
+        The dataset directory; an existing one is replaced only once the new one is complete.
+    spec : DatasetSpec, optional
+        Window, ratios or explicit splits, balancing, feature groups and seed (default: the defaults).
+    progress : callable, optional
+        ``progress(done, 1000)`` after each source read and each chunk of windows copied; it may
+        raise to stop the build (nothing is written then).
+    max_bytes : int, optional
+        Refuse (TooLarge) a build whose arrays could exceed this, before they exist.
+    limit_name : str
+        The name the refusal gives that limit (a setting's name).
+
+    Returns
+    -------
+    DatasetResult
+        The directory, its :class:`~taskml.pipeline.contracts.DatasetMetadata` and the seconds taken.
+
+    Raises
+    ------
+    InputError
+        Unreadable or mismatched feature files, fewer than two classes, bad splits.
+    PlanRefused
+        Too little data for the splits asked, with a shorter window that would work.
+    TooLarge
+        The arrays could exceed ``max_bytes``.
+    """
     started = time.perf_counter()
-    spec = spec or DatasetSpec()
-    window = spec.window
     feature_paths = list(feature_paths)
-    read = 0
-
-    def report(share: float) -> None:
-        if progress is not None:
-            progress(min(round(PROGRESS_STEPS * share), PROGRESS_STEPS - 1), PROGRESS_STEPS)
-
-    def source_read() -> None:
-        nonlocal read
-        read += 1
-        report(0.1 * read / len(feature_paths))
-
+    report = _BuildProgress(progress, len(feature_paths))
     report(0.0)  # a build cancelled while it waited stops here
-    # Pass 1: timelines and labels only.
-    plan = plan_dataset(feature_paths, spec, on_source_read=source_read, max_bytes=max_bytes, limit_name=limit_name)
-    feature_names = list(plan.feature_names)
-    sources = plan.sources
-    label_names = list(plan.label_names)
-    code_of = plan.code_of
-    strategy = plan.strategy
-    spec = plan.spec  # the groups may have been chosen from the files (other)
-    y_by_split = dict(plan.y_by_split)
+    plan = plan_dataset(
+        feature_paths,
+        spec or DatasetSpec(),
+        on_source_read=report.source_read,
+        max_bytes=max_bytes,
+        limit_name=limit_name,
+    )
+    filled = _fill_windows(plan, report)
+    mean, scale = _scale(filled.arrays, report)
+    before_balance = filled.y["train"]
+    if plan.spec.balance != "none":
+        keep = plan.train_keep
+        filled.arrays["train"] = filled.arrays["train"][keep]
+        filled.y["train"] = before_balance[keep]
+        filled.index_rows["train"] = [filled.index_rows["train"][i] for i in keep]
+    metadata = _dataset_metadata(plan, filled, mean=mean, scale=scale, before_balance=before_balance)
+    output = Path(output)
+    _write_dataset(output, filled, metadata, report)
+    return DatasetResult(output=output, metadata=metadata, seconds=time.perf_counter() - started)
 
-    # Pass 2: fill preallocated arrays, one source at a time, a bounded chunk of windows at a time.
+
+@dataclass
+class _Filled:
+    """Pass 2's output: X per split (float32, frames × features), y, the window index rows, and
+    each source's record for metadata.json."""
+
+    arrays: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    index_rows: dict[str, list[tuple]]
+    sources: list[dict]
+
+
+def _fill_windows(plan: DatasetPlan, report: _BuildProgress) -> _Filled:
+    """Pass 2: each source's feature columns read once, its windows copied into preallocated arrays
+    a bounded chunk at a time (memory stays about the size of the output)."""
+    window = plan.spec.window
+    feature_names = list(plan.feature_names)
+    y_by_split = dict(plan.y_by_split)
     n_features = len(feature_names)
-    arrays = {name: np.empty((len(y_by_split[name]), window.frames, n_features), np.float32) for name in SPLITS}
+    filled = _Filled(
+        arrays={name: np.empty((len(y_by_split[name]), window.frames, n_features), np.float32) for name in SPLITS},
+        y=y_by_split,
+        index_rows={name: [] for name in SPLITS},
+        sources=[],
+    )
     total_windows = max(sum(len(y) for y in y_by_split.values()), 1)
     chunk = max(1, FILL_CHUNK_VALUES // max(window.frames * n_features, 1))
-    filled = dict.fromkeys(SPLITS, 0)
-    index_rows: dict[str, list[tuple]] = {name: [] for name in SPLITS}
-    sources_meta = []
-    for s in sources:
-        table = pq.read_table(s.path, columns=feature_names)
-        values = np.column_stack(
-            [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in feature_names]
-        )[s.order]
-        del table
-        values[~np.isfinite(values)] = np.nan
+    done = dict.fromkeys(SPLITS, 0)
+    for s in plan.sources:
+        values = _source_values(s, feature_names)
         for name in SPLITS:
             chosen = np.flatnonzero(s.split_of_window == name)
             for lo in range(0, len(chosen), chunk):
                 part = chosen[lo : lo + chunk]
-                start = filled[name]
-                arrays[name][start : start + len(part)] = values[s.windows.rows[part]]
-                filled[name] += len(part)
-                report(0.1 + 0.8 * sum(filled.values()) / total_windows)
-            index_rows[name] += [
-                (s.video_id, s.path.name, round(float(s.windows.starts[i]), 4), label_names[s.windows.codes[i]])
+                start = done[name]
+                filled.arrays[name][start : start + len(part)] = values[s.windows.rows[part]]
+                done[name] += len(part)
+                report.copied(sum(done.values()), total_windows)
+            filled.index_rows[name] += [
+                (s.video_id, s.path.name, round(float(s.windows.starts[i]), 4), plan.label_names[s.windows.codes[i]])
                 for i in chosen
             ]
-        meta = read_features_metadata(s.path)
-        sources_meta.append(
-            {
-                "name": s.path.name,
-                "path": str(s.path),
-                "sha256": sha256_file(s.path),
-                "video_id": s.video_id,
-                "rows": len(s.t),
-                "fps": meta.get("fps"),
-                "sample_rate": meta.get("sample_rate"),
-                "detector": meta.get("detector"),
-                "windows_kept": len(s.windows.starts),
-                "windows_dropped": s.windows.dropped,
-                "source_sha256": meta.get("source_sha256"),
-                "first_frame_hash": meta.get("first_frame_hash"),
-                "splits": [name for name in SPLITS if (s.split_of_window == name).any()],
-            }
-        )
+        filled.sources.append(_source_record(s))
         del values
-        report(0.1 + 0.8 * sum(filled.values()) / total_windows)
+        report.copied(sum(done.values()), total_windows)
+    return filled
 
+
+def _source_values(s: _Source, feature_names: list[str]) -> np.ndarray:
+    """(rows, features) float32 of one source in its sorted row order, NaN where not finite."""
+    table = pq.read_table(s.path, columns=feature_names)
+    values = np.column_stack(
+        [table.column(c).to_numpy(zero_copy_only=False).astype(np.float32, copy=False) for c in feature_names]
+    )[s.order]
+    del table
+    values[~np.isfinite(values)] = np.nan
+    return values
+
+
+def _source_record(s: _Source) -> dict:
+    """One source as metadata.json lists it: file, checksum, video, rows, extraction, windows, splits."""
+    meta = read_features_metadata(s.path)
+    return {
+        "name": s.path.name,
+        "path": str(s.path),
+        "sha256": sha256_file(s.path),
+        "video_id": s.video_id,
+        "rows": len(s.t),
+        "fps": meta.get("fps"),
+        "sample_rate": meta.get("sample_rate"),
+        "detector": meta.get("detector"),
+        "windows_kept": len(s.windows.starts),
+        "windows_dropped": s.windows.dropped,
+        "source_sha256": meta.get("source_sha256"),
+        "first_frame_hash": meta.get("first_frame_hash"),
+        "splits": [name for name in SPLITS if (s.split_of_window == name).any()],
+    }
+
+
+def _scale(arrays: dict[str, np.ndarray], report: _BuildProgress) -> tuple[np.ndarray, np.ndarray]:
+    """Fit the z-score on train (NaN ignored) and apply it to every split in place (NaN → 0)."""
     mean, scale = fit_scaler(arrays["train"])
     report(0.92)
     for name in SPLITS:
         apply_scaler(arrays[name], mean, scale)
     report(0.95)
-    before_balance = y_by_split["train"]
-    keep = plan.train_keep
-    if spec.balance != "none":
-        arrays["train"] = arrays["train"][keep]
-        y_by_split["train"] = before_balance[keep]
-        index_rows["train"] = [index_rows["train"][i] for i in keep]
+    return mean, scale
 
+
+def _dataset_metadata(
+    plan: DatasetPlan, filled: _Filled, *, mean: np.ndarray, scale: np.ndarray, before_balance: np.ndarray
+) -> DatasetMetadata:
+    """metadata.json of a filled, scaled and balanced build."""
+    spec, window, y = plan.spec, plan.spec.window, filled.y
     distribution = plan.distribution
-    dropped = plan.dropped
-    split_members = plan.split_members
-    metadata = {
-        "format_version": DATASET_FORMAT_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "feature_names": feature_names,
-        "num_features": n_features,
-        "feature_groups": list(spec.groups),
-        "window_sec": window.window_sec,
-        "step_sec": window.step_sec,
-        "fps": window.resample_fps,
-        "window_frames": window.frames,
-        "min_purity": window.min_purity,
-        "scaler_mean": mean,
-        "scaler_scale": scale,
-        "label_to_idx": code_of,
-        "idx_to_label": {str(i): name for i, name in enumerate(label_names)},
-        "train_size": len(y_by_split["train"]),
-        "val_size": len(y_by_split["val"]),
-        "test_size": len(y_by_split["test"]),
-        "train_label_dist": distribution(y_by_split["train"]),
-        "val_label_dist": distribution(y_by_split["val"]),
-        "test_label_dist": distribution(y_by_split["test"]),
-        "train_label_dist_before_balance": distribution(before_balance),
-        "balance_method": spec.balance,
-        "seed": spec.seed,
-        "ratios": dict(zip(SPLITS, spec.ratios, strict=True)),
-        "split_strategy": strategy,
-        "split_note": SPLIT_NOTES[strategy],
-        "split_method": plan.split_method,
-        "classes_missing": plan.classes_missing,
-        "groups_note": plan.groups_note,
-        "splits": split_members,
-        "dropped_windows": dropped,
-        "sources": sources_meta,
-        "leakage": leakage_audit(index_rows, window_sec=window.window_sec, sources=sources_meta),
-    }
+    return DatasetMetadata(
+        format_version=DATASET_FORMAT_VERSION,
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        feature_names=list(plan.feature_names),
+        num_features=len(plan.feature_names),
+        feature_groups=list(spec.groups),
+        window_sec=window.window_sec,
+        step_sec=window.step_sec,
+        fps=window.resample_fps,
+        window_frames=window.frames,
+        min_purity=window.min_purity,
+        scaler_mean=mean,
+        scaler_scale=scale,
+        label_to_idx=plan.code_of,
+        idx_to_label={str(i): name for i, name in enumerate(plan.label_names)},
+        train_size=len(y["train"]),
+        val_size=len(y["val"]),
+        test_size=len(y["test"]),
+        train_label_dist=distribution(y["train"]),
+        val_label_dist=distribution(y["val"]),
+        test_label_dist=distribution(y["test"]),
+        train_label_dist_before_balance=distribution(before_balance),
+        balance_method=spec.balance,
+        seed=spec.seed,
+        ratios=dict(zip(SPLITS, spec.ratios, strict=True)),
+        split_strategy=plan.strategy,
+        split_note=SPLIT_NOTES[plan.strategy],
+        split_method=plan.split_method,
+        classes_missing=plan.classes_missing,
+        groups_note=plan.groups_note,
+        splits=plan.split_members,
+        dropped_windows=plan.dropped,
+        sources=filled.sources,
+        leakage=leakage_audit(filled.index_rows, window_sec=window.window_sec, sources=filled.sources),
+    )
 
-    output = Path(output)
+
+def _write_dataset(output: Path, filled: _Filled, metadata: DatasetMetadata, report: _BuildProgress) -> None:
+    """X/y .npy and the window index per split, and metadata.json, swapped in at ``output`` at once."""
     with atomic_dir(output) as tmp:
         for name in SPLITS:
-            np.save(tmp / f"X_{name}.npy", arrays[name])
-            np.save(tmp / f"y_{name}.npy", y_by_split[name].astype(np.int64))
+            np.save(tmp / f"X_{name}.npy", filled.arrays[name])
+            np.save(tmp / f"y_{name}.npy", filled.y[name].astype(np.int64))
             with open(tmp / f"windows_{name}.csv", "w", newline="") as handle:
                 writer = csv.writer(handle)
                 writer.writerow(["video_id", "source", "start_t", "label"])
-                writer.writerows(index_rows[name])
-        write_json(tmp / "metadata.json", metadata)
+                writer.writerows(filled.index_rows[name])
+        write_json(tmp / "metadata.json", metadata.to_dict())
         report(0.99)  # the last chance to stop: nothing is in place yet
-    return DatasetResult(output=output, metadata=metadata, seconds=time.perf_counter() - started)

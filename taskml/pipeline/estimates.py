@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .aggregation import minirocket_features
 from .errors import TooLarge
-from .estimators import MODEL_PARAMS, SEQUENCE_MODELS, ModelParams, TCNClassifier
+from .estimators import MODEL_PARAMS, SEQUENCE_MODELS, TCN_KERNEL_SIZE, ModelParams
 from .windows import WINDOW_PARAMS, WindowSpec
 
 FLOAT32 = 4
@@ -85,7 +85,21 @@ class DatasetEstimate:
 
 
 def estimate_dataset(durations: Sequence[float], spec: WindowSpec, features: int) -> DatasetEstimate:
-    """The windows a build over recordings of these durations (seconds) would hold, at most."""
+    """The windows (at most) a build over recordings of these durations would hold, and their size.
+
+    Parameters
+    ----------
+    durations : sequence of float
+        Each recording's length, seconds.
+    spec : WindowSpec
+    features : int
+        Features per frame.
+
+    Returns
+    -------
+    DatasetEstimate
+        Windows, frames and features; ``bytes`` the X arrays' size.
+    """
     return DatasetEstimate(
         windows=sum(windows_in(float(d), spec) for d in durations), frames=spec.frames, features=features
     )
@@ -104,7 +118,20 @@ def _largest_driver(spec: WindowSpec) -> str:
 
 
 def check_dataset_size(estimate: DatasetEstimate, spec: WindowSpec, *, max_bytes: int, limit_name: str) -> None:
-    """TooLarge naming the parameter most responsible when the dataset would pass ``max_bytes``."""
+    """Refuse a dataset that would pass ``max_bytes``, naming the parameter most responsible.
+
+    Parameters
+    ----------
+    estimate : DatasetEstimate
+    spec : WindowSpec
+    max_bytes : int
+    limit_name : str
+        The limit's name in the message (a setting).
+
+    Raises
+    ------
+    TooLarge
+    """
     if estimate.bytes <= max_bytes:
         return
     param = _largest_driver(spec)
@@ -165,7 +192,7 @@ def network_weights(model_type: str, shape: DatasetShape, params: ModelParams) -
         first = 4 * h * (f + h + 2)
         return first + (params.num_layers - 1) * 4 * h * (2 * h + 2) + h * c + c
     if model_type == "tcn":
-        k = TCNClassifier.kernel_size
+        k = TCN_KERNEL_SIZE
         levels = max(params.num_layers, int(math.ceil(math.log2(max(shape.frames - 1, 1) / (2 * (k - 1)) + 1))) + 1)
         first = f * h * k + h * h * k + f * h + 3 * h
         return first + (levels - 1) * (2 * h * h * k + 2 * h) + 2 * h * c + c
@@ -184,6 +211,19 @@ def _driver(*candidates: tuple[str, float]) -> str:
 
 
 def estimate_training(model_type: str, aggregation: str, params: ModelParams, shape: DatasetShape) -> TrainingEstimate:
+    """The memory and time training would take, known before it starts.
+
+    Parameters
+    ----------
+    model_type, aggregation : str
+    params : ModelParams
+    shape : DatasetShape
+        Windows per split, frames and features of the dataset.
+
+    Returns
+    -------
+    TrainingEstimate
+    """
     n, n_all = max(shape.train, 1), max(shape.windows, 1)
     classes = max(shape.classes, 2)
     # The windows are memory-mapped; what counts is what training copies of them: the networks two
@@ -256,7 +296,20 @@ def check_training(
     max_seconds: float,
     time_limit_name: str,
 ) -> None:
-    """TooLarge naming the parameter when training could not fit the memory or the time limit."""
+    """Refuse training that could not fit the memory or the time limit, naming the parameter.
+
+    Parameters
+    ----------
+    estimate : TrainingEstimate
+    max_memory_bytes : int
+    memory_limit_name : str
+    max_seconds : float
+    time_limit_name : str
+
+    Raises
+    ------
+    TooLarge
+    """
     if estimate.memory_bytes > max_memory_bytes:
         raise TooLarge(
             f"{estimate.memory_param}: training would need about {estimate.memory_detail}, over the "

@@ -118,8 +118,30 @@ class _Raw:
 def parse_label_file(
     fmt: str, data: bytes, target: VideoTarget, options: ImportOptions | None = None, *, source: str = "labels"
 ) -> ParsedLabels:
-    """Read a label file of format ``fmt`` for ``target``. Malformed input raises ``InputError``
-    (naming the line or field); what does not fit the video is in ``misfits``."""
+    """Read a label file of format ``fmt`` for ``target``.
+
+    Parameters
+    ----------
+    fmt : str
+        One of the import formats (csv, Label Studio, CVAT, BORIS, ActivityNet, MS-TCN...).
+    data : bytes
+        The file's content (size-capped by the caller; XML read with defusedxml).
+    target : VideoTarget
+        The video the labels are for (its clock, its names).
+    options : ImportOptions, optional
+    source : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    ParsedLabels
+        Spans in frames, and what does not fit the video in ``misfits``.
+
+    Raises
+    ------
+    InputError
+        Malformed input, naming the line or field.
+    """
     options = options or ImportOptions()
     if fmt not in IMPORT_FORMATS:
         raise InputError(f"format {fmt!r} unknown; use one of {', '.join(IMPORT_FORMATS)}")
@@ -710,7 +732,23 @@ def ls_results(spans: list[Span], clock: VideoClock, meta: ExportMeta, rate: flo
 
 
 def write_label_file(fmt: str, spans: list[Span], clock: VideoClock, meta: ExportMeta) -> LabelFile:
-    """The video's spans (or a model's predicted spans, with ``score``) in format ``fmt``."""
+    """The video's spans (or a model's predicted spans, with ``score``) in format ``fmt``.
+
+    Parameters
+    ----------
+    fmt : str
+        One of the export formats.
+    spans : list of Span
+    clock : VideoClock
+        The video's frame clock: every frame-to-seconds conversion goes through it.
+    meta : ExportMeta
+        The video's names and sizes the formats record.
+
+    Returns
+    -------
+    LabelFile
+        The bytes, their content type and a file name.
+    """
     if fmt not in EXPORT_FORMATS:
         raise InputError(f"format {fmt!r} unknown; use one of {', '.join(EXPORT_FORMATS)}")
     predictions = any(s.score is not None for s in spans)

@@ -76,7 +76,21 @@ def _parse_int(text: str, *, column: str, line: int, source: str) -> int:
 
 
 def read_labels(path: str | os.PathLike) -> FrameLabels:
-    """Read a labels CSV in either format (chosen by its header)."""
+    """Read a labels CSV in either format (per frame, or spans: see :func:`parse_labels`).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Returns
+    -------
+    FrameLabels
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, or the first bad line (numbered).
+    """
     path = Path(path)
     source = path.name
     if not path.is_file():
@@ -89,6 +103,25 @@ def read_labels(path: str | os.PathLike) -> FrameLabels:
 
 
 def parse_labels(text: str, *, source: str = "labels.csv") -> FrameLabels:
+    """Parse a labels CSV's text: per-frame rows (``frame_index,label``) or spans
+    (``start_frame,end_frame,label``), chosen by the header.
+
+    Parameters
+    ----------
+    text : str
+    source : str
+        The file's name, for messages.
+
+    Returns
+    -------
+    FrameLabels
+
+    Raises
+    ------
+    InputError
+        Naming the line: not UTF-8, an unknown header, a bad frame number, a label too long,
+        an inverted span, too many classes or labelled frames.
+    """
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader)]

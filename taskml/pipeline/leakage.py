@@ -37,9 +37,24 @@ def leakage_audit(
     window_sec: float,
     sources: Iterable[dict],
 ) -> dict:
-    """``windows[split]``: rows ``(video_id, source, start_t, ...)`` as the dataset's index holds
-    them; ``sources``: dicts with ``name``, ``video_id``, ``split``s (``splits``) and, when known,
-    ``source_sha256`` and ``first_frame_hash``."""
+    """How close the evaluation windows sit to training data (see the module doc).
+
+    Parameters
+    ----------
+    windows : dict of str to sequence of tuple
+        {split: rows ``(video_id, source, start_t, ...)``} as the dataset's window index holds them.
+    window_sec : float
+    sources : iterable of dict
+        Each with ``name``, ``video_id``, ``splits`` and, when known, ``source_sha256`` and
+        ``first_frame_hash`` (``build_dataset``'s records).
+
+    Returns
+    -------
+    dict
+        The audit, as metadata.json's ``leakage`` holds it (plain JSON): per evaluated split
+        the gaps to the nearest train window of the same video and the share within one
+        window, recordings found in more than one split, and a ``warning`` when either is too much.
+    """
     train_by_video: dict[str, list[float]] = defaultdict(list)
     for video_id, _source, start, *_ in windows.get("train", ()):
         train_by_video[str(video_id)].append(float(start))

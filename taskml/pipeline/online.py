@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .aggregation import aggregate
+from .contracts import ModelBundle
 from .detectors import FrameDetections
 from .errors import InputError
 from .features import numeric_features, stack_detections
@@ -158,33 +159,37 @@ class PackedForest:
 
 @dataclass
 class ModelRunner:
-    """What a trained bundle needs to turn (frames × features) windows into probabilities."""
+    """What a trained bundle needs to turn (frames × features) windows into probabilities.
 
-    bundle: dict
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (``artifacts.load_artifact``); a bundle in its dict shape is read with
+        ``ModelBundle.from_dict``.
+    """
+
+    bundle: ModelBundle
     labels: list[str] = field(init=False)
     spec: WindowSpec = field(init=False)
 
     def __post_init__(self) -> None:
+        from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
+
+        if not isinstance(self.bundle, ModelBundle):
+            self.bundle = ModelBundle.from_dict(self.bundle)
         b = self.bundle
-        idx_to_label = b["idx_to_label"]
-        self.labels = [idx_to_label[str(i)] for i in range(len(idx_to_label))]
-        window = b["window"]
-        self.spec = WindowSpec(
-            window_sec=window["window_sec"],
-            step_sec=window["step_sec"],
-            resample_fps=window["fps"],
-            min_purity=window.get("min_purity") or 0.6,
-        )
-        self.feature_names: list[str] = list(b["feature_names"])
-        self.mean = np.asarray(b["scaler_mean"], np.float32)
-        self.scale = np.asarray(b["scaler_scale"], np.float32)
-        self.estimator = b["estimator"]
-        self.aggregation = b["aggregation"]
+        self.labels = b.labels
+        self.spec = b.window.spec()
+        self.feature_names: list[str] = list(b.feature_names)
+        self.mean = np.asarray(b.scaler_mean, np.float32)
+        self.scale = np.asarray(b.scaler_scale, np.float32)
+        self.estimator = b.estimator
+        self.aggregation = b.aggregation
         # A representation fitted at training time (minirocket); None: the stateless aggregate().
-        self.representation = b.get("representation")
+        self.representation = b.representation
         classes = np.asarray(getattr(self.estimator, "classes_", np.arange(len(self.labels))))
         self._columns = classes.astype(int)  # estimator column → label index
-        if type(self.estimator).__name__ in ("RandomForestClassifier", "ExtraTreesClassifier"):
+        if isinstance(self.estimator, RandomForestClassifier | ExtraTreesClassifier):
             self.estimator = PackedForest(self.estimator)
         elif hasattr(self.estimator, "n_jobs"):
             self.estimator.n_jobs = 1  # one window at a time: thread start-up costs more than it saves
@@ -204,7 +209,23 @@ class ModelRunner:
 
 
 def predict_windows(t: np.ndarray, values: np.ndarray, runner: ModelRunner) -> tuple[np.ndarray, np.ndarray]:
-    """Offline: (starts, probabilities) for every window of a whole video's feature rows."""
+    """Offline: every window of a whole video's feature rows, predicted as live inference would.
+
+    Parameters
+    ----------
+    t : array of shape (rows,)
+        The rows' times, sorted (seconds).
+    values : array of shape (rows, features)
+        The rows in ``runner.feature_names`` order, NaN where missing.
+    runner : ModelRunner
+
+    Returns
+    -------
+    starts : array of shape (n,)
+        Window start times (``windows.window_starts``).
+    probabilities : array of shape (n, classes)
+        Over ``runner.labels``.
+    """
     starts = window_starts(t, runner.spec)
     if not len(starts):
         return starts, np.zeros((0, len(runner.labels)))

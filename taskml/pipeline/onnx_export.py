@@ -38,11 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import PipelineError
+from .contracts import ModelBundle, read_dataset_metadata
+from .errors import InputError, PipelineError
 from .estimators import SEQUENCE_MODELS
 from .files import atomic_path
 from .online import TIE_TOLERANCE
-from .representations import MINIROCKET_KERNEL_LENGTH, SPECTRAL_BINS, _segments
 from .windows import WindowSpec
 
 # 2: the detector metadata names the object model by file name with its sha256 and thresholds
@@ -150,6 +150,8 @@ def _stats(g: _Graph, x: str, frames: int) -> str:
 
 def _multiscale(g: _Graph, x: str, frames: int) -> str:
     """MultiScale.transform on NaN-free windows, operation for operation."""
+    from .representations import SPECTRAL_BINS, _segments
+
     parts = []
     for lo, hi, _ in _segments(frames):
         length = hi - lo
@@ -264,6 +266,8 @@ def _convolution(g: _Graph, sums: str, weights: np.ndarray, dilations: np.ndarra
     its generic kernel (other CPUs, or a lower graph optimisation level) does not, and the last
     bits decide MiniRocket's comparisons with its biases (``bench/portable.py --minirocket-only``).
     """
+    from .representations import MINIROCKET_KERNEL_LENGTH
+
     outputs = []
     for d in np.unique(dilations):
         d = int(d)
@@ -568,22 +572,85 @@ def object_model_record(config) -> dict:
     }
 
 
-def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None, name: str = "taskml"):
-    """The ONNX ModelProto of a loaded model bundle (see the module doc). Raises NotExportable."""
+def _representation_graph(g: _Graph, x: str, model_type, aggregation, representation, frames: int, n_features: int):
+    """(the estimator's input, its width, a permutation of its columns or None) for the window ``x``."""
+    from .representations import SPECTRAL_BINS, MiniRocket, _segments
+
+    if model_type in SEQUENCE_MODELS:
+        return x, None, None
+    if representation is not None:
+        if not isinstance(representation, MiniRocket):
+            raise NotExportable(f"representation {getattr(representation, 'name', '?')!r} has no ONNX form")
+        features, columns = _minirocket(g, x, representation, ordered=False)
+        return features, len(representation.biases_), columns
+    if aggregation == "stats":
+        return _stats(g, x, frames), 5 * n_features, None
+    if aggregation == "flatten":
+        return g.op("Reshape", x, g.ints([-1, frames * n_features]), hint="flat"), frames * n_features, None
+    if aggregation == "multiscale":
+        width = len(_segments(frames)) * 5 * n_features + (1 + SPECTRAL_BINS) * n_features
+        return _multiscale(g, x, frames), width, None
+    raise NotExportable(f"aggregation {aggregation!r} has no ONNX form")
+
+
+def _estimator_graph(g: _Graph, features: str, estimator, model_type, width, columns, frames: int, n_features: int):
+    """The estimator's probabilities (over its ``classes_``) as nodes of ``g``."""
+    from lightgbm import LGBMClassifier
+    from sklearn.ensemble import RandomForestClassifier
+
+    from .classifiers import RidgeClassifier, TorchSequenceClassifier
+
+    if model_type == "ridge" and isinstance(estimator, RidgeClassifier):
+        return _ridge(g, features, estimator, columns)
+    if model_type == "rf" and isinstance(estimator, RandomForestClassifier):
+        model, out = _forest_model(estimator, width, columns)
+        return _embed(g, model, features, out, "rf_")
+    if model_type == "lgbm" and isinstance(estimator, LGBMClassifier):
+        model, out = _lightgbm_model(estimator, width, columns)
+        return _embed(g, model, features, out, "lgbm_")
+    if model_type in SEQUENCE_MODELS and isinstance(estimator, TorchSequenceClassifier):
+        model, out = _network_model(estimator, frames, n_features)
+        return _embed(g, model, features, out, f"{model_type}_")
+    raise NotExportable(f"model type {model_type!r} ({type(estimator).__name__}) has no ONNX form")
+
+
+def build_onnx(bundle: ModelBundle, *, model_sha256: str, detector: dict | None = None, name: str = "taskml"):
+    """The ONNX graph of a model bundle: scaler, missing values, representation, estimator, labels.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (``load_artifact``); a bundle in its dict shape is read with ``from_dict``.
+    model_sha256 : str
+        The artifact's checksum, recorded in the metadata (every prediction names it).
+    detector : dict, optional
+        The detector configuration that made the model's features (:func:`detector_metadata`).
+    name : str
+        The graph's name.
+
+    Returns
+    -------
+    onnx.ModelProto
+        Checked with ``onnx.checker`` (full check).
+
+    Raises
+    ------
+    NotExportable
+        A representation or estimator without an ONNX form here.
+    """
     import onnx
     from onnx import TensorProto, helper
 
-    model_type = bundle.get("model_type")
-    aggregation = bundle.get("aggregation")
-    estimator = bundle.get("estimator")
-    window = bundle["window"]
-    spec = WindowSpec(window_sec=window["window_sec"], step_sec=window["step_sec"], resample_fps=window["fps"])
+    if not isinstance(bundle, ModelBundle):
+        bundle = ModelBundle.from_dict(bundle)
+    model_type, aggregation, estimator = bundle.model_type, bundle.aggregation, bundle.estimator
+    window = bundle.window
+    spec = WindowSpec(window_sec=window.window_sec, step_sec=window.step_sec, resample_fps=window.fps)
     frames = spec.frames
-    feature_names = list(bundle["feature_names"])
+    feature_names = list(bundle.feature_names)
     n_features = len(feature_names)
-    idx_to_label = bundle["idx_to_label"]
-    labels = [idx_to_label[str(i)] for i in range(len(idx_to_label))]
-    representation = bundle.get("representation")
+    labels = bundle.labels
+    representation = bundle.representation
     if representation is not None and getattr(representation, "frames_", frames) != frames:
         raise NotExportable(f"the model's representation was fitted on {representation.frames_}-frame windows")
 
@@ -591,44 +658,14 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
     # The scaler, then missing values (NaN, ±inf) → 0, the train mean: ModelRunner.predict.
     scaled = g.op(
         "Div",
-        g.op("Sub", INPUT, g.const(np.asarray(bundle["scaler_mean"], np.float32), "scaler_mean")),
-        g.const(np.asarray(bundle["scaler_scale"], np.float32), "scaler_scale"),
+        g.op("Sub", INPUT, g.const(np.asarray(bundle.scaler_mean, np.float32), "scaler_mean")),
+        g.const(np.asarray(bundle.scaler_scale, np.float32), "scaler_scale"),
         hint="scaled",
     )
     bad = g.op("Or", g.op("IsNaN", scaled), g.op("IsInf", scaled))
     x = g.op("Where", bad, g.const(np.float32(0.0)), scaled, hint="clean")
-
-    columns = None  # a permutation of the representation's columns, applied to the estimator instead
-    if model_type in SEQUENCE_MODELS:
-        features, width = x, None
-    elif representation is not None:
-        if getattr(representation, "name", "") != "minirocket":
-            raise NotExportable(f"representation {getattr(representation, 'name', '?')!r} has no ONNX form")
-        (features, columns), width = _minirocket(g, x, representation, ordered=False), len(representation.biases_)
-    elif aggregation == "stats":
-        features, width = _stats(g, x, frames), 5 * n_features
-    elif aggregation == "flatten":
-        features, width = g.op("Reshape", x, g.ints([-1, frames * n_features]), hint="flat"), frames * n_features
-    elif aggregation == "multiscale":
-        features = _multiscale(g, x, frames)
-        width = len(_segments(frames)) * 5 * n_features + (1 + SPECTRAL_BINS) * n_features
-    else:
-        raise NotExportable(f"aggregation {aggregation!r} has no ONNX form")
-
-    kind = type(estimator).__name__
-    if model_type == "ridge" and kind == "RidgeClassifier":
-        raw = _ridge(g, features, estimator, columns)
-    elif model_type == "rf" and kind == "RandomForestClassifier":
-        model, out = _forest_model(estimator, width, columns)
-        raw = _embed(g, model, features, out, "rf_")
-    elif model_type == "lgbm" and kind == "LGBMClassifier":
-        model, out = _lightgbm_model(estimator, width, columns)
-        raw = _embed(g, model, features, out, "lgbm_")
-    elif model_type in SEQUENCE_MODELS and hasattr(estimator, "net_"):
-        model, out = _network_model(estimator, frames, n_features)
-        raw = _embed(g, model, features, out, f"{model_type}_")
-    else:
-        raise NotExportable(f"model type {model_type!r} ({kind}) has no ONNX form")
+    features, width, columns = _representation_graph(g, x, model_type, aggregation, representation, frames, n_features)
+    raw = _estimator_graph(g, features, estimator, model_type, width, columns, frames, n_features)
 
     # Estimator columns → the dataset's classes (a class missing from the train split gets 0).
     columns = np.asarray(getattr(estimator, "classes_", np.arange(len(labels)))).astype(int)
@@ -662,12 +699,12 @@ def build_onnx(bundle: dict, *, model_sha256: str, detector: dict | None = None,
         "aggregation": aggregation,
         "class_names": labels,
         "feature_names": feature_names,
-        "feature_groups": bundle.get("feature_groups"),
+        "feature_groups": bundle.feature_groups,
         "window_sec": spec.window_sec,
         "step_sec": spec.step_sec,
         "resample_fps": spec.resample_fps,
         "window_frames": frames,
-        "min_purity": window.get("min_purity"),
+        "min_purity": window.min_purity,
         "detector": detector,
     }
     helper.set_model_props(model, {META + key: json.dumps(value) for key, value in metadata.items()})
@@ -699,9 +736,33 @@ def read_metadata(props: dict[str, str]) -> dict:
 
 
 def export_onnx(
-    bundle: dict, output: str | os.PathLike, *, model_sha256: str, detector: dict | None = None
+    bundle: ModelBundle, output: str | os.PathLike, *, model_sha256: str, detector: dict | None = None
 ) -> tuple[Path, str]:
-    """Write the model's ONNX file atomically; returns (path, sha256 of the file)."""
+    """Write a model's ONNX file atomically (see the module doc for what the graph holds).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model (``load_artifact``).
+    output : path-like
+        The ``.onnx`` file; its stem names the graph.
+    model_sha256 : str
+        The artifact's checksum, recorded in the metadata.
+    detector : dict, optional
+        The detector configuration that made the features (:func:`detector_metadata`,
+        :func:`dataset_detector`); the portable runtime runs the same.
+
+    Returns
+    -------
+    path : Path
+    sha256 : str
+        The ONNX file's checksum.
+
+    Raises
+    ------
+    NotExportable
+        ``output`` is a directory, or the model has no ONNX form (nothing is written).
+    """
     output = Path(output)
     if output.is_dir():
         raise NotExportable(f"output {output} is a directory; give a file name such as model.onnx")
@@ -716,14 +777,13 @@ def dataset_detector(dataset_dir: str | os.PathLike | None) -> dict | None:
     """The detector configuration of a dataset's first feature file (its metadata.json sources,
     and the file's own metadata for the YOLO weights when the file is still there); None if unknown."""
     from .detectors import DetectorConfig
-    from .errors import InputError
     from .extraction import read_features_metadata
 
     if not dataset_dir:
         return None
     try:
-        sources = json.loads((Path(dataset_dir) / "metadata.json").read_text()).get("sources") or []
-    except (OSError, json.JSONDecodeError):
+        sources = read_dataset_metadata(dataset_dir).sources or []
+    except InputError:
         return None
     if not sources or not sources[0].get("detector"):
         return None
@@ -761,7 +821,7 @@ def raw_split_windows(dataset_dir: str | os.PathLike, split: str, spec: WindowSp
     from .windows import nearest_rows, window_grid
 
     dataset_dir = Path(dataset_dir)
-    sources = {s["name"]: s["path"] for s in json.loads((dataset_dir / "metadata.json").read_text())["sources"]}
+    sources = {s["name"]: s["path"] for s in read_dataset_metadata(dataset_dir).sources}
     with open(dataset_dir / f"windows_{split}.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}

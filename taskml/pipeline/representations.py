@@ -16,8 +16,11 @@ from quantiles of the convolution output of random *training* windows, PPV pooli
 positions where output > bias). Fitting sees only the train split; the fitted object travels in
 the model bundle, so live inference applies exactly the same transform.
 
-Every representation follows the scikit-learn transformer shape: ``fit(X) -> self``,
-``transform(X) -> (n, D) float32``, ``feature_names(names, frames)``.
+Every representation is a scikit-learn transformer (``BaseEstimator``: ``get_params``,
+``set_params`` and ``clone`` work; ``fit(X) -> self``, ``transform(X) -> (n, D) float32``,
+learned attributes end in ``_``) with ``feature_names(names, frames)``. This module imports
+scikit-learn, so ``aggregation`` and ``onnx_export`` (loaded by the portable runtime, which has no
+scikit-learn) import it only when a representation is built or used.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from collections.abc import Callable
 from itertools import combinations
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import InputError
 
@@ -68,7 +72,7 @@ def _slope(seg: np.ndarray) -> np.ndarray:
     return np.einsum("t,ntf->nf", u / float((u * u).sum()), seg)
 
 
-class MultiScale:
+class MultiScale(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """Stateless multi-scale statistics, slopes and low-frequency spectrum (see module doc)."""
 
     name = "multiscale"
@@ -108,19 +112,18 @@ class MultiScale:
         return out
 
 
-class MiniRocket:
+class MiniRocket(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):
     """MiniRocket-style random convolution features, fitted on train windows (see module doc).
 
-    ``num_features`` is approximate (rounded to whole kernel × dilation groups). Seeded: the same
-    seed and the same training windows give the same transform.
+    ``num_features`` is approximate (rounded to whole kernel × dilation groups); at least 84
+    (one per kernel), checked by ``fit``. Seeded: the same seed and the same training windows
+    give the same transform.
     """
 
     name = "minirocket"
     fitted = True
 
     def __init__(self, *, num_features: int = 2_000, biases_per_subset: int = 4, random_state: int = 0, chunk=512):
-        if num_features < 84:
-            raise InputError(f"minirocket needs at least 84 features, got {num_features}")
         self.num_features = num_features
         self.biases_per_subset = biases_per_subset
         self.random_state = random_state
@@ -130,6 +133,8 @@ class MiniRocket:
     def fit(
         self, X: np.ndarray, y: np.ndarray | None = None, *, progress: ProgressCallback | None = None
     ) -> MiniRocket:
+        if self.num_features < len(MINIROCKET_KERNELS):
+            raise InputError(f"minirocket needs at least {len(MINIROCKET_KERNELS)} features, got {self.num_features}")
         x = np.asarray(X)
         if x.ndim != 3 or len(x) == 0:
             raise InputError(f"minirocket needs (windows, frames, features) training windows, got shape {x.shape}")

@@ -1,13 +1,18 @@
-"""Windowed dataset → trained model artifact + metrics JSON."""
+"""Windowed dataset → trained model artifact + metrics JSON.
+
+:func:`train_model` runs in named steps: load and check the dataset, cross-validate (when
+asked), fit the window representation, fit the estimator, evaluate (window, video and segment
+level), then write the artifact (a :class:`~taskml.pipeline.contracts.ModelBundle`) and its
+metrics (:class:`~taskml.pipeline.contracts.TrainingMetrics`).
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +25,12 @@ from .aggregation import (
     minirocket_features,
 )
 from .artifacts import save_artifact, sidecar_paths
+from .contracts import DatasetMetadata, Evaluation, ModelBundle, TrainingMetrics, read_dataset_metadata
 from .errors import InputError
 from .estimators import (
     MODEL_ALIASES,
     SEQUENCE_MODELS,
     ModelParams,
-    TorchSequenceClassifier,
     canonical_model_type,
     fit_estimator,
     make_estimator,
@@ -62,7 +67,15 @@ def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str
     Neither: DEFAULT_MODEL/DEFAULT_AGGREGATION. A model alone: that model with the aggregation
     it always had (stats for rf and lgbm, sequence for the temporal networks). An aggregation
     alone: lgbm as before, or the default model where that aggregation is the default's.
-    Names are returned as given (canonicalised later, where an unknown one is an error).
+
+    Parameters
+    ----------
+    model_type, aggregation : str or None
+
+    Returns
+    -------
+    model_type, aggregation : str
+        As given where given (canonicalised later, where an unknown one is an error).
     """
     model_type = (model_type or "").strip() or None
     aggregation = (aggregation or "").strip() or None
@@ -100,35 +113,49 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class LoadedDataset:
+    """A built dataset opened for training: its arrays (memory-mapped) and its metadata.json."""
+
     path: Path
     X: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
-    metadata: dict
+    metadata: DatasetMetadata
 
     @property
     def labels(self) -> list[str]:
-        return [self.metadata["idx_to_label"][str(i)] for i in range(len(self.metadata["idx_to_label"]))]
+        return self.metadata.labels
 
 
 @dataclass(frozen=True)
 class TrainResult:
+    """What :func:`train_model` wrote: the artifact, its sidecars, checksum and metrics."""
+
     model_path: Path
     metrics_path: Path
     meta_path: Path
     sha256: str
-    metrics: dict
+    metrics: TrainingMetrics
     seconds: float
 
 
 def load_dataset(path: str | os.PathLike) -> LoadedDataset:
+    """Open a built dataset: its metadata and each split's X/y arrays (memory-mapped, not read).
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset directory (``metadata.json``, ``X_<split>.npy``, ``y_<split>.npy``).
+
+    Returns
+    -------
+    LoadedDataset
+
+    Raises
+    ------
+    InputError
+        A file missing or unreadable, or X and y of a split with different row counts.
+    """
     path = Path(path)
-    meta_file = path / "metadata.json"
-    if not meta_file.is_file():
-        raise InputError(f"{path} is not a dataset directory (no metadata.json); build one with build_task_dataset")
-    try:
-        metadata = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{meta_file}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    metadata = read_dataset_metadata(path)
     X, y = {}, {}
     for split in SPLITS:
         for prefix, store in (("X", X), ("y", y)):
@@ -144,7 +171,7 @@ def load_dataset(path: str | os.PathLike) -> LoadedDataset:
     return LoadedDataset(path=path, X=X, y=y, metadata=metadata)
 
 
-def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
+def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> Evaluation:
     """Accuracy, F1 (macro, weighted), per-class report and confusion matrix, by label name.
 
     Macro and weighted F1 follow F1_MACRO_DEFINITION: averaged over the classes that occur in
@@ -152,6 +179,17 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
     classes, so its "macro avg" is ``f1_macro``. A class absent from this split's truth is listed
     in ``classes_absent``; in ``per_class`` its f1/precision/recall are null when it was not
     predicted either (not 0, which would read as a failure).
+
+    Parameters
+    ----------
+    y_true, y_pred : array of int, shape (n,)
+        Class codes (indexes into ``labels``).
+    labels : list of str
+        Class names in code order.
+
+    Returns
+    -------
+    Evaluation
     """
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, f1_score
 
@@ -174,21 +212,33 @@ def evaluate(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str]) -> dict:
             }
         else:
             per_class[name] = {"precision": None, "recall": None, "f1": None, "support": 0}
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1_macro": float(f1_score(y_true, y_pred, labels=scored, average="macro", zero_division=0)),
-        "f1_weighted": float(f1_score(y_true, y_pred, labels=scored, average="weighted", zero_division=0)),
-        "support": len(y_true),
-        "classes_scored": [labels[c] for c in scored],
-        "classes_absent": [labels[c] for c in codes if c not in truth],
-        "per_class": per_class,
-        "classification_report": report,
-        "confusion_matrix": {"labels": labels, "matrix": matrix.tolist()},
-    }
+    return Evaluation(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        f1_macro=float(f1_score(y_true, y_pred, labels=scored, average="macro", zero_division=0)),
+        f1_weighted=float(f1_score(y_true, y_pred, labels=scored, average="weighted", zero_division=0)),
+        support=len(y_true),
+        classes_scored=[labels[c] for c in scored],
+        classes_absent=[labels[c] for c in codes if c not in truth],
+        per_class=per_class,
+        classification_report=report,
+        confusion_matrix={"labels": labels, "matrix": matrix.tolist()},
+    )
 
 
 def evaluation_warnings(y_test: np.ndarray, labels: list[str]) -> list[str]:
-    """Why the test figures may mean little: one class in the test split, or too few windows per class."""
+    """Why the test figures may mean little: one class in the test split, classes absent, or too
+    few windows per class.
+
+    Parameters
+    ----------
+    y_test : array of int
+    labels : list of str
+
+    Returns
+    -------
+    list of str
+        Sentences for people (empty when the split is healthy).
+    """
     warnings = []
     codes, counts = np.unique(np.asarray(y_test), return_counts=True)
     absent = [labels[c] for c in range(len(labels)) if c not in set(codes.tolist())]
@@ -239,10 +289,24 @@ def read_window_index(data: LoadedDataset, split: str) -> list[dict] | None:
 
 
 def predicted_timeline(data: LoadedDataset, estimator, X_test: np.ndarray, y_pred: np.ndarray) -> dict[str, list[dict]]:
-    """{video_id: [{start, end, true, pred, confidence}, ...]} over the test windows, in time order.
+    """The test windows' truth and prediction per video, in time order.
 
-    ``confidence`` is the estimator's probability for the predicted class (None for an estimator
-    without probabilities). Empty when the dataset has no usable window index.
+    Parameters
+    ----------
+    data : LoadedDataset
+    estimator
+        The fitted estimator.
+    X_test : array
+        The estimator's input for the test split.
+    y_pred : array of int
+        Its predictions.
+
+    Returns
+    -------
+    dict of str to list of dict
+        {video_id: [{start, end, true, pred, confidence}, ...]}; ``confidence`` is the probability
+        of the predicted class (None for an estimator without probabilities). Empty when the
+        dataset has no usable window index.
     """
     rows = read_window_index(data, "test")
     if rows is None:
@@ -253,7 +317,7 @@ def predicted_timeline(data: LoadedDataset, estimator, X_test: np.ndarray, y_pre
         proba = np.asarray(estimator.predict_proba(X_test), dtype=np.float64)
         column = {int(c): i for i, c in enumerate(getattr(estimator, "classes_", range(proba.shape[1])))}
         confidence = [round(float(proba[i, column[int(p)]]), 4) for i, p in enumerate(y_pred)]
-    window_sec = float(data.metadata["window_sec"])
+    window_sec = float(data.metadata.window_sec)
     timeline: dict[str, list[dict]] = {}
     for row, true, pred, conf in zip(rows, np.asarray(data.y["test"]), y_pred, confidence, strict=True):
         start = float(row["start_t"])
@@ -290,7 +354,16 @@ def _majority(labels: list[str]) -> str:
 def video_level_metrics(timeline: dict[str, list[dict]]) -> dict | None:
     """Majority vote of each test video's predicted windows against its majority true label.
 
-    None when there is no timeline (a dataset without a window index).
+    Parameters
+    ----------
+    timeline : dict
+        :func:`predicted_timeline`'s.
+
+    Returns
+    -------
+    dict or None
+        ``videos``, ``accuracy``, ``f1_macro`` and ``per_video`` {video: {true, pred}}; None when
+        there is no timeline (a dataset without a window index).
     """
     if not timeline:
         return None
@@ -368,7 +441,20 @@ def segment_metrics(timeline: dict[str, list[dict]], step_sec: float) -> dict | 
     """Segmental F1@10/25/50 (summed over the test videos) and the mean edit score.
 
     Consecutive windows with the same label become one segment, for truth and prediction
-    separately (see :func:`label_segments`). None without a timeline.
+    separately (see :func:`label_segments`).
+
+    Parameters
+    ----------
+    timeline : dict
+        :func:`predicted_timeline`'s.
+    step_sec : float
+        The dataset's hop: each window stands for its own hop.
+
+    Returns
+    -------
+    dict or None
+        ``f1@10``, ``f1@25``, ``f1@50``, ``tp@50``/``fp@50``/``fn@50``, ``edit`` and
+        ``per_video``; None without a timeline.
     """
     if not timeline:
         return None
@@ -397,10 +483,20 @@ def window_groups(data: LoadedDataset) -> tuple[np.ndarray, str]:
     Datasets split by time blocks group windows by the block run they came from (runs of
     different splits are a window apart, so no fold shares a moment with another); others by
     video. Without a window index, each split of the dataset is one group.
+
+    Parameters
+    ----------
+    data : LoadedDataset
+
+    Returns
+    -------
+    groups : array of object
+        One group name per window.
+    kind : {"video", "time_block", "split"}
     """
-    blocks = (data.metadata.get("split_method") or {}).get("blocks") or {}
+    blocks = (data.metadata.split_method or {}).get("blocks") or {}
     out: list[str] = []
-    kind = "time_block" if blocks or data.metadata.get("split_strategy") == "temporal_blocks" else "video"
+    kind = "time_block" if blocks or data.metadata.split_strategy == "temporal_blocks" else "video"
     for split in SPLITS:
         rows = read_window_index(data, split)
         if rows is None:
@@ -433,69 +529,127 @@ def cross_validate(
     grouped by video or time block (see :func:`window_groups`), so a fold never tests on a video
     or block it trained on. Each fold fits its own representation and estimator; the windows
     keep the dataset's scaling (fitted on its train split). Sequence models train for their
-    maximum epochs (no val split inside a fold). ``progress(done, total)`` is called between
-    units of work of every fold (it may raise: a cancel stops the folds too).
+    maximum epochs (no val split inside a fold).
+
+    Parameters
+    ----------
+    data : LoadedDataset
+    spec : TrainSpec
+        ``cv_folds`` (K), the seed and the model parameters.
+    model_type, aggregation : str
+        Canonical names (as :func:`train_model` resolves them).
+    progress : callable, optional
+        ``progress(done, total)`` between units of work of every fold; it may raise (a cancel
+        stops the folds too).
+
+    Returns
+    -------
+    dict
+        ``k``, ``grouped_by``, ``groups``, ``folds_scored``, ``folds`` (each fold's sizes, test
+        groups and figures, or why it was skipped), ``note``, and ``accuracy``/``f1_macro``/
+        ``f1_weighted`` as ``{mean, std, min}`` over the scored folds (None when none was).
+
+    Raises
+    ------
+    InputError
+        Fewer groups than folds.
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
     k = spec.cv_folds
-    labels = data.labels
     groups, kind = window_groups(data)
-    n_groups = len(set(groups.tolist()))
-    if n_groups < k:
-        unit = {"video": "videos", "time_block": "time blocks", "split": "splits"}[kind]
-        raise InputError(
-            f"cv {k} needs at least {k} groups but this dataset has {n_groups} {unit}; "
-            f"use cv ≤ {n_groups} or add videos"
-        )
+    n_groups = _check_cv_groups(groups, kind, k)
     X = np.concatenate([np.asarray(data.X[split]) for split in SPLITS])
     y = np.concatenate([np.asarray(data.y[split]) for split in SPLITS])
-    folds = []
-
-    def fold_progress(number: int) -> ProgressCallback | None:
-        if progress is None:
-            return None
-
-        def report(done: int, total: int) -> None:
-            share = min(max(done / total, 0.0), 1.0) if total else 1.0
-            progress(round(PROGRESS_STEPS * (number + share) / k), PROGRESS_STEPS)
-
-        return report
-
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=spec.seed)
-    for number, (train_rows, test_rows) in enumerate(splitter.split(X, y, groups)):
-        fold = {
-            "fold": number,
-            "train_windows": len(train_rows),
-            "test_windows": len(test_rows),
-            "test_groups": sorted(set(groups[test_rows].tolist())),
+    folds = [
+        _cv_fold(
+            number,
+            (X[train_rows], y[train_rows]),
+            (X[test_rows], y[test_rows]),
+            test_groups=sorted(set(groups[test_rows].tolist())),
+            labels=data.labels,
+            spec=spec,
+            model_type=model_type,
+            aggregation=aggregation,
+            progress=_fold_progress(progress, number, k),
+        )
+        for number, (train_rows, test_rows) in enumerate(splitter.split(X, y, groups))
+    ]
+    return _cv_summary(folds, k=k, kind=kind, n_groups=n_groups)
+
+
+_GROUP_UNITS = {"video": "videos", "time_block": "time blocks", "split": "splits"}
+_GROUP_NAMES = {"video": "video", "time_block": "time block", "split": "dataset split"}
+
+
+def _check_cv_groups(groups: np.ndarray, kind: str, k: int) -> int:
+    """The number of groups, refused (InputError) when there are fewer than ``k`` folds."""
+    n_groups = len(set(groups.tolist()))
+    if n_groups < k:
+        raise InputError(
+            f"cv {k} needs at least {k} groups but this dataset has {n_groups} {_GROUP_UNITS[kind]}; "
+            f"use cv ≤ {n_groups} or add videos"
+        )
+    return n_groups
+
+
+def _fold_progress(progress: ProgressCallback | None, number: int, k: int) -> ProgressCallback | None:
+    """Fold ``number``'s progress as its 1/k share of the cross-validation's."""
+    if progress is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        share = min(max(done / total, 0.0), 1.0) if total else 1.0
+        progress(round(PROGRESS_STEPS * (number + share) / k), PROGRESS_STEPS)
+
+    return report
+
+
+def _cv_fold(
+    number: int,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    test_groups: list[str],
+    labels: list[str],
+    spec: TrainSpec,
+    model_type: str,
+    aggregation: str,
+    progress: ProgressCallback | None,
+) -> dict:
+    """One fold: fit a representation and an estimator on its train rows, score its test rows."""
+    (X_train, y_train), (X_test, y_test) = train, test
+    fold = {"fold": number, "train_windows": len(y_train), "test_windows": len(y_test), "test_groups": test_groups}
+    if len(np.unique(y_train)) < 2:
+        fold["skipped"] = "its train part holds one class"
+        return fold
+    representation = make_representation(
+        aggregation,
+        seed=spec.seed,
+        num_features=minirocket_features(len(y_train), spec.params.rocket_features),
+    )
+    if representation is not None:
+        representation.fit(X_train)
+        f_train, f_test = representation.transform(X_train), representation.transform(X_test)
+    else:
+        f_train, f_test = aggregate(X_train, aggregation), aggregate(X_test, aggregation)
+    estimator = make_estimator(model_type, spec.params, spec.seed)
+    fit_estimator(estimator, f_train, y_train, progress=progress)
+    result = evaluate(y_test, estimator.predict(f_test), labels)
+    fold.update(
+        {
+            "accuracy": result.accuracy,
+            "f1_macro": result.f1_macro,
+            "f1_weighted": result.f1_weighted,
+            "classes_absent": result.classes_absent,
         }
-        if len(np.unique(y[train_rows])) < 2:
-            fold["skipped"] = "its train part holds one class"
-            folds.append(fold)
-            continue
-        representation = make_representation(
-            aggregation,
-            seed=spec.seed,
-            num_features=minirocket_features(len(train_rows), spec.params.rocket_features),
-        )
-        if representation is not None:
-            representation.fit(X[train_rows])
-            f_train, f_test = representation.transform(X[train_rows]), representation.transform(X[test_rows])
-        else:
-            f_train, f_test = aggregate(X[train_rows], aggregation), aggregate(X[test_rows], aggregation)
-        estimator = make_estimator(model_type, spec.params, spec.seed)
-        fit_estimator(estimator, f_train, y[train_rows], progress=fold_progress(number))
-        result = evaluate(y[test_rows], estimator.predict(f_test), labels)
-        fold.update(
-            {
-                "accuracy": result["accuracy"],
-                "f1_macro": result["f1_macro"],
-                "f1_weighted": result["f1_weighted"],
-                "classes_absent": result["classes_absent"],
-            }
-        )
-        folds.append(fold)
+    )
+    return fold
+
+
+def _cv_summary(folds: list[dict], *, k: int, kind: str, n_groups: int) -> dict:
+    """The folds with the mean, std and min of each figure over the scored ones."""
     scored = [f for f in folds if "skipped" not in f]
     summary = {
         "k": k,
@@ -504,7 +658,7 @@ def cross_validate(
         "folds_scored": len(scored),
         "folds": folds,
         "note": "StratifiedGroupKFold over all windows (train, val and test), grouped by "
-        + {"video": "video", "time_block": "time block", "split": "dataset split"}[kind]
+        + _GROUP_NAMES[kind]
         + "; the final model is then trained on the train split as without cv",
     }
     for metric in ("accuracy", "f1_macro", "f1_weighted"):
@@ -518,18 +672,26 @@ def cross_validate(
 
 
 def headline_metrics(
-    test: dict, labels: list[str], *, model_type: str, aggregation: str, params: ModelParams, seed: int, train_size: int
+    test: Evaluation,
+    labels: list[str],
+    *,
+    model_type: str,
+    aggregation: str,
+    params: ModelParams,
+    seed: int,
+    train_size: int,
 ) -> dict:
-    """The keys every metrics file starts with: the test figures at top level, where existing
-    clients read them, and the configuration that produced them."""
+    """The fields every metrics file starts with, as keyword arguments of :class:`TrainingMetrics`:
+    the test figures at top level, where existing clients read them, and the configuration that
+    produced them."""
     return {
-        "accuracy": test["accuracy"],
-        "f1_macro": test["f1_macro"],
-        "f1_weighted": test["f1_weighted"],
+        "accuracy": test.accuracy,
+        "f1_macro": test.f1_macro,
+        "f1_weighted": test.f1_weighted,
         "f1_macro_definition": F1_MACRO_DEFINITION,
-        "classes_absent_from_test": test.get("classes_absent", []),
-        "classification_report": test["classification_report"],
-        "confusion_matrix": test["confusion_matrix"]["matrix"],
+        "classes_absent_from_test": test.classes_absent or [],
+        "classification_report": test.classification_report,
+        "confusion_matrix": test.confusion_matrix["matrix"],
         "labels": labels,
         "model_type": model_type,
         "aggregation": aggregation,
@@ -540,38 +702,26 @@ def headline_metrics(
     }
 
 
-def train_model(
-    dataset: str | os.PathLike,
-    output: str | os.PathLike,
-    *,
-    spec: TrainSpec | None = None,
-    progress: ProgressCallback | None = None,
-) -> TrainResult:
-    started = time.perf_counter()
-    spec = spec or TrainSpec()
-    model_type = canonical_model_type(spec.model_type)
-    aggregation = "sequence" if model_type in SEQUENCE_MODELS else spec.aggregation
-    if aggregation not in TABULAR_AGGREGATIONS and model_type not in SEQUENCE_MODELS:
-        raise InputError(
-            f"aggregation {spec.aggregation!r} unknown for {model_type}; use {', '.join(TABULAR_AGGREGATIONS)}"
-        )
-    output = Path(output)
-    metrics_path, meta_path = sidecar_paths(output)
-    data = load_dataset(dataset)
-    labels = data.labels
-    if len(data.y["train"]) == 0:
-        raise InputError(f"{data.path.name} has no training windows")
-    if len(np.unique(data.y["train"])) < 2:
-        raise InputError(f"{data.path.name}: the train split holds one class; need at least two")
-    eval_split = "test" if len(data.y["test"]) else None
-    if eval_split is None:
-        raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
+class _Stages:
+    """:func:`train_model`'s progress bar, ``progress(done, PROGRESS_STEPS)`` through its stages.
 
-    # With cross-validation, its folds fill the first k/(k+1) of the progress bar, the final fit the rest.
-    cv_share = spec.cv_folds / (spec.cv_folds + 1) if spec.cv_folds else 0.0
+    With cross-validation its folds fill the first k/(k+1) of the bar, the final fit the rest;
+    within the final fit: representation 0–30 %, estimator 30–90 %, evaluation and writing the rest.
+    """
 
-    def part(lo: float, hi: float) -> ProgressCallback | None:
+    def __init__(self, progress: ProgressCallback | None, cv_folds: int) -> None:
+        self.progress = progress
+        self.cv_share = cv_folds / (cv_folds + 1) if cv_folds else 0.0
+
+    def checkpoint(self, at: float = 0.0) -> None:
+        """Report ``at`` of the bar, where it already is (it may raise: a job cancelled while it
+        waited stops here)."""
+        if self.progress is not None:
+            self.progress(round(PROGRESS_STEPS * at), PROGRESS_STEPS)
+
+    def part(self, lo: float, hi: float) -> ProgressCallback | None:
         """Progress of one stage (cv folds, representation, fit, evaluation) as a share of the whole."""
+        progress = self.progress
         if progress is None:
             return None
 
@@ -581,37 +731,63 @@ def train_model(
 
         return report
 
-    def final(lo: float, hi: float) -> ProgressCallback | None:
+    def final(self, lo: float, hi: float) -> ProgressCallback | None:
         """``part`` within the final fit's share of the bar."""
-        return part(cv_share + (1 - cv_share) * lo, cv_share + (1 - cv_share) * hi)
+        return self.part(self.cv_share + (1 - self.cv_share) * lo, self.cv_share + (1 - self.cv_share) * hi)
 
+
+def train_model(
+    dataset: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    spec: TrainSpec | None = None,
+    progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train one model on a built dataset; write its artifact, metadata and metrics.
+
+    The steps, each a function of its own: check the dataset (:func:`_check_trainable`),
+    cross-validate when ``spec.cv_folds`` asks (:func:`cross_validate`), fit the window
+    representation on the train split and transform every split (:func:`_represent`), fit the
+    estimator (early stopping on val for the networks), evaluate on val and test at window,
+    video and segment level (:func:`_measure`), then write the artifact and the metrics JSON
+    (:func:`_write`). The same dataset, spec and seed give the same files, bit for bit.
+
+    Parameters
+    ----------
+    dataset : path-like
+        A dataset directory written by ``build_dataset``.
+    output : path-like
+        The model file (``.pkl``); ``<stem>_metrics.json`` and ``<stem>_meta.json`` go beside it.
+    spec : TrainSpec, optional
+        Model type, aggregation, parameters, seed and cross-validation folds (default: the
+        default configuration, ``DEFAULT_MODEL``/``DEFAULT_AGGREGATION``).
+    progress : callable, optional
+        ``progress(done, 1000)`` through the stages; it may raise (a cancel, a time limit) to
+        stop training, and nothing is written until the last call.
+
+    Returns
+    -------
+    TrainResult
+        Paths, the artifact's sha256, the :class:`TrainingMetrics` as written, and the seconds taken.
+
+    Raises
+    ------
+    InputError
+        An unknown model type or aggregation, an unreadable dataset, a train split without two
+        classes, no test windows, or too few groups for ``cv_folds``.
+    """
+    started = time.perf_counter()
+    spec = spec or TrainSpec()
+    model_type, aggregation = _model_and_aggregation(spec)
+    data = load_dataset(dataset)
+    _check_trainable(data)
+    stages = _Stages(progress, spec.cv_folds)
     cv = None
     if spec.cv_folds:
-        if progress is not None:
-            progress(0, PROGRESS_STEPS)  # may raise: a job cancelled while it waited stops here
-        cv = cross_validate(data, spec, model_type, aggregation, progress=part(0.0, cv_share))
-
-    # A fitted representation (minirocket) sees the train split only; it travels in the bundle.
-    representation = make_representation(
-        aggregation,
-        seed=spec.seed,
-        num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
-    )
-    if progress is not None:
-        progress(round(PROGRESS_STEPS * cv_share), PROGRESS_STEPS)  # may raise: a cancelled job stops here
-    if representation is not None:
-        representation.fit(np.asarray(data.X["train"]), progress=final(0.0, 0.05))
-        features = {
-            split: representation.transform(
-                np.asarray(data.X[split]), progress=final(0.05 + 0.25 * i / 3, 0.05 + 0.25 * (i + 1) / 3)
-            )
-            for i, split in enumerate(SPLITS)
-        }
-    else:
-        features = {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
-    names = aggregated_names(
-        data.metadata["feature_names"], aggregation, data.metadata.get("window_frames", 0), representation
-    )
+        stages.checkpoint()
+        cv = cross_validate(data, spec, model_type, aggregation, progress=stages.part(0.0, stages.cv_share))
+    stages.checkpoint(stages.cv_share)
+    representation, features = _represent(data, aggregation, spec, stages)
     estimator = make_estimator(model_type, spec.params, spec.seed)
     fit_estimator(
         estimator,
@@ -619,18 +795,89 @@ def train_model(
         data.y["train"],
         X_val=features["val"],
         y_val=data.y["val"],
-        progress=final(0.3, 0.9),
+        progress=stages.final(0.3, 0.9),
     )
-    report = final(0.9, 1.0) or (lambda done, total: None)
+    names = aggregated_names(data.metadata.feature_names, aggregation, data.metadata.window_frames or 0, representation)
+    metrics = _measure(
+        data, estimator, features, names, model_type=model_type, aggregation=aggregation, spec=spec, cv=cv
+    )
+    metrics = replace(metrics, training_seconds=round(time.perf_counter() - started, 3))
+    bundle = _bundle(
+        data, estimator, representation, model_type=model_type, aggregation=aggregation, spec=spec, test=metrics.test
+    )
+    last = stages.final(0.9, 1.0)
+    if last is not None:
+        last(1, 1)  # the last chance to stop: nothing is written yet
+    return _write(bundle, metrics, Path(output), started)
 
-    results, predictions = {}, {}
+
+def _model_and_aggregation(spec: TrainSpec) -> tuple[str, str]:
+    """The canonical model type and the aggregation it trains with (``sequence`` for the networks)."""
+    model_type = canonical_model_type(spec.model_type)
+    aggregation = "sequence" if model_type in SEQUENCE_MODELS else spec.aggregation
+    if aggregation not in TABULAR_AGGREGATIONS and model_type not in SEQUENCE_MODELS:
+        raise InputError(
+            f"aggregation {spec.aggregation!r} unknown for {model_type}; use {', '.join(TABULAR_AGGREGATIONS)}"
+        )
+    return model_type, aggregation
+
+
+def _check_trainable(data: LoadedDataset) -> None:
+    """Refuse a dataset without two classes in train or without test windows (InputError)."""
+    if len(data.y["train"]) == 0:
+        raise InputError(f"{data.path.name} has no training windows")
+    if len(np.unique(data.y["train"])) < 2:
+        raise InputError(f"{data.path.name}: the train split holds one class; need at least two")
+    if not len(data.y["test"]):
+        raise InputError(f"{data.path.name} has no test windows to evaluate on; rebuild with a test ratio above 0")
+
+
+def _represent(data: LoadedDataset, aggregation: str, spec: TrainSpec, stages: _Stages):
+    """(the fitted representation or None, {split: estimator input}).
+
+    A fitted representation (minirocket) sees the train split only; it travels in the bundle.
+    A stateless aggregation is applied to each split as it is.
+    """
+    representation = make_representation(
+        aggregation,
+        seed=spec.seed,
+        num_features=minirocket_features(len(data.y["train"]), spec.params.rocket_features),
+    )
+    if representation is None:
+        return None, {split: aggregate(np.asarray(data.X[split]), aggregation) for split in SPLITS}
+    representation.fit(np.asarray(data.X["train"]), progress=stages.final(0.0, 0.05))
+    features = {
+        split: representation.transform(
+            np.asarray(data.X[split]), progress=stages.final(0.05 + 0.25 * i / 3, 0.05 + 0.25 * (i + 1) / 3)
+        )
+        for i, split in enumerate(SPLITS)
+    }
+    return representation, features
+
+
+def _measure(
+    data: LoadedDataset,
+    estimator,
+    features: dict[str, np.ndarray],
+    names: list[str],
+    *,
+    model_type: str,
+    aggregation: str,
+    spec: TrainSpec,
+    cv: dict | None,
+) -> TrainingMetrics:
+    """The metrics of a fitted estimator: val and test figures, test timeline and its video and
+    segment scores, feature importance, and a network's training history."""
+    labels = data.labels
+    results: dict[str, Evaluation] = {}
+    predictions: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
         if len(data.y[split]):
             predictions[split] = estimator.predict(features[split])
             results[split] = evaluate(data.y[split], predictions[split], labels)
     test = results["test"]
     timeline = predicted_timeline(data, estimator, features["test"], predictions["test"])
-    metrics = {
+    return TrainingMetrics(
         **headline_metrics(
             test,
             labels,
@@ -640,52 +887,71 @@ def train_model(
             seed=spec.seed,
             train_size=len(data.y["train"]),
         ),
-        "warnings": evaluation_warnings(data.y["test"], labels),
-        "cv": cv,
-        "val": results.get("val"),
-        "test": test,
-        "feature_importance": _importance(estimator, names),
-        "dataset": str(data.path),
-        "test_timeline": timeline,
-        "test_videos": timeline_summary(timeline),
-        "video_level": video_level_metrics(timeline),
-        "segment": segment_metrics(timeline, float(data.metadata["step_sec"])),
-        "training_seconds": round(time.perf_counter() - started, 3),
-    }
-    if isinstance(estimator, TorchSequenceClassifier):
-        metrics["epochs_run"] = estimator.n_epochs_
-        metrics["best_epoch"] = estimator.best_epoch_
-        metrics["stopped_early"] = estimator.stopped_early_
-        metrics["history"] = estimator.history_
+        warnings=evaluation_warnings(data.y["test"], labels),
+        cv=cv,
+        val=results.get("val"),
+        test=test,
+        feature_importance=_importance(estimator, names),
+        dataset=str(data.path),
+        test_timeline=timeline,
+        test_videos=timeline_summary(timeline),
+        video_level=video_level_metrics(timeline),
+        segment=segment_metrics(timeline, float(data.metadata.step_sec)),
+        **_training_history(estimator),
+    )
 
-    dataset_meta = data.metadata
-    bundle = {
-        "estimator": estimator,
-        "model_type": model_type,
-        "aggregation": aggregation,
-        "representation": representation,  # the fitted transform (None: aggregate(x, aggregation))
-        "feature_names": dataset_meta["feature_names"],
-        "feature_groups": dataset_meta.get("feature_groups"),
-        "window": {
-            "window_sec": dataset_meta["window_sec"],
-            "step_sec": dataset_meta["step_sec"],
-            "fps": dataset_meta["fps"],
-            "frames": dataset_meta.get("window_frames"),
-            "min_purity": dataset_meta.get("min_purity"),
-        },
-        "scaler_mean": dataset_meta["scaler_mean"],
-        "scaler_scale": dataset_meta["scaler_scale"],
-        "label_to_idx": dataset_meta["label_to_idx"],
-        "idx_to_label": dataset_meta["idx_to_label"],
-        "params": spec.params.as_dict(),
-        "seed": spec.seed,
-        "dataset": {"path": str(data.path), "metadata_sha256": sha256_file(data.path / "metadata.json")},
-        "metrics": {"accuracy": test["accuracy"], "f1_macro": test["f1_macro"]},
+
+def _training_history(estimator) -> dict:
+    """A temporal network's epochs (run, best, stopped early) and loss history; nothing for others."""
+    from .classifiers import TorchSequenceClassifier
+
+    if not isinstance(estimator, TorchSequenceClassifier):
+        return {}
+    return {
+        "epochs_run": estimator.n_epochs_,
+        "best_epoch": estimator.best_epoch_,
+        "stopped_early": estimator.stopped_early_,
+        "history": estimator.history_,
     }
-    report(1, 1)  # the last chance to stop: nothing is written yet
+
+
+def _bundle(
+    data: LoadedDataset,
+    estimator,
+    representation,
+    *,
+    model_type: str,
+    aggregation: str,
+    spec: TrainSpec,
+    test: Evaluation,
+) -> ModelBundle:
+    """What the artifact holds: the fitted objects and everything inference needs around them."""
+    meta = data.metadata
+    return ModelBundle(
+        estimator=estimator,
+        model_type=model_type,
+        aggregation=aggregation,
+        representation=representation,  # the fitted transform (None: aggregate(x, aggregation))
+        feature_names=meta.feature_names,
+        feature_groups=meta.feature_groups,
+        window=meta.window_settings(),
+        scaler_mean=meta.scaler_mean,
+        scaler_scale=meta.scaler_scale,
+        label_to_idx=meta.label_to_idx,
+        idx_to_label=meta.idx_to_label,
+        params=spec.params.as_dict(),
+        seed=spec.seed,
+        dataset={"path": str(data.path), "metadata_sha256": sha256_file(data.path / "metadata.json")},
+        metrics={"accuracy": test.accuracy, "f1_macro": test.f1_macro},
+    )
+
+
+def _write(bundle: ModelBundle, metrics: TrainingMetrics, output: Path, started: float) -> TrainResult:
+    """The artifact (and its ``_meta.json``), then the metrics JSON naming the artifact's checksum."""
+    metrics_path, meta_path = sidecar_paths(output)
     digest, _ = save_artifact(bundle, output)
-    metrics["model_sha256"] = digest
-    write_json(metrics_path, metrics)
+    metrics = replace(metrics, model_sha256=digest)
+    write_json(metrics_path, metrics.to_dict())
     return TrainResult(
         model_path=output,
         metrics_path=metrics_path,

@@ -65,11 +65,26 @@ def median_interval(t: np.ndarray) -> float:
 
 
 def make_windows(t: np.ndarray, codes: np.ndarray, n_classes: int, spec: WindowSpec, video_id: str) -> VideoWindows:
-    """Windows over one video's timeline ``t`` (sorted) with frame label ``codes`` (-1 unlabelled).
+    """The kept windows of one video's timeline, and what was dropped and why.
 
     A window covers [start, start + window_sec). It is dropped when it has a hole in time
     (``gap``), when most of its frames are unlabelled (``unlabelled``), or when its majority
     label covers less than ``min_purity`` of its frames (``ambiguous``).
+
+    Parameters
+    ----------
+    t : array of shape (rows,)
+        The rows' times, sorted (seconds).
+    codes : array of shape (rows,)
+        Each row's label code (-1 unlabelled).
+    n_classes : int
+    spec : WindowSpec
+    video_id : str
+
+    Returns
+    -------
+    VideoWindows
+        Starts, window label codes, the row sampled at each window frame, and the drop counts.
     """
     dropped = {"gap": 0, "unlabelled": 0, "ambiguous": 0}
     empty = VideoWindows(video_id, np.zeros(0), np.zeros(0, np.int64), np.zeros((0, spec.frames), np.int64), dropped)
@@ -114,9 +129,18 @@ def make_windows(t: np.ndarray, codes: np.ndarray, n_classes: int, spec: WindowS
 
 
 def window_starts(t: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """Starts ``t0 + k × step`` of every window that fits a timeline ``t`` (sorted).
+    """Starts ``t0 + k × step`` of every window that fits a timeline (the last may end up to one
+    frame interval after the last frame).
 
-    The last window may end up to one frame interval after the last frame.
+    Parameters
+    ----------
+    t : array of shape (rows,)
+        Sorted times (seconds).
+    spec : WindowSpec
+
+    Returns
+    -------
+    array of shape (n,)
     """
     if len(t) < 2:
         return np.zeros(0)
@@ -128,12 +152,33 @@ def window_starts(t: np.ndarray, spec: WindowSpec) -> np.ndarray:
 
 
 def window_grid(starts: np.ndarray, spec: WindowSpec) -> np.ndarray:
-    """(n, frames) sample times of windows starting at ``starts``: the centres of equal slots."""
+    """The sample times of windows: the centres of ``spec.frames`` equal slots of each.
+
+    Parameters
+    ----------
+    starts : array of shape (n,)
+    spec : WindowSpec
+
+    Returns
+    -------
+    array of shape (n, spec.frames)
+    """
     return np.asarray(starts, np.float64)[..., None] + (np.arange(spec.frames) + 0.5) * (spec.window_sec / spec.frames)
 
 
 def nearest_rows(t: np.ndarray, times: np.ndarray) -> np.ndarray:
-    """Index of the frame nearest in time to each entry of ``times`` (any shape)."""
+    """The index of the row nearest in time to each requested time.
+
+    Parameters
+    ----------
+    t : array of shape (rows,)
+        Sorted row times.
+    times : array of any shape
+
+    Returns
+    -------
+    array of int, the shape of ``times``
+    """
     right = np.clip(np.searchsorted(t, times), 1, len(t) - 1)
     left = right - 1
     return np.where(times - t[left] <= t[right] - times, left, right)
@@ -195,8 +240,29 @@ def block_split_search(
     Among ``candidates`` seeded random assignments (and the plain ordered train | val | test
     layout) it keeps the one whose train split holds the most classes, then val and test the
     most classes, then whose window shares are closest to the ratios and lose the fewest
-    windows at split boundaries. Returns ({video_id: split per window}, {video_id: split per
-    block}). Raises InputError when there are fewer blocks than splits wanted.
+    windows at split boundaries.
+
+    Parameters
+    ----------
+    videos : list of BlockTimeline
+        Each video's window starts and codes, and its block edges.
+    ratios : (float, float, float)
+        Train, val and test shares.
+    window_sec : float
+    seed : int
+    candidates : int
+
+    Returns
+    -------
+    by_window : dict of str to array
+        {video_id: split of each window} ("" for a window dropped at a split boundary).
+    by_block : dict of str to array
+        {video_id: split of each block}.
+
+    Raises
+    ------
+    InputError
+        Fewer blocks than the splits wanted.
     """
     want = [s for s, r in zip(SPLITS, ratios, strict=True) if r > 0]
     total_blocks = sum(len(v.edges) - 1 for v in videos)
@@ -264,7 +330,21 @@ def video_level_splits(
 ) -> dict[str, str]:
     """Assign whole videos to splits: seeded, and among ``candidates`` shuffles the one whose
     train split holds every class and whose val/test hold the most classes, with window
-    shares closest to the ratios."""
+    shares closest to the ratios.
+
+    Parameters
+    ----------
+    video_classes : dict of str to array
+        {video_id: the label codes of its kept windows}.
+    ratios : (float, float, float)
+    seed : int
+    candidates : int
+
+    Returns
+    -------
+    dict of str to str
+        {video_id: "train" | "val" | "test"}.
+    """
     videos = sorted(video_classes)
     n = len(videos)
     want = [r > 0 for r in ratios]
@@ -306,10 +386,20 @@ def video_level_splits(
 
 
 def fit_scaler(x: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature mean and std over windows and frames of ``x`` (n, T, F), ignoring NaN.
+    """Per-feature mean and std over windows and frames, ignoring NaN.
 
     Chunked so that memory stays flat however large ``x`` is. Constant or all-missing
     features get scale 1 (and mean 0 when all missing).
+
+    Parameters
+    ----------
+    x : array of shape (n, T, F)
+    chunk : int
+        Windows per step.
+
+    Returns
+    -------
+    mean, scale : arrays of shape (F,), float32
     """
     n_features = x.shape[-1]
     total = np.zeros(n_features)
@@ -331,7 +421,17 @@ def fit_scaler(x: np.ndarray, chunk: int = 512) -> tuple[np.ndarray, np.ndarray]
 
 
 def apply_scaler(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, chunk: int = 4096) -> None:
-    """Z-score ``x`` in place; missing values become 0 (the training mean) after scaling."""
+    """Z-score windows in place; missing values become 0 (the training mean) after scaling.
+
+    Parameters
+    ----------
+    x : array of shape (n, T, F), float32
+        Changed in place.
+    mean, scale : arrays of shape (F,)
+        From :func:`fit_scaler` on the train split.
+    chunk : int
+        Windows per step.
+    """
     for i in range(0, len(x), chunk):
         block = x[i : i + chunk]
         block -= mean
@@ -340,7 +440,21 @@ def apply_scaler(x: np.ndarray, mean: np.ndarray, scale: np.ndarray, chunk: int 
 
 
 def balance_indices(y: np.ndarray, method: str, seed: int) -> np.ndarray:
-    """Row indices of a class-balanced version of ``y`` (seeded; for the train split only)."""
+    """Row indices of a class-balanced version of ``y`` (seeded; for the train split only).
+
+    Parameters
+    ----------
+    y : array of int
+    method : {"none", "downsample", "upsample"}
+        ``downsample`` keeps the smallest class's count of each class, ``upsample`` repeats rows
+        up to the largest's.
+    seed : int
+
+    Returns
+    -------
+    array of int
+        Sorted indexes into ``y`` (repeated ones with ``upsample``; all of them for ``none``).
+    """
     if method == "none" or len(y) == 0:
         return np.arange(len(y))
     rng = np.random.default_rng(seed)

@@ -86,7 +86,7 @@ def test_outputs_and_metadata(five_videos, tmp_path):
         assert source["video_id"] == path.stem
         assert source["fps"] == 10.0
     assert result.output == out
-    assert result.metadata["train_size"] == meta["train_size"]
+    assert result.metadata.train_size == meta["train_size"]
 
 
 def test_x_shape_and_no_missing_values_after_scaling(five_videos, tmp_path):
@@ -297,7 +297,8 @@ def test_one_recording_idle_then_work_has_both_classes_in_every_split(tmp_path):
     assert "seeded search" in meta["split_method"]["note"]
     assert "warning" not in meta["split_method"]
     # ... and trains, evaluated on both classes.
-    metrics = train_model(out, tmp_path / "m.pkl", spec=TrainSpec(model_type="ridge", aggregation="stats")).metrics
+    spec = TrainSpec(model_type="ridge", aggregation="stats")
+    metrics = train_model(out, tmp_path / "m.pkl", spec=spec).metrics.to_dict()
     assert metrics["classes_absent_from_test"] == [] and set(metrics["test"]["classes_scored"]) == set(CLASSES[:2])
 
 

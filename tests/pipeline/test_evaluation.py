@@ -31,19 +31,19 @@ def test_macro_f1_is_one_number_when_a_class_is_absent_from_test():
     y_true = np.array([0, 0, 0, 1, 1])  # no "pack" in this split
     y_pred = np.array([0, 0, 1, 1, 1])
     result = evaluate(y_true, y_pred, LABELS)
-    assert result["f1_macro"] == pytest.approx(result["classification_report"]["macro avg"]["f1-score"])
-    assert result["f1_weighted"] == pytest.approx(result["classification_report"]["weighted avg"]["f1-score"])
-    assert result["classes_absent"] == ["pack"]
-    assert result["classes_scored"] == ["assemble", "inspect"]
-    assert result["per_class"]["pack"] == {"precision": None, "recall": None, "f1": None, "support": 0}
-    assert "pack" not in result["classification_report"]
+    assert result.f1_macro == pytest.approx(result.classification_report["macro avg"]["f1-score"])
+    assert result.f1_weighted == pytest.approx(result.classification_report["weighted avg"]["f1-score"])
+    assert result.classes_absent == ["pack"]
+    assert result.classes_scored == ["assemble", "inspect"]
+    assert result.per_class["pack"] == {"precision": None, "recall": None, "f1": None, "support": 0}
+    assert "pack" not in result.classification_report
 
 
 def test_the_readme_case_one_class_in_test_predicted_right():
     """The README's workflow once gave 1.0 at top level and 0.5 as the report's macro avg."""
     result = evaluate(np.array([1, 1, 1]), np.array([1, 1, 1]), ["holding_glass", "talking"])
-    assert result["f1_macro"] == result["classification_report"]["macro avg"]["f1-score"] == 1.0
-    assert result["classes_absent"] == ["holding_glass"]
+    assert result.f1_macro == result.classification_report["macro avg"]["f1-score"] == 1.0
+    assert result.classes_absent == ["holding_glass"]
     warnings = evaluation_warnings(np.array([1, 1, 1]), ["holding_glass", "talking"])
     assert any("one class (talking)" in w for w in warnings)
     assert any("fewer than 10 test windows for talking (3)" in w for w in warnings)
@@ -51,9 +51,9 @@ def test_the_readme_case_one_class_in_test_predicted_right():
 
 def test_a_class_predicted_but_absent_counts_in_both_places():
     result = evaluate(np.array([0, 0, 0, 0]), np.array([0, 0, 2, 0]), LABELS)
-    assert result["classes_scored"] == ["assemble", "pack"]
-    assert result["f1_macro"] == pytest.approx(result["classification_report"]["macro avg"]["f1-score"])
-    assert result["per_class"]["pack"]["f1"] == 0.0
+    assert result.classes_scored == ["assemble", "pack"]
+    assert result.f1_macro == pytest.approx(result.classification_report["macro avg"]["f1-score"])
+    assert result.per_class["pack"]["f1"] == 0.0
 
 
 def test_no_warning_for_a_healthy_test_split():
@@ -95,7 +95,7 @@ def test_cv_by_video(five_video_dataset, tmp_path):
     spec = TrainSpec(model_type="rf", aggregation="stats", params=FAST, seed=0, cv_folds=3)
     seen = []
     result = train_model(five_video_dataset, tmp_path / "m.pkl", spec=spec, progress=lambda d, t: seen.append((d, t)))
-    cv = result.metrics["cv"]
+    cv = result.metrics.cv
     assert cv["k"] == 3 and cv["grouped_by"] == "video" and cv["groups"] == 5
     assert cv["folds_scored"] == 3
     tested = [g for fold in cv["folds"] for g in fold["test_groups"]]
@@ -119,7 +119,7 @@ def test_cv_by_time_block_on_one_recording(tmp_path):
     assert kind == "time_block" and len(groups) == sum(len(data.y[s]) for s in ("train", "val", "test"))
     assert all(g.startswith("rec#") for g in groups)
     spec = TrainSpec(model_type="rf", aggregation="stats", params=FAST, seed=0, cv_folds=3)
-    cv = train_model(tmp_path / "ds", tmp_path / "m.pkl", spec=spec).metrics["cv"]
+    cv = train_model(tmp_path / "ds", tmp_path / "m.pkl", spec=spec).metrics.cv
     assert cv["grouped_by"] == "time_block" and cv["folds_scored"] >= 2
     # A fold never tests on a block it trained on.
     for fold in cv["folds"]:

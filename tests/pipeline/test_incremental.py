@@ -81,15 +81,15 @@ def test_continued_boosting_adds_trees_to_the_champion_and_keeps_its_scaler(worl
     champion = _bundle(world["champion"])
     out = world["root"] / "incremental.pkl"
     result = continue_boosting(world["d2"], out, champion=champion, params=PARAMS, seed=1)
-    assert result.trees_before == champion["estimator"].booster_.num_trees()
+    assert result.trees_before == champion.estimator.booster_.num_trees()
     assert result.trees_after == result.trees_before + PARAMS.n_estimators * len(CLASSES)
     bundle = load_artifact(out, expected_sha256=result.sha256)
-    assert bundle["scaler_mean"] == champion["scaler_mean"]  # the old trees split in the champion's space
-    assert bundle["label_to_idx"] == champion["label_to_idx"]
+    assert bundle.scaler_mean == champion.scaler_mean  # the old trees split in the champion's space
+    assert bundle.label_to_idx == champion.label_to_idx
     assert json.loads(out.with_name("incremental_metrics.json").read_text())["incremental"]["trees_after"] == (
         result.trees_after
     )
-    assert result.metrics["accuracy"] > 0.8
+    assert result.metrics.accuracy > 0.8
     assert holdout_evaluate([world["holdout"]], bundle)["accuracy"] > 0.8
 
 

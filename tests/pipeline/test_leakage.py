@@ -65,8 +65,8 @@ def test_a_built_dataset_carries_the_audit(tmp_path):
     path = write_feature_file(tmp_path / "one.parquet", feature_frame("one", seconds=60))
     result = build_dataset([path], tmp_path / "ds", spec=small_spec())
     audit = json.loads((tmp_path / "ds" / "metadata.json").read_text())["leakage"]
-    assert result.metadata["split_strategy"] == "temporal_blocks"
-    assert audit["test"]["windows"] == result.metadata["test_size"]
+    assert result.metadata.split_strategy == "temporal_blocks"
+    assert audit["test"]["windows"] == result.metadata.test_size
     assert len(audit["test"]["distances"]) == audit["test"]["windows"]
     assert all(d is not None and d >= 0 for d in audit["test"]["distances"])
     assert audit["test"]["min_distance"] == min(audit["test"]["distances"])

@@ -4,6 +4,8 @@ within 1e-4; the representations come out bit for bit; what cannot be exported s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -103,7 +105,7 @@ def test_the_file_carries_what_a_runtime_needs(synthetic_dataset, tmp_path):
     meta = read_onnx_metadata(path)
     assert meta["model_sha256"] == trained.sha256 and len(digest) == 64
     assert meta["class_names"] == ["assemble", "inspect", "pack"]
-    assert meta["feature_names"] == bundle["feature_names"]
+    assert meta["feature_names"] == bundle.feature_names
     assert (meta["window_sec"], meta["step_sec"], meta["resample_fps"], meta["window_frames"]) == (2.0, 0.5, 5.0, 10)
     assert meta["detector"] == detector and (meta["model_type"], meta["aggregation"]) == ("rf", "stats")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -121,7 +123,7 @@ def test_a_model_without_an_onnx_form_says_so_and_writes_nothing(synthetic_datas
 
     trained = train_model(synthetic_dataset, tmp_path / "m.pkl", spec=TrainSpec(model_type="rf", params=PARAMS))
     bundle = load_artifact(trained.model_path, expected_sha256=trained.sha256)
-    bundle["estimator"] = KNeighborsClassifier().fit(np.zeros((3, 4)), [0, 1, 2])
+    bundle = replace(bundle, estimator=KNeighborsClassifier().fit(np.zeros((3, 4)), [0, 1, 2]))
     with pytest.raises(NotExportable, match="has no ONNX form") as caught:
         export_onnx(bundle, tmp_path / "out" / "m.onnx", model_sha256=trained.sha256)
     assert "\n" not in str(caught.value)

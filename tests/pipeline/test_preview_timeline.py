@@ -33,7 +33,7 @@ def snapshot(folder):
 def test_plan_counts_equal_the_built_metadata(five_videos, tmp_path, balance):
     spec = small_spec(balance=balance, seed=7)
     summary = plan_dataset(five_videos, spec).summary()
-    meta = build_dataset(five_videos, tmp_path / "ds", spec=spec).metadata
+    meta = build_dataset(five_videos, tmp_path / "ds", spec=spec).metadata.to_dict()
     assert summary["counts"] == built_counts(meta)
     assert summary["counts_before_balance"]["train"] == meta["train_label_dist_before_balance"]
     assert summary["sizes"] == {name: meta[f"{name}_size"] for name in SPLIT_NAMES}
@@ -64,7 +64,7 @@ def test_plan_equals_build_for_temporal_blocks_and_explicit_splits(make_features
     one = [make_features("solo", seconds=120.0, segment_sec=6.0)]
     spec = small_spec(ratios=(0.5, 0.25, 0.25))
     summary = plan_dataset(one, spec).summary()
-    meta = build_dataset(one, tmp_path / "blocks", spec=spec).metadata
+    meta = build_dataset(one, tmp_path / "blocks", spec=spec).metadata.to_dict()
     assert summary["split_strategy"] == meta["split_strategy"] == "temporal_blocks"
     assert summary["counts"] == built_counts(meta)
     assert summary["dropped"]["split_boundary"] == meta["dropped_windows"]["split_boundary"] > 0
@@ -72,7 +72,7 @@ def test_plan_equals_build_for_temporal_blocks_and_explicit_splits(make_features
     three = [make_features(f"e{i}", seed=i, segment_sec=4.0 + i) for i in range(3)]
     spec = small_spec(splits={"e0": "train", "e1": "test", "e2": "train"}, balance="downsample")
     summary = plan_dataset(three, spec).summary()
-    meta = build_dataset(three, tmp_path / "explicit", spec=spec).metadata
+    meta = build_dataset(three, tmp_path / "explicit", spec=spec).metadata.to_dict()
     assert summary["split_strategy"] == "explicit"
     assert summary["counts"] == built_counts(meta)
     assert summary["counts"]["val"] == {}
@@ -149,7 +149,7 @@ def test_timeline_follows_the_test_windows(trained, dataset_dir):
 
 
 def test_timeline_agrees_with_the_confusion_matrix_and_accuracy(trained):
-    metrics = trained.metrics
+    metrics = trained.metrics.to_dict()
     labels = metrics["labels"]
     matrix = np.zeros((len(labels), len(labels)), int)
     for windows in metrics["test_timeline"].values():
@@ -174,8 +174,8 @@ def test_confidence_is_the_probability_of_the_predicted_class(dataset_dir, tmp_p
     spec = TrainSpec(model_type="rf", params=ModelParams(n_estimators=10, max_depth=5), seed=0)
     result = train_model(dataset_dir, tmp_path / "rf.pkl", spec=spec)
     bundle = load_artifact(result.model_path, expected_sha256=result.sha256)
-    proba = bundle["estimator"].predict_proba(aggregate(np.load(dataset_dir / "X_test.npy"), "stats"))
-    flat = [w for windows in result.metrics["test_timeline"].values() for w in windows]
+    proba = bundle.estimator.predict_proba(aggregate(np.load(dataset_dir / "X_test.npy"), "stats"))
+    flat = [w for windows in result.metrics.test_timeline.values() for w in windows]
     assert sorted(w["confidence"] for w in flat) == pytest.approx(sorted(proba.max(axis=1)), abs=1e-4)
 
 
@@ -186,7 +186,7 @@ def test_existing_keys_unchanged_and_old_datasets_still_train(dataset_dir, tmp_p
     shutil.copytree(dataset_dir, old)
     (old / "windows_test.csv").unlink()  # datasets built before the window index existed
     spec = TrainSpec(model_type="rf", params=ModelParams(n_estimators=5, max_depth=3), seed=0)
-    metrics = train_model(old, tmp_path / "m.pkl", spec=spec).metrics
+    metrics = train_model(old, tmp_path / "m.pkl", spec=spec).metrics.to_dict()
     for key in ("accuracy", "f1_macro", "f1_weighted", "classification_report", "confusion_matrix", "labels"):
         assert key in metrics
     assert metrics["test_timeline"] == {} and metrics["test_videos"] == {}
@@ -194,4 +194,4 @@ def test_existing_keys_unchanged_and_old_datasets_still_train(dataset_dir, tmp_p
     # A window index that does not line up with y_test is not drawn.
     rows = (dataset_dir / "windows_test.csv").read_text().splitlines()
     (old / "windows_test.csv").write_text("\n".join(rows[:-1]) + "\n")
-    assert train_model(old, tmp_path / "m2.pkl", spec=spec).metrics["test_timeline"] == {}
+    assert train_model(old, tmp_path / "m2.pkl", spec=spec).metrics.test_timeline == {}

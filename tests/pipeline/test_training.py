@@ -111,23 +111,23 @@ def test_model_and_metrics_are_separate_files_and_model_loads(trained, dataset_d
     sidecar = json.loads(result.meta_path.read_text())
     assert sidecar["sha256"] == result.sha256
     bundle = load_artifact(result.model_path, expected_sha256=sidecar["sha256"])
-    assert bundle["model_type"] == CANONICAL[name]
-    assert bundle["idx_to_label"] == {str(i): c for i, c in enumerate(CLASSES)}
+    assert bundle.model_type == CANONICAL[name]
+    assert bundle.idx_to_label == {str(i): c for i, c in enumerate(CLASSES)}
     # The stored estimator reproduces the reported test accuracy.
-    X = aggregate(np.load(dataset_dir / "X_test.npy"), bundle["aggregation"])
+    X = aggregate(np.load(dataset_dir / "X_test.npy"), bundle.aggregation)
     y = np.load(dataset_dir / "y_test.npy")
-    accuracy = float((bundle["estimator"].predict(X) == y).mean())
-    assert accuracy == pytest.approx(result.metrics["accuracy"])
+    accuracy = float((bundle.estimator.predict(X) == y).mean())
+    assert accuracy == pytest.approx(result.metrics.accuracy)
 
 
 @pytest.mark.parametrize("name", ["rf", "lgbm", "lightgbm"])
 def test_tree_models_learn_well_above_chance(trained, name):
-    assert trained[name].metrics["accuracy"] >= 0.8
-    assert trained[name].metrics["f1_macro"] >= 0.75
+    assert trained[name].metrics.accuracy >= 0.8
+    assert trained[name].metrics.f1_macro >= 0.75
 
 
 def test_lstm_learns_above_chance(trained):
-    assert trained["lstm"].metrics["accuracy"] >= 0.6  # chance is 1/3
+    assert trained["lstm"].metrics.accuracy >= 0.6  # chance is 1/3
 
 
 @pytest.mark.parametrize("name", ["rf", "lgbm", "lstm"])
@@ -140,17 +140,17 @@ def test_same_seed_same_model(trained, dataset_dir, tmp_path, name):
     assert a == b
     one = load_artifact(first.model_path, expected_sha256=first.sha256)
     two = load_artifact(again.model_path, expected_sha256=again.sha256)
-    X = aggregate(np.load(dataset_dir / "X_test.npy"), one["aggregation"])
-    np.testing.assert_array_equal(one["estimator"].predict_proba(X), two["estimator"].predict_proba(X))
-    np.testing.assert_array_equal(one["estimator"].predict(X), two["estimator"].predict(X))
+    X = aggregate(np.load(dataset_dir / "X_test.npy"), one.aggregation)
+    np.testing.assert_array_equal(one.estimator.predict_proba(X), two.estimator.predict_proba(X))
+    np.testing.assert_array_equal(one.estimator.predict(X), two.estimator.predict(X))
 
 
 def test_flatten_aggregation(dataset_dir, tmp_path):
     result = train_model(
         dataset_dir, tmp_path / "flat.pkl", spec=TrainSpec(model_type="rf", aggregation="flatten", params=TREE_PARAMS)
     )
-    assert result.metrics["aggregation"] == "flatten"
-    assert all(re.search(r"__t\d\d$", e["feature"]) for e in result.metrics["feature_importance"])
+    assert result.metrics.aggregation == "flatten"
+    assert all(re.search(r"__t\d\d$", e["feature"]) for e in result.metrics.feature_importance)
 
 
 def test_load_artifact_refuses_a_tampered_file(trained, tmp_path):
@@ -222,9 +222,9 @@ def test_dataset_without_val_split(tmp_path, name):
     build_dataset(paths, tmp_path / "ds", spec=small_spec(groups=("objects",), ratios=(0.75, 0.0, 0.25)))
     assert len(np.load(tmp_path / "ds" / "y_val.npy")) == 0
     result = train_model(tmp_path / "ds", tmp_path / "models" / "m.pkl", spec=SPECS[name])
-    assert result.metrics["val"] is None
+    assert result.metrics.val is None
     assert result.model_path.is_file()
-    assert np.array(result.metrics["confusion_matrix"]).sum() == len(np.load(tmp_path / "ds" / "y_test.npy"))
+    assert np.array(result.metrics.confusion_matrix).sum() == len(np.load(tmp_path / "ds" / "y_test.npy"))
 
 
 # --------------------------------------------------------------------------- temporal representations,
@@ -255,11 +255,11 @@ def test_new_configurations_train_evaluate_and_store_their_representation(datase
     params = ModelParams(n_estimators=15, max_depth=6, epochs=8, lr=1e-2, hidden_dim=8, rocket_features=200)
     spec = TrainSpec(model_type=model, aggregation=aggregation, params=params, seed=0)
     result = train_model(dataset_dir, tmp_path / "m.pkl", spec=spec)
-    m = result.metrics
+    m = result.metrics.to_dict()
     assert m["model_type"] == model and m["aggregation"] == (aggregation or "sequence")
     assert m["accuracy"] >= 0.5  # chance is 1/3; tiny models (200 rocket features, 8 epochs)
     bundle = load_artifact(result.model_path, expected_sha256=result.sha256)
-    assert (bundle["representation"] is not None) == (aggregation == "minirocket")
+    assert (bundle.representation is not None) == (aggregation == "minirocket")
     meta = json.loads(result.meta_path.read_text())
     assert "representation" not in meta and meta["aggregation"] == m["aggregation"]
     assert m["video_level"]["videos"] == len(m["test_timeline"]) >= 1
@@ -275,7 +275,7 @@ def test_minirocket_is_fitted_on_the_train_split_only(dataset_dir, tmp_path):
     result = train_model(
         dataset_dir, tmp_path / "m.pkl", spec=TrainSpec(model_type="ridge", aggregation="minirocket", params=params)
     )
-    stored = load_artifact(result.model_path, expected_sha256=result.sha256)["representation"]
+    stored = load_artifact(result.model_path, expected_sha256=result.sha256).representation
     refit = make_representation("minirocket", seed=42, num_features=200).fit(np.load(dataset_dir / "X_train.npy"))
     assert np.array_equal(stored.biases_, refit.biases_)
     x_test = np.load(dataset_dir / "X_test.npy")
@@ -357,8 +357,8 @@ def test_other_feature_group_builds_from_any_numeric_columns(tmp_path):
         splits={"s0": "train", "s1": "train", "s2": "test", "s3": "test"},
     )
     result = build_dataset(paths, tmp_path / "ds", spec=spec)
-    assert result.metadata["feature_names"] == ["acc_x", "gyro_z"]
-    assert result.metadata["train_size"] == 2 and np.load(tmp_path / "ds" / "X_train.npy").shape == (2, 40, 2)
+    assert result.metadata.feature_names == ["acc_x", "gyro_z"]
+    assert result.metadata.train_size == 2 and np.load(tmp_path / "ds" / "X_train.npy").shape == (2, 40, 2)
     with pytest.raises(
         InputError, match=exactly("feature groups ['sensors'] unknown; choose from pose, hands, objects, other")
     ):

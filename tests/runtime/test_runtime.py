@@ -162,8 +162,8 @@ def fusion(megamind, tmp_path_factory):
     )
     trained = train_model(folder / "ds", folder / "fusion.pkl", spec=TrainSpec())
     bundle = load_artifact(trained.model_path, expected_sha256=trained.sha256)
-    assert (bundle["model_type"], bundle["aggregation"]) == ("ridge", "minirocket")
-    assert any(name.endswith("obj_dist") for name in bundle["feature_names"])  # objects are features
+    assert (bundle.model_type, bundle.aggregation) == ("ridge", "minirocket")
+    assert any(name.endswith("obj_dist") for name in bundle.feature_names)  # objects are features
     path, _ = export_onnx(
         bundle, folder / "fusion.onnx", model_sha256=trained.sha256, detector=detector_metadata(FUSION)
     )

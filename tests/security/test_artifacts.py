@@ -17,6 +17,7 @@ from django.conf import settings
 from models_app.services import trained_model_load
 from taskml import storage
 from taskml.pipeline.artifacts import save_artifact
+from taskml.pipeline.contracts import ModelBundle, WindowSettings
 from taskml.pipeline.errors import InputError, IntegrityError
 from taskml.pipeline.training import load_dataset
 from tests.api.factories import ready_dataset, ready_model
@@ -44,20 +45,35 @@ def marker(tmp_path) -> Path:
     return tmp_path / "pickle-ran"
 
 
+def tiny_bundle(estimator) -> ModelBundle:
+    """A model bundle around ``estimator``: what save_artifact writes and load_artifact reads back."""
+    return ModelBundle(
+        estimator=estimator,
+        model_type="rf",
+        aggregation="stats",
+        feature_names=["a"],
+        window=WindowSettings(window_sec=2.0, step_sec=0.5, fps=5.0),
+        scaler_mean=[0.0],
+        scaler_scale=[1.0],
+        label_to_idx={"x": 0, "y": 1},
+        idx_to_label={"0": "x", "1": "y"},
+    )
+
+
 @pytest.fixture
 def registered(alice):
     """alice's model with a real artifact whose sha256 the row records."""
     model = ready_model(alice, dataset=ready_dataset(alice))
     path = storage.absolute(model.path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    digest, _ = save_artifact({"estimator": {"weights": [1, 2, 3]}}, path)
+    digest, _ = save_artifact(tiny_bundle({"weights": [1, 2, 3]}), path)
     model.sha256 = digest
     model.save(update_fields=["sha256"])
     return model
 
 
 def test_the_registered_artifact_loads(registered):
-    assert trained_model_load(trained_model=registered)["estimator"] == {"weights": [1, 2, 3]}
+    assert trained_model_load(trained_model=registered).estimator == {"weights": [1, 2, 3]}
 
 
 def test_a_tampered_artifact_is_refused_before_unpickling(registered, marker):
@@ -67,7 +83,7 @@ def test_a_tampered_artifact_is_refused_before_unpickling(registered, marker):
         trained_model_load(trained_model=registered)
     assert not marker.exists()
     # one flipped byte is enough
-    save_artifact({"estimator": "fine"}, path)
+    save_artifact(tiny_bundle("fine"), path)
     data = bytearray(path.read_bytes())
     data[-3] ^= 1
     path.write_bytes(bytes(data))
@@ -119,7 +135,17 @@ def test_numpy_object_arrays_are_refused_by_the_dataset_loader(tmp_path, marker)
     for split in ("train", "val", "test"):
         np.save(tmp_path / f"X_{split}.npy", np.zeros((2, 3, 4), np.float32))
         np.save(tmp_path / f"y_{split}.npy", np.zeros(2, np.int64))
-    (tmp_path / "metadata.json").write_text(json.dumps({"idx_to_label": {"0": "a"}}))
+    minimal = {
+        "feature_names": list("abcd"),
+        "window_sec": 1.0,
+        "step_sec": 0.5,
+        "fps": 3.0,
+        "scaler_mean": [0.0] * 4,
+        "scaler_scale": [1.0] * 4,
+        "idx_to_label": {"0": "a"},
+        "label_to_idx": {"a": 0},
+    }
+    (tmp_path / "metadata.json").write_text(json.dumps(minimal))
     assert load_dataset(tmp_path).X["train"].shape == (2, 3, 4)
     evil = np.empty(2, dtype=object)
     evil[0], evil[1] = Exploit(marker), "x"

@@ -62,7 +62,7 @@ class Command(BaseCommand):
                 )
         m = result.metadata
         self.stdout.write(
-            f"wrote {result.output} — train {m['train_size']}, val {m['val_size']}, test {m['test_size']} windows "
-            f"of {m['window_frames']}×{m['num_features']}; classes {', '.join(m['label_to_idx'])}; "
-            f"split {m['split_strategy']}; dropped {m['dropped_windows']}"
+            f"wrote {result.output} — train {m.train_size}, val {m.val_size}, test {m.test_size} windows "
+            f"of {m.window_frames}×{m.num_features}; classes {', '.join(m.label_to_idx)}; "
+            f"split {m.split_strategy}; dropped {m.dropped_windows}"
         )

@@ -28,12 +28,11 @@ class Command(BaseCommand):
                 written, digest, bundle = self._export(opts["model"].strip(), output)
             except ServiceError as exc:
                 raise CommandError(str(exc)) from None
-        labels = bundle["idx_to_label"]
-        window = bundle["window"]
+        window = bundle.window
         self.stdout.write(
             f"wrote {written} (sha256 {digest}, {written.stat().st_size / 1e6:.1f} MB): "
-            f"{bundle['model_type']}/{bundle['aggregation']}, {len(labels)} classes, "
-            f"{window['window_sec']:g} s windows at {window['fps']:g} fps × {len(bundle['feature_names'])} features"
+            f"{bundle.model_type}/{bundle.aggregation}, {len(bundle.labels)} classes, "
+            f"{window.window_sec:g} s windows at {window.fps:g} fps × {len(bundle.feature_names)} features"
         )
 
     def _export(self, value: str, output: Path):
@@ -71,6 +70,6 @@ class Command(BaseCommand):
                     "beside it); refusing to load it"
                 )
             bundle = load_artifact(path, expected_sha256=sha256)
-            detector = dataset_detector((bundle.get("dataset") or {}).get("path"))
+            detector = dataset_detector((bundle.dataset or {}).get("path"))
         written, digest = export_onnx(bundle, output, model_sha256=sha256, detector=detector)
         return written, digest, bundle

@@ -29,15 +29,15 @@ class Command(BaseCommand):
         m = result.metrics
         self.stdout.write(
             f"wrote {result.model_path} (sha256 {result.sha256[:12]}…) and {result.metrics_path} — "
-            f"{m['model_type']}/{m['aggregation']}: test accuracy {m['accuracy']:.3f}, "
-            f"F1 macro {m['f1_macro']:.3f} on {m['test']['support']} windows"
+            f"{m.model_type}/{m.aggregation}: test accuracy {m.accuracy:.3f}, "
+            f"F1 macro {m.f1_macro:.3f} on {m.test.support} windows"
         )
-        cv = m.get("cv")
+        cv = m.cv
         if cv and cv.get("f1_macro"):
             self.stdout.write(
                 f"cv {cv['k']} folds by {cv['grouped_by'].replace('_', ' ')} ({cv['folds_scored']} scored): "
                 f"accuracy {cv['accuracy']['mean']:.3f} ± {cv['accuracy']['std']:.3f}, "
                 f"F1 macro {cv['f1_macro']['mean']:.3f} ± {cv['f1_macro']['std']:.3f}"
             )
-        for warning in m.get("warnings") or []:
+        for warning in m.warnings or []:
             self.stdout.write(f"warning: {warning}")

@@ -1,4 +1,5 @@
-/* Shared by every page: the API client, websocket helper, messages and small SVG charts. */
+/* Shared by every page: the API client, websocket helper, messages, small SVG charts, and the
+   jobs every page follows (ws/jobs/ updates, a 5 s poll for those missed, status cells). */
 "use strict";
 const taskml = (() => {
   const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
@@ -148,5 +149,64 @@ const taskml = (() => {
 
   const fmt = (x, digits = 3) => (x === null || x === undefined || Number.isNaN(x) ? "–" : Number(x).toFixed(digits));
 
-  return { api, all, upload, socket, toast, showErrors, el, svg, colour, fmt, ApiError };
+  /** fn, called once calls have stopped for ms milliseconds. */
+  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
+
+  // ------------------------------------------------------------------ jobs
+
+  /** The statuses a job (and the row it builds) ends in. */
+  const TERMINAL = Object.freeze(["succeeded", "failed", "cancelled"]);
+  const isTerminal = (status) => TERMINAL.includes(status);
+
+  /** A row's status badge; while its job runs, a progress bar and the job's stage; once it
+   * failed, the job's error. */
+  function statusCell(status, job) {
+    const cell = el("span", { class: "status" }, el("span", { class: `badge ${status}` }, status));
+    if (job && !isTerminal(job.status) && status !== "succeeded") {
+      const pct = Math.round((job.progress || 0) * 100);
+      cell.append(el("progress", { max: 100, value: pct, "aria-label": `${job.stage || "progress"} ${pct}%` }));
+      if (job.stage) cell.append(el("span", { class: "muted small" }, ` ${job.stage}`));
+    }
+    if (job && job.error && status === "failed") cell.append(el("div", { class: "error small" }, job.error));
+    return cell;
+  }
+
+  /** A row's object with a job update applied: its job's status, stage, progress and error (and
+   * the row's own status "running" once its job runs). */
+  function withJob(item, job) {
+    item.job = { ...(item.job || {}), id: job.id, status: job.status, stage: job.stage, progress: job.progress, error: job.error };
+    if (job.status === "running") item.status = "running";
+    return item;
+  }
+
+  /** Follow the user's jobs: onJob(job) for every ws/jobs/ update, the job as the API shows it
+   * ({id, kind, target_id, status, stage, progress, error, …}). With poll, poll() runs every 5 s
+   * while the page is visible and busy() (default: always) says something still runs: what the
+   * socket missed while it reconnected. Returns {close()}. */
+  function followJobs(onJob, { poll = null, busy = () => true } = {}) {
+    const ws = socket("/ws/jobs/", (message) => { if (message && message.stage === "job" && message.job) onJob(message.job); });
+    const timer = poll ? setInterval(() => { if (!document.hidden && busy()) poll(); }, 5000) : null;
+    return { close: () => { ws.close(); clearInterval(timer); } };
+  }
+
+  /** A list of rows that each follow a job of one kind: an update of a listed row's job replaces
+   * that row (render(item)); one that ends, or one for a row not listed yet, reloads the list
+   * (debounced), as does the poll while any row still runs. onJob(job) sees every update first
+   * (return false to skip the rest); others(job) gets the updates of other kinds of jobs. */
+  function liveList({ kind, items, render, rowOf, reload, onJob = null, others = null }) {
+    const refresh = debounce(reload, 300);
+    return followJobs((job) => {
+      if (job.kind !== kind) { if (others) others(job); return; }
+      if (onJob && onJob(job) === false) return;
+      const item = items().find((x) => x.id === job.target_id);
+      if (!item || isTerminal(job.status)) { refresh(); return; }
+      const row = rowOf(withJob(item, job));
+      if (row) row.replaceWith(render(item));
+    }, { poll: refresh, busy: () => items().some((x) => !isTerminal(x.status)) });
+  }
+
+  return {
+    api, all, upload, socket, toast, showErrors, el, svg, colour, fmt, ApiError,
+    debounce, TERMINAL, isTerminal, statusCell, withJob, followJobs, liveList,
+  };
 })();

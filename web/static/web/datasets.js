@@ -1,9 +1,8 @@
 /* /datasets/ (builder, preview, list) and /datasets/<id>/ (one dataset). */
 "use strict";
 (() => {
-  const { api, all, el, socket, toast, showErrors, fmt } = taskml;
+  const { api, all, el, toast, showErrors, fmt, debounce, isTerminal, statusCell, withJob, followJobs, liveList } = taskml;
   const SPLITS = ["train", "val", "test"];
-  const TERMINAL = ["succeeded", "failed", "cancelled"];
 
   const bytes = (n) => {
     if (!n) return "–";
@@ -14,24 +13,6 @@
   };
   const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–");
   const clearErrors = (form) => form.querySelectorAll("[data-error-for]").forEach((e) => { e.textContent = ""; });
-  /** A ws/jobs/ update, or null. The consumer spreads the job over {"stage": "job"}, so the
-   * job's own stage ("building", "done", …) replaces that marker: recognise updates by shape. */
-  const jobUpdate = (msg) => {
-    if (!msg || typeof msg !== "object" || !msg.kind || !("status" in msg) || !("target_id" in msg)) return null;
-    return { ...msg, stage: msg.job_stage ?? (msg.stage === "job" ? "" : msg.stage) };
-  };
-  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
-
-  function statusCell(status, job) {
-    const cell = el("span", { class: "status" }, el("span", { class: `badge ${status}` }, status));
-    if (job && (job.status === "running" || job.status === "pending") && status !== "succeeded") {
-      const pct = Math.round((job.progress || 0) * 100);
-      cell.append(el("progress", { max: 100, value: pct, "aria-label": `${job.stage || "progress"} ${pct}%` }));
-      if (job.stage) cell.append(el("span", { class: "muted small" }, ` ${job.stage}`));
-    }
-    if (job && job.error && status === "failed") cell.append(el("div", { class: "error small" }, job.error));
-    return cell;
-  }
 
   /** Windows per class (rows) × split (columns), with totals; cells carry data-split/data-label/data-value. */
   function countsTable(table, labels, counts, before = null) {
@@ -267,24 +248,14 @@
         el("td", {}, when(d.created_at)));
     }
 
-    const refreshList = debounce(loadList, 300);
-    socket("/ws/jobs/", (raw) => {
-      const msg = jobUpdate(raw);
-      if (!msg) return;
-      if (msg.kind === "extraction" && TERMINAL.includes(msg.status)) { loadFeatureFiles(); return; }
-      if (msg.kind !== "dataset") return;
-      const d = datasets.find((x) => x.id === msg.target_id);
-      if (!d || TERMINAL.includes(msg.status)) { refreshList(); return; }
-      d.job = { ...(d.job || {}), status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
-      if (msg.status === "running") d.status = "running";
-      const row = list.querySelector(`tr[data-dataset-id="${d.id}"]`);
-      if (row) row.replaceWith(datasetRow(d));
+    liveList({
+      kind: "dataset",
+      items: () => datasets,
+      render: datasetRow,
+      rowOf: (d) => list.querySelector(`tr[data-dataset-id="${d.id}"]`),
+      reload: loadList,
+      others: (job) => { if (job.kind === "extraction" && isTerminal(job.status)) loadFeatureFiles(); },
     });
-
-    // Updates missed while the socket (re)connects: poll while anything is still building.
-    setInterval(() => {
-      if (!document.hidden && datasets.some((d) => !TERMINAL.includes(d.status))) refreshList();
-    }, 5000);
 
     loadFeatureFiles();
     loadList();
@@ -312,7 +283,7 @@
       badge.className = `badge ${d.status}`;
       badge.textContent = d.status;
       const job = d.job;
-      const running = job && !TERMINAL.includes(job.status);
+      const running = job && !isTerminal(job.status);
       rebuild.disabled = Boolean(running);
       trainLink.classList.toggle("disabled", d.status !== "succeeded");
       trainLink.setAttribute("aria-disabled", d.status !== "succeeded" ? "true" : "false");
@@ -393,17 +364,11 @@
     });
 
     const reload = debounce(load, 250);
-    socket("/ws/jobs/", (raw) => {
-      const msg = jobUpdate(raw);
-      if (!msg || msg.kind !== "dataset" || msg.target_id !== id) return;
-      if (TERMINAL.includes(msg.status) || !current) { reload(); return; }
-      current.job = { ...(current.job || {}), id: msg.id, status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
-      render(current);
-    });
-    setInterval(() => {
-      const job = current && current.job;
-      if (!document.hidden && job && !TERMINAL.includes(job.status)) reload();
-    }, 5000);
+    followJobs((job) => {
+      if (job.kind !== "dataset" || job.target_id !== id) return;
+      if (isTerminal(job.status) || !current) { reload(); return; }
+      render(withJob(current, job));
+    }, { poll: reload, busy: () => Boolean(current && current.job && !isTerminal(current.job.status)) });
     load();
   }
 

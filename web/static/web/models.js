@@ -1,34 +1,16 @@
 /* /models/ (train, list, compare) and /models/<id>/ (one model's evaluation charts). */
 "use strict";
 (() => {
-  const { api, all, el, socket, toast, showErrors, fmt } = taskml;
-  const TERMINAL = ["succeeded", "failed", "cancelled"];
+  const { api, all, el, toast, showErrors, fmt, debounce, isTerminal, statusCell, followJobs, liveList } = taskml;
   const TREE_FIELDS = ["n_estimators", "max_depth", "learning_rate"];
   const LSTM_FIELDS = ["epochs", "lr", "hidden_dim", "num_layers"];
   const SEQUENCE_MODELS = new Set(["lstm", "tcn", "transformer"]); // whole windows, no aggregation
 
   const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "short", timeStyle: "short" }) : "–");
-  /** A ws/jobs/ update, or null. The consumer spreads the job over {"stage": "job"}, so the
-   * job's own stage ("building", "done", …) replaces that marker: recognise updates by shape. */
-  const jobUpdate = (msg) => {
-    if (!msg || typeof msg !== "object" || !msg.kind || !("status" in msg) || !("target_id" in msg)) return null;
-    return { ...msg, stage: msg.job_stage ?? (msg.stage === "job" ? "" : msg.stage) };
-  };
-  const debounce = (fn, ms) => { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; };
   const clearErrors = (form) => form.querySelectorAll("[data-error-for]").forEach((e) => { e.textContent = ""; });
   /** A number cell: the shown text is rounded, data-value holds the raw value. */
   const numCell = (value, digits = 3, attrs = {}) =>
     el("td", { class: "num", "data-value": value ?? "", ...attrs }, value === null || value === undefined ? "–" : fmt(value, digits));
-
-  function statusCell(status, job) {
-    const cell = el("span", { class: "status" }, el("span", { class: `badge ${status}` }, status));
-    if (job && !TERMINAL.includes(job.status) && status !== "succeeded") {
-      const pct = Math.round((job.progress || 0) * 100);
-      cell.append(el("progress", { max: 100, value: pct, "aria-label": `${job.stage || "progress"} ${pct}%` }));
-    }
-    if (job && job.error && status === "failed") cell.append(el("div", { class: "error small" }, job.error));
-    return cell;
-  }
 
   // =================================================================== list, train, compare
   function initList(form) {
@@ -220,33 +202,22 @@
     }
 
     // ---- live updates
-    const reload = debounce(loadModels, 300);
-    socket("/ws/jobs/", (raw) => {
-      const msg = jobUpdate(raw);
-      if (!msg) return;
-      if (msg.kind === "dataset" && TERMINAL.includes(msg.status)) { loadDatasets(); return; }
-      if (msg.kind !== "training") return;
-      if (msg.target_id === lastTrained) {
-        progressNote.textContent = TERMINAL.includes(msg.status)
-          ? `Model ${msg.target_id}: ${msg.status}${msg.error ? ` (${msg.error})` : ""}`
-          : `Training model ${msg.target_id}… ${msg.stage || msg.status} ${Math.round((msg.progress || 0) * 100)}%`;
-      }
-      const m = models.find((x) => x.id === msg.target_id);
-      if (!m || TERMINAL.includes(msg.status)) {
-        if (msg.status === "succeeded" && compared) compared.add(msg.target_id);
-        reload();
-        return;
-      }
-      m.job = { ...(m.job || {}), status: msg.status, stage: msg.stage, progress: msg.progress, error: msg.error };
-      if (msg.status === "running") m.status = "running";
-      const row = list.querySelector(`tr[data-model-id="${m.id}"]`);
-      if (row) row.replaceWith(modelRow(m));
+    liveList({
+      kind: "training",
+      items: () => models,
+      render: modelRow,
+      rowOf: (m) => list.querySelector(`tr[data-model-id="${m.id}"]`),
+      reload: loadModels,
+      onJob: (job) => {
+        if (job.target_id === lastTrained) {
+          progressNote.textContent = isTerminal(job.status)
+            ? `Model ${job.target_id}: ${job.status}${job.error ? ` (${job.error})` : ""}`
+            : `Training model ${job.target_id}… ${job.stage || job.status} ${Math.round((job.progress || 0) * 100)}%`;
+        }
+        if (job.status === "succeeded" && compared) compared.add(job.target_id);
+      },
+      others: (job) => { if (job.kind === "dataset" && isTerminal(job.status)) loadDatasets(); },
     });
-
-    // Updates missed while the socket (re)connects: poll while anything is still running.
-    setInterval(() => {
-      if (!document.hidden && models.some((m) => !TERMINAL.includes(m.status))) reload();
-    }, 5000);
 
     loadDatasets();
     loadModels();
@@ -407,15 +378,13 @@
     }
 
     const reload = debounce(load, 250);
-    socket("/ws/jobs/", (raw) => {
-      const msg = jobUpdate(raw);
-      if (!msg || msg.kind !== "training" || msg.target_id !== id) return;
-      if (TERMINAL.includes(msg.status)) { reload(); return; }
-      badge.className = `badge ${msg.status}`;
-      badge.textContent = msg.status;
-      renderJob({ status: msg.status }, msg);
-    });
-    setInterval(() => { if (!document.hidden && !TERMINAL.includes(status)) reload(); }, 5000);
+    followJobs((job) => {
+      if (job.kind !== "training" || job.target_id !== id) return;
+      if (isTerminal(job.status)) { reload(); return; }
+      badge.className = `badge ${job.status}`;
+      badge.textContent = job.status;
+      renderJob({ status: job.status }, job);
+    }, { poll: reload, busy: () => !isTerminal(status) });
     load();
   }
 
@@ -517,19 +486,14 @@
     });
 
     const reload = debounce(load, 300);
-    socket("/ws/jobs/", (raw) => {
-      const msg = jobUpdate(raw);
-      if (!msg) return;
-      if (msg.kind === "dataset" && TERMINAL.includes(msg.status)) { loadDatasets(); return; }
-      if (msg.kind !== "ablation") return;
-      note.textContent = TERMINAL.includes(msg.status)
-        ? `Ablation ${msg.target_id}: ${msg.status}${msg.error ? ` (${msg.error})` : ""}`
-        : `Ablation ${msg.target_id}: ${msg.stage || msg.status} ${Math.round((msg.progress || 0) * 100)}%`;
-      if (TERMINAL.includes(msg.status)) reload();
-    });
-    setInterval(() => {
-      if (!document.hidden && ablations.some((a) => !TERMINAL.includes(a.status))) reload();
-    }, 5000);
+    followJobs((job) => {
+      if (job.kind === "dataset" && isTerminal(job.status)) { loadDatasets(); return; }
+      if (job.kind !== "ablation") return;
+      note.textContent = isTerminal(job.status)
+        ? `Ablation ${job.target_id}: ${job.status}${job.error ? ` (${job.error})` : ""}`
+        : `Ablation ${job.target_id}: ${job.stage || job.status} ${Math.round((job.progress || 0) * 100)}%`;
+      if (isTerminal(job.status)) reload();
+    }, { poll: reload, busy: () => ablations.some((a) => !isTerminal(a.status)) });
     loadDatasets();
     load();
   }

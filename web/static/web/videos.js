@@ -1,7 +1,7 @@
 /* /videos/: upload a video (with progress and field errors) and list the user's videos. */
 "use strict";
 (() => {
-  const { api, all, upload, socket, toast, showErrors, el } = taskml;
+  const { api, all, upload, toast, showErrors, el, followJobs } = taskml;
   const form = document.getElementById("upload-form");
   const progress = document.getElementById("upload-progress");
   const statusText = document.getElementById("upload-status-text");
@@ -145,11 +145,11 @@
     return loading;
   }
 
-  // feature-file badges follow extraction jobs as they run and end
+  // feature-file badges follow extraction jobs as they run and end (at most one reload a second)
   let reloadTimer = null;
-  socket("/ws/jobs/", (message) => {
-    if (message.stage !== "job" || message.kind !== "extraction") return;
-    if (!reloadTimer) reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, 1000);
+  followJobs((job) => {
+    if (job.kind !== "extraction" || reloadTimer) return;
+    reloadTimer = setTimeout(() => { reloadTimer = null; load(); }, 1000);
   });
 
   load();
