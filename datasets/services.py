@@ -186,9 +186,15 @@ def _plan(feature_files: list[FeatureFile], params: dict):
 
 
 def dataset_request(*, owner, feature_files: list[FeatureFile], params: dict) -> Dataset:
-    """A pending dataset and the job that builds it from ready feature files of the owner."""
+    """A pending dataset and the job that builds it from ready feature files of the owner.
+
+    The build's first pass (timestamps and labels only, as a preview reads them) runs here too, so
+    a build that could not succeed (too little data for the splits, a class in no split) is
+    refused now, naming the field and proposing shorter windows, instead of failing in its job.
+    """
     feature_files = _sources_check(feature_files)
     dataset_size_check(owner=owner, feature_files=feature_files, params=params)
+    _plan(feature_files, params)
     with transaction.atomic():
         dataset = dataset_allocate(owner=owner, feature_files=feature_files, params=params)
         job_create(

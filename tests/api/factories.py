@@ -16,10 +16,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from datasets.models import Dataset
 from jobs.models import Job
 from models_app.models import TrainedModel
+from taskml import storage
+from tests.pipeline.conftest import CLASSES, feature_frame, write_feature_file
 from videos.models import FeatureFile, Video
 from videos.services import video_labels_digest
 
 TINY_FRAMES = 20
+STAND_IN_FRAMES = 300  # 30 s at 10 fps: room for a few 1–2 s windows in every split
 
 
 def tiny_video(path: Path, *, frames: int = TINY_FRAMES, size: tuple[int, int] = (64, 48)) -> Path:
@@ -50,13 +53,25 @@ def video_row(owner, *, frames: int = TINY_FRAMES, name: str = "clip") -> Video:
 
 
 def ready_feature_file(owner, *, video: Video | None = None, name: str = "clip_features.parquet", labels=None):
-    video = video or video_row(owner, name=name.split("_")[0])
-    return FeatureFile.objects.create(
+    """A finished extraction of ``video`` (a new 30 s row when not given). With the default
+    ``labels`` its Parquet file is real (synthetic values in the columns extraction writes, classes
+    ``assemble`` and ``inspect`` in 5 s turns over the video's duration), so a build's first pass can read it;
+    with ``labels`` given the row alone stands for a file that requests refuse before reading it."""
+    video = video or video_row(owner, name=name.split("_")[0], frames=STAND_IN_FRAMES)
+    row = FeatureFile.objects.create(
         owner=owner, video=video, filename=name, path=f"processed/features/{owner.pk}/{name}", detector="mediapipe",
         status="succeeded", num_frames=video.frame_count, num_labeled=video.frame_count,
-        columns=["frame_index", "t", "label"], label_distribution=labels or {"a": 10, "b": 10},
+        columns=["frame_index", "t", "label"], label_distribution=labels if labels is not None else {"a": 10, "b": 10},
         labels_digest=video_labels_digest(video),  # a stand-in: its labels count as up to date
     )  # fmt: skip
+    if labels is None:
+        frame = feature_frame(video.video_id, seconds=video.duration, fps=video.fps, pattern=CLASSES[:2])
+        path = storage.absolute(row.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_feature_file(path, frame)
+        row.label_distribution = {str(k): int(v) for k, v in frame["label"].value_counts().items()}
+        row.save(update_fields=["label_distribution"])
+    return row
 
 
 def ready_dataset(owner, *, feature_file: FeatureFile | None = None, labels=("a", "b")) -> Dataset:

@@ -14,7 +14,7 @@ from django.conf import settings
 from datasets.models import Dataset
 from jobs.models import Job
 from models_app.models import TrainedModel
-from tests.api.factories import csv_upload, upload
+from tests.api.factories import csv_upload, ready_dataset, upload
 from tests.conftest import MEGAMIND_LABELS
 from tests.platform import wait_for
 from videos.models import FeatureFile, LabelSpan, Video
@@ -187,7 +187,7 @@ def test_one_class_of_labels_cannot_make_a_dataset(celery_worker, alice, client_
     assert (second["status"], second["num_frames"], second["label_distribution"]) == ("succeeded", 10, {"typing": 10})
 
 
-def test_a_job_that_fails_on_its_input_answers_400_with_the_job(celery_worker, alice, client_for, tiny_avi):
+def test_a_build_that_cannot_succeed_is_400_before_any_job(celery_worker, alice, client_for, tiny_avi):
     api = client_for(alice)
     labels = csv_upload("start_frame,end_frame,label\n0,9,reach\n10,19,grasp\n")
     r = api.post(
@@ -196,13 +196,23 @@ def test_a_job_that_fails_on_its_input_answers_400_with_the_job(celery_worker, a
         format="multipart",
     )
     assert r.status_code == 200, r.content
-    assert r.json()["num_labeled"] == 20
-    # a 10 s window over a 2 s video: the build itself finds there is nothing to make
-    r = api.post("/backend/build_task_dataset", {"feature_files": r.json()["feature_file"], "window_sec": "10"})
+    feature_file = FeatureFile.objects.get(filename=r.json()["feature_file"])
+    # a 10 s window over a 2 s video: the build's first pass, run in the request, finds nothing to make
+    jobs = Job.objects.count()
+    r = api.post("/backend/build_task_dataset", {"feature_files": feature_file.filename, "window_sec": "10"})
+    assert r.status_code == 400, r.content
+    body = r.json()
+    assert body["status"] == "error" and "this 2 s video holds 0 labelled 10 s windows" in body["alert"]
+    assert Job.objects.count() == jobs and not Dataset.objects.exists()
+
+
+def test_a_job_that_fails_on_its_input_answers_400_with_the_job(celery_worker, alice, client_for):
+    api = client_for(alice)
+    dataset = ready_dataset(alice)  # a row whose arrays are not on disk: the training job finds out
+    r = api.post("/backend/train_task_model", {"dataset_dir": dataset.name, "model_type": "rf", "n_estimators": 5})
     assert r.status_code == 400, r.content
     body = r.json()
     assert body["status"] == "error" and body["alert"] and "Traceback" not in body["alert"]
     job = api.get(body["job_url"]).json()
     assert (job["status"], job["error_kind"], job["error"]) == ("failed", "input", body["alert"])
-    assert api.get("/backend/datasets").json() == {"datasets": []}
-    assert api.get("/api/v1/datasets/?status=failed").json()["count"] == 1
+    assert api.get("/backend/models").json()["models"] == []
