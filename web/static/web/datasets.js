@@ -201,8 +201,7 @@
       try { body = requestBody(); } catch (err) { showErrors(form, err); return; }
       busy(true);
       try {
-        // The preview refuses what the build job would (with windows that work): ask it first.
-        await api("POST", "/api/v1/datasets/preview/", body);
+        // A build that could not succeed is refused here, with windows that work (as the preview).
         const d = await api("POST", "/api/v1/datasets/", body);
         clearErrors(form);
         fixBox.hidden = true;
