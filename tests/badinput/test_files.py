@@ -282,8 +282,11 @@ class NoReporter:
 
 def feature_row(owner, video_id: str, kind: str | None):
     frame = feature_frame(video_id, seed=len(video_id))
+    labels = {str(k): int(v) for k, v in frame["label"].value_counts().items()}
     frame = broken(frame, kind) if kind else frame
-    row = ready_feature_file(owner, video=video_row(owner, name=video_id), name=f"{video_id}_features.parquet")
+    row = ready_feature_file(
+        owner, video=video_row(owner, name=video_id), name=f"{video_id}_features.parquet", labels=labels
+    )
     path = storage.absolute(row.path)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_feature_file(path, frame)
@@ -298,20 +301,22 @@ def test_the_api_and_the_build_job_handle_bad_feature_files(kind, ok, alice, cli
     api = client_for(alice)
     body = {"feature_files": [f.filename for f in [*good, bad]], "window_sec": 2.0, "step_sec": 0.5}
     preview = api.post("/api/v1/datasets/preview/", body, format="json")
+    datasets_before = Dataset.objects.count()
+    dirs_before = sorted(storage.datasets_dir().glob("*"))
     r = api.post("/api/v1/datasets/", body, format="json")
-    assert r.status_code == 202, r.content
-    dataset = Dataset.objects.get(pk=r.json()["id"])
-    job = Job.objects.get(pk=dataset.job_id)
     if ok:
         assert preview.status_code == 200, preview.content
-        dataset_build(job, NoReporter())
+        assert r.status_code == 202, r.content
+        dataset = Dataset.objects.get(pk=r.json()["id"])
+        dataset_build(Job.objects.get(pk=dataset.job_id), NoReporter())
         X = np.load(storage.absolute(Dataset.objects.get(pk=dataset.pk).path) / "X_train.npy")
         assert np.isfinite(X).all()
     else:
-        assert preview.status_code == 400 and "camX_features.parquet" in json.dumps(preview.json()), preview.content
-        with pytest.raises(Exception) as failed:
-            dataset_build(job, NoReporter())
-        assert "camX_features.parquet" in str(failed.value)
-        assert not (storage.datasets_dir() / dataset.name).exists()
+        # the request reads the files as the build would: refused before any row or job exists
+        for refused in (preview, r):
+            assert refused.status_code == 400, refused.content
+            assert "camX_features.parquet" in json.dumps(refused.json()), refused.content
+        assert Dataset.objects.count() == datasets_before
+        assert sorted(storage.datasets_dir().glob("*")) == dirs_before
     # the feature files themselves are untouched either way
     assert {p: p.read_bytes() for p in storage.data_dir().rglob("*.parquet")} == files_before
