@@ -28,6 +28,11 @@ class BackendAlertSerializer(serializers.Serializer):
     alert = serializers.CharField(help_text="<field>: <message>")
     job_id = serializers.IntegerField(required=False, help_text="the job, when one ran and failed")
     job_url = serializers.CharField(required=False)
+    suggestion = serializers.DictField(
+        required=False,
+        child=serializers.FloatField(),
+        help_text="a refused dataset build's parameters that would work, e.g. {window_sec, step_sec}",
+    )
 
 
 class BackendJobPendingSerializer(serializers.Serializer):

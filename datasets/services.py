@@ -299,7 +299,9 @@ def dataset_rebuild(*, dataset: Dataset, owner) -> Dataset:
     dataset = Dataset.objects.select_for_update(of=("self",)).select_related("job").get(pk=dataset.pk)  # one at a time
     if dataset.job is not None and not dataset.job.is_terminal:
         raise Conflict("dataset", f"{dataset.name} is being built already")
-    dataset_size_check(owner=owner, feature_files=list(dataset.sources.all()), params=dataset.params)
+    sources = list(dataset.sources.all())
+    dataset_size_check(owner=owner, feature_files=sources, params=dataset.params)
+    _plan(_sources_check(sources), dataset.params)  # relabelled sources that no longer split: 400 now
     job_create(
         owner=owner,
         kind=Job.Kind.DATASET,

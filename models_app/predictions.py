@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs.models import JobStatus
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
@@ -77,7 +78,7 @@ def model_version_name(model: TrainedModel) -> str:
 
 def video_predicted_spans(*, model: TrainedModel, video: Video) -> list[Span]:
     """The model's predictions over every window of the video, as spans with scores."""
-    if model.status != "succeeded":
+    if model.status != JobStatus.SUCCEEDED:
         raise ValidationFailed("model", f"{model} is not trained ({model.status})")
     if video.owner_id != model.owner_id:
         raise ValidationFailed("video", f"{video.stored_name} and the model belong to different people")

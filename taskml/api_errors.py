@@ -39,8 +39,9 @@ def _flatten(detail, prefix: str = "") -> list[str]:
     return [f"{prefix}: {detail}" if prefix else str(detail)]
 
 
-def alert(message: str, code: int) -> Response:
-    return Response({"status": "error", "alert": message}, status=code)
+def alert(message: str, code: int, extra: dict | None = None) -> Response:
+    """The /backend/ error shape; ``extra`` adds keys such as a refusal's ``suggestion``."""
+    return Response({"status": "error", "alert": message, **(extra or {})}, status=code)
 
 
 def api_exception_handler(exc, context):
@@ -50,7 +51,7 @@ def api_exception_handler(exc, context):
         retry_after = getattr(exc, "retry_after", None)
         headers = {"Retry-After": str(retry_after)} if retry_after else None
         if backend:
-            response = alert(str(exc), exc.status_code)
+            response = alert(str(exc), exc.status_code, exc.extra)
         else:
             body = {exc.field: [exc.message]} if exc.field and exc.status_code == 400 else {"detail": str(exc)}
             response = Response({**body, **exc.extra}, status=exc.status_code)

@@ -16,6 +16,7 @@ from jobs.models import Job
 from taskml import storage
 from tests.api.factories import ready_feature_file, video_row
 from tests.pipeline.conftest import feature_frame, write_feature_file
+from videos.models import LabelSpan
 
 pytestmark = pytest.mark.django_db
 
@@ -192,3 +193,28 @@ def test_short_clip_is_refused_with_windows_that_work(alice, client_for):
     assert r.status_code == 400 and r.json() == answer, r.content
     assert Dataset.objects.count() == 0 and Job.objects.count() == 0
     assert build_as_the_job_would(api, body | answer["suggestion"]).test_size > 0
+
+
+def test_backend_build_refusal_carries_the_same_suggestion(alice, client_for):
+    api = client_for(alice)
+    clip = real_feature_file(alice, "clip", seconds=11.0, segment_sec=3.0, pattern=("inspect", "assemble"))
+    r = api.post("/backend/build_task_dataset", {"feature_files": clip.filename})
+    assert r.status_code == 400, r.content
+    answer = r.json()
+    assert answer["status"] == "error" and answer["alert"].startswith("window_sec: this 11 s video"), answer
+    assert answer["suggestion"] == {"window_sec": 1.0, "step_sec": 0.5}
+    assert Dataset.objects.count() == 0 and Job.objects.count() == 0
+
+
+def test_a_rebuild_whose_relabelled_sources_cannot_split_is_refused_before_any_job(alice, client_for):
+    api = client_for(alice)
+    clip = real_feature_file(alice, "clip", seconds=30.0, segment_sec=5.0, pattern=("inspect", "assemble"))
+    dataset = build_as_the_job_would(api, {"feature_files": [clip.filename], **SMALL})
+    Job.objects.filter(pk=dataset.job_id).update(status=Job.Status.SUCCEEDED)  # as its worker would end it
+    jobs = Job.objects.count()
+    # the whole video relabelled as one class: the rebuild could only fail in its job
+    LabelSpan.objects.create(video=clip.video, start_frame=0, end_frame=299, label="inspect", source="browser")
+    r = api.post(f"/api/v1/datasets/{dataset.pk}/rebuild/")
+    assert r.status_code == 400, r.content
+    assert "one class (inspect)" in r.json()["feature_files"][0], r.content
+    assert Job.objects.count() == jobs

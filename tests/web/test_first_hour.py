@@ -24,10 +24,17 @@ def test_a_short_clip_is_refused_with_a_one_click_fix(logged_in, web_platform, w
     box.check()
     # The seed's defaults (2 s windows, 0.5 s step, 0.7/0.15/0.15) on Megamind.avi (11 s).
     expect(builder.locator("input[name=window_sec]")).to_have_value("2")
-    page.click("button#preview")
+    datasets_before = Dataset.objects.filter(owner=web_user.user).count()
+    # Build straight away: the request itself is refused with the fix, and no dataset is made.
+    page.click("button#build")
     error = builder.locator("[data-error-for=window_sec]")
     expect(error).to_contain_text("try window_sec ≤", timeout=30_000)
     fix = page.locator("#suggested-fix")
+    expect(fix).to_be_visible()
+    assert Dataset.objects.filter(owner=web_user.user).count() == datasets_before
+    # A preview says the same.
+    page.click("button#preview")
+    expect(error).to_contain_text("try window_sec ≤", timeout=30_000)
     expect(fix).to_be_visible()
     body = {"feature_files": [sample_model.feature_file]}
     r = requests.post(f"{web_platform.url}/api/v1/datasets/preview/", json=body, headers=web_user.headers, timeout=60)
