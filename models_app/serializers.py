@@ -6,7 +6,7 @@ from taskml.api_fields import param_field
 from taskml.pipeline.aggregation import TABULAR_AGGREGATIONS
 from taskml.pipeline.estimators import MODEL_PARAMS, MODEL_TYPES
 from taskml.pipeline.params import SEED
-from taskml.pipeline.training import DEFAULT_AGGREGATION, DEFAULT_MODEL
+from taskml.pipeline.training import CV_FOLDS, DEFAULT_AGGREGATION, DEFAULT_MODEL
 
 
 class TrainedModelSerializer(serializers.ModelSerializer):
@@ -68,13 +68,7 @@ TRAINING_PARAMS = tuple(MODEL_PARAMS)
 
 class TrainRequestSerializer(TrainingParamsSerializer):
     dataset = serializers.IntegerField(help_text="id of one of your built datasets")
-    cv = serializers.IntegerField(
-        min_value=0,
-        max_value=20,
-        default=0,
-        help_text="K > 1: before the final fit, mean ± std of the test metrics over K group-aware folds "
-        "(whole videos, or the dataset's time blocks); 0 = none",
-    )
+    cv = param_field(CV_FOLDS)
     model_type = serializers.ChoiceField(
         choices=[*MODEL_TYPES, "lightgbm"],
         default=None,

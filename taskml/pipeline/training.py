@@ -36,6 +36,7 @@ from .estimators import (
     make_estimator,
 )
 from .files import sha256_file, write_json
+from .params import Param
 from .windows import SPLITS
 
 ProgressCallback = Callable[[int, int], None]
@@ -59,6 +60,11 @@ F1_MACRO_DEFINITION = (
 # Below this many test windows in a class, per-class figures move by whole tenths with one window.
 MIN_WINDOWS_PER_CLASS = 10
 MAX_CV_FOLDS = 20
+CV_FOLDS = Param(
+    "cv", 0, 0, MAX_CV_FOLDS, int,
+    "K > 1: before the final fit, mean ± std of the test metrics over K group-aware folds (whole videos, "
+    "or the dataset's time blocks); 0 = none",
+)  # fmt: skip
 
 
 def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str, str]:

@@ -13,12 +13,13 @@ from taskml.pipeline.dataset import DATASET_PARAMS
 from taskml.pipeline.estimators import MODEL_PARAMS
 from taskml.pipeline.online import SMOOTHING_PARAMS
 from taskml.pipeline.params import SAMPLE_RATE
+from taskml.pipeline.training import CV_FOLDS
 
 pytestmark = pytest.mark.django_db
 
 PAGES = {
     "/datasets/": DATASET_PARAMS,
-    "/models/": MODEL_PARAMS,
+    "/models/": {**MODEL_PARAMS, CV_FOLDS.name: CV_FOLDS},
     "/retraining/": {**DATASET_PARAMS, **MODEL_PARAMS, **POLICY_PARAMS},
     "/live/": SMOOTHING_PARAMS,
 }

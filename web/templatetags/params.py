@@ -16,6 +16,7 @@ from taskml.pipeline.dataset import DATASET_PARAMS
 from taskml.pipeline.estimators import MODEL_PARAMS
 from taskml.pipeline.online import SMOOTHING_PARAMS
 from taskml.pipeline.params import SAMPLE_RATE, Param
+from taskml.pipeline.training import CV_FOLDS
 
 register = template.Library()
 
@@ -25,6 +26,7 @@ PARAMS: dict[str, Param] = {
     **SMOOTHING_PARAMS,
     **POLICY_PARAMS,
     SAMPLE_RATE.name: SAMPLE_RATE,
+    CV_FOLDS.name: CV_FOLDS,
 }
 
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from taskml.cli import add_training_arguments, one_line_errors, progress_bar, train_spec_from
-from taskml.pipeline.training import train_model
+from taskml.pipeline.training import CV_FOLDS, train_model
 
 
 class Command(BaseCommand):
@@ -16,8 +16,7 @@ class Command(BaseCommand):
             type=int,
             default=0,
             metavar="K",
-            help="before the final fit, report mean ± std of the test metrics over K group-aware folds "
-            "(whole videos, or the dataset's time blocks); 0 = none",
+            help=f"{CV_FOLDS.help} ({CV_FOLDS.describe()})",
         )
         parser.add_argument("--no-progress", action="store_true")
 
