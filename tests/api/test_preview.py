@@ -218,3 +218,26 @@ def test_a_rebuild_whose_relabelled_sources_cannot_split_is_refused_before_any_j
     assert r.status_code == 400, r.content
     assert "one class (inspect)" in r.json()["feature_files"][0], r.content
     assert Job.objects.count() == jobs
+
+
+def test_a_trained_models_answer_carries_its_warnings_the_params_it_read_and_cv(alice, client_for):
+    from models_app.models import TrainedModel
+    from models_app.services import trained_model_train
+
+    api = client_for(alice)
+    clip = real_feature_file(alice, "clip", seconds=30.0, segment_sec=5.0, pattern=("inspect", "assemble"))
+    dataset = build_as_the_job_would(api, {"feature_files": [clip.filename], **SMALL})
+    Dataset.objects.filter(pk=dataset.pk).update(status=Job.Status.SUCCEEDED)  # as its worker would end it
+    body = {"dataset": dataset.pk, "model_type": "rf", "aggregation": "stats", "n_estimators": 20, "cv": 3}
+    r = api.post("/api/v1/models/", body, format="json")
+    assert r.status_code == 202, r.content
+    model = TrainedModel.objects.get(pk=r.json()["id"])
+    trained_model_train(Job.objects.get(pk=model.job_id), NoReporter())
+    answer = api.get(f"/api/v1/models/{model.pk}/").json()
+    # rf reads n_estimators and max_depth, not the networks' epochs or ridge's nothing-at-all
+    assert answer["params_used"]["n_estimators"] == 20 and "epochs" not in answer["params_used"], answer
+    assert answer["params_used"]["cv"] == 3
+    assert answer["cv"]["k"] == 3 and answer["cv"]["grouped_by"] == "time_block", answer["cv"]
+    assert set(answer["cv"]["f1_macro"]) >= {"mean", "std", "min"} and len(answer["cv"]["folds"]) == 3, answer["cv"]
+    # one 30 s video: the test split holds few windows per class, which the answer says
+    assert any(w.startswith("fewer than 10 test windows") for w in answer["warnings"]), answer["warnings"]
