@@ -288,6 +288,8 @@ def extract_features(
                     writer.add(index, t, det)
                     if writer.pending >= row_group_frames:
                         writer.flush(tmp)
+                else:
+                    writer.context = (index, t, det)  # the frame before the first kept one (speeds)
                 if progress is not None:
                     progress(done, max(total, done))
             if not writer.rows and not writer.pending:
@@ -375,6 +377,9 @@ class _FeatureWriter:
         self._detections: list[FrameDetections] = []
         self._writer = None
         self._schema = None
+        # The last frame before the pending ones: features that compare a frame with the one before
+        # (hand speeds) are computed across row groups and chunk starts as in one piece.
+        self.context: tuple[int, float, FrameDetections] | None = None
         self.rows = 0
         self.labeled = 0
         self.last_index = -1
@@ -397,15 +402,19 @@ class _FeatureWriter:
 
         if not self._indices:
             return
+        before = [self.context] if self.context is not None else []
         frame = detections_frame(
             video_id=self.video_id,
-            frame_index=np.array(self._indices),
-            t=np.array(self._times),
-            detections=self._detections,
+            frame_index=np.array([c[0] for c in before] + self._indices),
+            t=np.array([c[1] for c in before] + self._times),
+            detections=[c[2] for c in before] + self._detections,
             width=self.info.width,
             height=self.info.height,
             with_objects=self.with_objects,
         )
+        if before:
+            frame = frame.iloc[1:].reset_index(drop=True)
+        self.context = (self._indices[-1], self._times[-1], self._detections[-1])
         if self.labels is not None:
             frame["label"] = pd.Series(self.labels.for_frames(frame["frame_index"].to_numpy()), dtype="string")
             self.labeled += int(frame["label"].notna().sum())
