@@ -244,7 +244,6 @@ def memory(args) -> None:
 
 def chunked(args) -> None:
     from taskml.pipeline.chunks import plan_chunks, stitch_chunks
-
     from taskml.pipeline.extraction import probe_video
 
     print(f"load average before {load_average()}")
@@ -252,9 +251,7 @@ def chunked(args) -> None:
         work = Path(tmp)
         video = looped_video(args.video, args.seconds, work / "long.avi")
         info = probe_video(video)
-        chunks = plan_chunks(
-            frame_count=info.frame_count, times=_times(info), chunk_seconds=args.chunk_seconds, overlap_seconds=1.0
-        )
+        chunks = plan_chunks(times=_times(info), chunk_seconds=args.chunk_seconds, overlap_seconds=1.0)
         print(
             f"{video.name}: {info.frame_count} frames, {info.duration:.1f} s; "
             f"{len(chunks)} chunks of {args.chunk_seconds} s"

@@ -110,11 +110,17 @@ def test_a_failing_chunk_is_retried_alone(alice, client_for, megamind, quiet_wor
 
 def test_cancelling_the_job_cancels_its_chunks(alice, client_for, megamind, start_worker):
     api = client_for(alice)
-    start_worker("cancel", **CHUNKED)
+    worker = start_worker("cancel", **CHUNKED)
     video = upload(api, megamind, video_id="mega")
     feature_file = extract(api, video, detector="mediapipe", sample_rate=1)
     job_id = feature_file["job"]["id"]
-    wait_for(lambda: any(c.progress > 0.2 for c in _chunks(feature_file["id"])), timeout=120, what="a chunk to run")
+    try:
+        wait_for(lambda: any(c.progress > 0.2 for c in _chunks(feature_file["id"])), timeout=120, what="a chunk")
+    except AssertionError as exc:  # say where the job and its chunks were, and what the worker did
+        chunks = [(c.index, c.status, c.progress) for c in _chunks(feature_file["id"])]
+        raise AssertionError(
+            f"{exc}: {Job.objects.filter(pk=job_id).values()[0]} {chunks}\n{worker.log()[-3000:]}"
+        ) from None
     assert api.post(f"/api/v1/jobs/{job_id}/cancel/").status_code == 200
     job = wait_for(lambda: _terminal(job_id), timeout=60, what="the job to stop")
     assert job.status == Job.Status.CANCELLED

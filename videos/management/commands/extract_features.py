@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand
 
 from taskml.cli import add_param_argument, one_line_errors, progress_bar, quiet_native_logs
 from taskml.pipeline.detectors import DETECTOR_KINDS
-from taskml.pipeline.extraction import extract_features
+from taskml.pipeline.extraction import FrameRange, extract_features
 from taskml.pipeline.params import SAMPLE_RATE
 from videos.detectors import detector_config
 
@@ -40,6 +40,17 @@ class Command(BaseCommand):
         parser.add_argument("--pose-complexity", type=int, default=None, choices=(0, 1, 2), help="MediaPipe pose model")
         parser.add_argument("--hands-complexity", type=int, default=None, choices=(0, 1), help="MediaPipe hands model")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        # One chunk of a long video (what a chunk task runs; bench/extraction.py --chunked uses them).
+        parser.add_argument("--start-frame", type=int, default=0, help="first frame kept (default 0)")
+        parser.add_argument(
+            "--stop-frame", type=int, default=None, help="one past the last frame kept (default: the end)"
+        )
+        parser.add_argument(
+            "--settle-frame",
+            type=int,
+            default=None,
+            help="first frame detected, before --start-frame (tracking settles)",
+        )
 
     def handle(self, *args, **opts):
         with one_line_errors():
@@ -64,6 +75,7 @@ class Command(BaseCommand):
                     sample_rate=SAMPLE_RATE.check(opts["sample_rate"]),
                     video_id=opts["video_id"],
                     progress=progress,
+                    frames=FrameRange(start=opts["start_frame"], stop=opts["stop_frame"], settle=opts["settle_frame"]),
                 )
         d = result.detected
         self.stdout.write(
