@@ -48,11 +48,15 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _wait(process: subprocess.Popen) -> tuple[int, int]:
-    """(exit status, peak RSS in KiB) of a child process."""
+def _wait(process: subprocess.Popen) -> tuple[int, int, float]:
+    """(exit status, peak RSS in KiB, CPU seconds) of a child process.
+
+    CPU seconds (user + system, all threads) are the work done, which other sessions' load on the
+    shared cores changes far less than it changes wall time.
+    """
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
-    return process.returncode, usage.ru_maxrss
+    return process.returncode, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def run_command(video: Path, output: Path, detector: str, flags: list[str], extra_env: dict | None = None) -> dict:
@@ -64,7 +68,7 @@ def run_command(video: Path, output: Path, detector: str, flags: list[str], extr
     started = time.time()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     out, err = process.stdout.read(), process.stderr.read()
-    status, peak_kib = _wait(process)
+    status, peak_kib, cpu = _wait(process)
     if status != 0:
         raise SystemExit(f"{' '.join(command)} failed ({status}):\n{err[-2000:]}")
     written = output.stat().st_mtime
@@ -79,6 +83,7 @@ def run_command(video: Path, output: Path, detector: str, flags: list[str], extr
         "steady": float(match.group(2)) if match else float("nan"),
         "models": models,
         "peak_mib": peak_kib / 1024,
+        "cpu_ms": 1000 * cpu / frames,
         "output": output,
     }
 
@@ -138,13 +143,14 @@ def run_naive(video: Path, output: Path) -> dict:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     out, err = process.stdout.read(), process.stderr.read()
-    status, peak_kib = _wait(process)
+    status, peak_kib, cpu = _wait(process)
     if status != 0:
         raise SystemExit(f"naive loop failed:\n{err[-2000:]}")
     frames = int(re.search(r"— (\d+) frames", out).group(1))
     seconds = output.stat().st_mtime - started
     return {"frames": frames, "seconds": seconds, "fps": frames / seconds, "startup": float("nan"),
-            "steady": float("nan"), "models": {}, "peak_mib": peak_kib / 1024, "output": output}  # fmt: skip
+            "steady": float("nan"), "models": {}, "peak_mib": peak_kib / 1024, "cpu_ms": 1000 * cpu / frames,
+            "output": output}  # fmt: skip
 
 
 def speed(args) -> None:
@@ -181,7 +187,8 @@ def speed(args) -> None:
         naive_fps = results["naive"]["fps"] if "naive" in results else None
         header = (
             f"{'config':15} {'frames':>6} {'whole s':>8} {'whole fps':>9} {'x naive':>7} {'start s':>7} {'steady':>7} "
-            f"{'pose ms':>7} {'hands ms':>8} {'obj ms':>7} {'peak MiB':>8} {'agr pose':>8} {'pose err':>8} "
+            f"{'cpu ms/f':>8} {'pose ms':>7} {'hands ms':>8} {'obj ms':>7} {'peak MiB':>8} {'agr pose':>8} "
+            f"{'pose err':>8} "
             f"{'hands':>6} {'objects':>7}"
         )
         print(header)
@@ -192,7 +199,7 @@ def speed(args) -> None:
             print(
                 f"{name:15} {r['frames']:6d} {r['seconds']:8.2f} {r['fps']:9.2f} "
                 f"{(r['fps'] / naive_fps if naive_fps else float('nan')):7.2f} {r['startup']:7.2f} {r['steady']:7.2f} "
-                f"{m.get('pose', float('nan')):7.1f} {m.get('hands', float('nan')):8.1f} "
+                f"{r['cpu_ms']:8.1f} {m.get('pose', float('nan')):7.1f} {m.get('hands', float('nan')):8.1f} "
                 f"{m.get('objects', float('nan')):7.1f} {r['peak_mib']:8.0f} {a.pose:8.3f} {a.pose_median_error:8.4f} "
                 f"{a.hands:6.3f} {(a.objects if a.objects is not None else float('nan')):7.3f}"
             )
