@@ -13,6 +13,7 @@ per weights file, never in a timed run).
     .venv/bin/python bench/extraction.py [--video data/samples/Megamind.avi] [--configs k2,every,k3,mediapipe,naive]
     .venv/bin/python bench/extraction.py --memory --minutes 3      # peak RSS: N-minute loop vs 1 minute
     .venv/bin/python bench/extraction.py --chunked --seconds 60 --chunk-seconds 15   # 1 vs 2 worker processes
+    .venv/bin/python bench/extraction.py --per-model   # each model alone in one thread
 """
 
 from __future__ import annotations
@@ -298,6 +299,29 @@ def chunked(args) -> None:
     print(f"load average after {load_average()}")
 
 
+def per_model(args) -> None:
+    """Each model alone, one frame after another in one thread: its cost per frame on one core."""
+    import cv2
+
+    from taskml.pipeline.detectors import DetectorConfig, HandsDetector, PoseDetector
+    from taskml.pipeline.extraction import iter_frames, probe_video
+    from taskml.pipeline.objects import make_object_detector
+
+    info = probe_video(args.video)
+    frames = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) for i, _, bgr in iter_frames(info) if i < args.frames]
+    config = DetectorConfig(models_dir=ROOT / "data" / "models")
+    print(f"load average before {load_average()}")
+    for name, make in (("pose", PoseDetector), ("hands", HandsDetector), ("objects", make_object_detector)):
+        stage = make(config)
+        stage.process(frames[0])
+        started = time.perf_counter()
+        for rgb in frames:
+            stage.process(rgb)
+        print(f"{name}: {1000 * (time.perf_counter() - started) / len(frames):.1f} ms per frame ({len(frames)} frames)")
+        stage.close()
+    print(f"load average after {load_average()}")
+
+
 def _times(info):
     import numpy as np
 
@@ -321,6 +345,8 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="--chunked: the long video's length")
     parser.add_argument("--chunk-seconds", type=float, default=15.0)
+    parser.add_argument("--per-model", action="store_true", help="each model alone in one thread: ms per frame")
+    parser.add_argument("--frames", type=int, default=120, help="--per-model: frames of the video")
     parser.add_argument("--naive-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -330,6 +356,8 @@ def main() -> None:
         memory(args)
     elif args.chunked:
         chunked(args)
+    elif args.per_model:
+        per_model(args)
     else:
         speed(args)
 
