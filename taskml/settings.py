@@ -310,3 +310,14 @@ LOGGING = {
 TASKML_YOLO_MODEL = env("TASKML_YOLO_MODEL")
 TASKML_MODELS_DIR = Path(env("TASKML_MODELS_DIR", default=str(BASE_DIR / "data" / "models"))).resolve()
 TASKML_DEVICE = env("TASKML_DEVICE")
+# Extraction speed (measured by bench/extraction.py; see README *Benchmarks*). The object detector
+# runs on every k-th frame and its boxes are carried between (k=2: object agreement 0.95+ with
+# every frame); MediaPipe's model complexities (pose 0/1/2, hands 0/1). Live sessions use the same.
+TASKML_OBJECT_EVERY_K = env.int("TASKML_OBJECT_EVERY_K", default=2)
+TASKML_POSE_COMPLEXITY = env.int("TASKML_POSE_COMPLEXITY", default=1)
+TASKML_HANDS_COMPLEXITY = env.int("TASKML_HANDS_COMPLEXITY", default=1)
+# A video longer than TASKML_CHUNK_SECONDS is extracted in chunks of that length by every worker
+# on the extraction queue (0: never chunk); each chunk starts TASKML_CHUNK_OVERLAP_SECONDS early so
+# MediaPipe's tracking settles before its first kept frame.
+TASKML_CHUNK_SECONDS = env.float("TASKML_CHUNK_SECONDS", default=120.0)
+TASKML_CHUNK_OVERLAP_SECONDS = env.float("TASKML_CHUNK_OVERLAP_SECONDS", default=1.0)

@@ -120,3 +120,36 @@ class FeatureFile(models.Model):
 
     def __str__(self) -> str:
         return self.filename
+
+
+class ExtractionChunk(models.Model):
+    """One time chunk of a long video's extraction (taskml/pipeline/chunks.py), run by any worker
+    on the extraction queue; the extraction job stitches the chunks' files into its feature file.
+
+    Its own status, progress and attempts: a failed chunk is run again alone, a chunk whose
+    worker died goes back to pending (only its work is lost), and a cancelled job's chunks are
+    cancelled.
+    """
+
+    feature_file = models.ForeignKey(FeatureFile, on_delete=models.CASCADE, related_name="chunks")
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    start_frame = models.PositiveIntegerField(help_text="first frame kept")
+    stop_frame = models.PositiveIntegerField(help_text="one past the last frame kept")
+    settle_frame = models.PositiveIntegerField(help_text="first frame detected (the tracking settles before start)")
+    path = models.CharField(max_length=500, help_text="the chunk's features file, relative to the data directory")
+    status = models.CharField(max_length=20, choices=TARGET_STATUS_CHOICES, default=JobStatus.PENDING, db_index=True)
+    progress = models.FloatField(default=0.0, help_text="0..1")
+    attempts = models.PositiveIntegerField(default=0, help_text="times a worker started it")
+    worker = models.CharField(max_length=255, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["feature_file_id", "index"]
+        constraints = [models.UniqueConstraint(fields=["feature_file", "index"], name="extraction_chunk_index")]
+
+    def __str__(self) -> str:
+        return f"{self.feature_file} chunk {self.index} {self.status}"

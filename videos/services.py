@@ -28,6 +28,7 @@ from taskml.pipeline.files import sha256_file
 from taskml.pipeline.labels import MAX_CLASSES, FrameLabels, label_problem, parse_labels
 from taskml.pipeline.objects import DEFAULT_OBJECT_MODEL
 from taskml.pipeline.params import SAMPLE_RATE
+from videos.chunking import chunking_applies, feature_file_extract_chunked
 from videos.detectors import detector_config
 from videos.models import FeatureFile, LabelSpan, Video
 
@@ -421,44 +422,59 @@ def feature_file_extract(job: Job, reporter) -> dict:
     if feature_file is None:
         raise ValidationFailed("feature_file", "was deleted before it could be extracted")
     video = feature_file.video
-    config = detector_config(kind=feature_file.detector, yolo_model=feature_file.yolo_model)
     reporter.stage("extracting")
     output = storage.absolute(feature_file.path)
     labels_digest = video_labels_digest(video)
-    result = extract_features(
-        storage.absolute(video.file),
-        output,
-        config=config,
-        labels=video_frame_labels(video),
-        sample_rate=feature_file.sample_rate,
-        video_id=video.video_id,
-        progress=reporter,
-    )
+    if isinstance(job, Job) and chunking_applies(
+        video=video
+    ):  # long: chunks on every worker of the extraction queue, then a stitch
+        summary = feature_file_extract_chunked(job=job, feature_file=feature_file, reporter=reporter)
+    else:
+        result = extract_features(
+            storage.absolute(video.file),
+            output,
+            config=detector_config(kind=feature_file.detector, yolo_model=feature_file.yolo_model),
+            labels=video_frame_labels(video),
+            sample_rate=feature_file.sample_rate,
+            video_id=video.video_id,
+            progress=reporter,
+        )
+        summary = {
+            "num_frames": result.num_frames,
+            "num_labeled": result.num_labeled,
+            "columns": result.columns,
+            "detected": result.detected,
+            "object_detector": result.object_detector,
+            "label_distribution": None,
+            "seconds": result.seconds,
+        }
     try:
         reporter.stage("recording", progress=1.0)
     except BaseException:  # cancelled (or past a limit) after the file was written: it leaves nothing behind
         storage.remove(feature_file.path)
         raise
-    distribution: dict[str, int] = {}
-    if "label" in result.columns:
-        labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()
-        distribution = dict(sorted(Counter(lab for lab in labels if lab is not None).items()))
+    distribution = summary["label_distribution"]
+    if distribution is None:
+        distribution = {}
+        if "label" in summary["columns"]:
+            labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()
+            distribution = dict(sorted(Counter(lab for lab in labels if lab is not None).items()))
     FeatureFile.objects.filter(pk=feature_file.pk).update(
-        num_frames=result.num_frames,
-        num_labeled=result.num_labeled,
-        columns=result.columns,
+        num_frames=summary["num_frames"],
+        num_labeled=summary["num_labeled"],
+        columns=summary["columns"],
         label_distribution=distribution,
         labels_digest=labels_digest,
-        detected={**result.detected, "object_detector": result.object_detector},
+        detected={**summary["detected"], "object_detector": summary["object_detector"]},
         sha256=sha256_file(output),
         size_bytes=output.stat().st_size,
     )
     return {
         "feature_file": feature_file.filename,
         "feature_file_id": feature_file.pk,
-        "num_frames": result.num_frames,
-        "num_labeled": result.num_labeled,
-        "seconds": round(result.seconds, 3),
+        "num_frames": summary["num_frames"],
+        "num_labeled": summary["num_labeled"],
+        "seconds": round(summary["seconds"], 3),
     }
 
 

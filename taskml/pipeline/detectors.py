@@ -13,6 +13,7 @@ import os
 import queue
 import re
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +41,13 @@ class DetectorConfig:
     # pretrained COCO SSD that scripts/fetch_models.sh installs (objects.py).
     yolo_model: str = DEFAULT_OBJECT_MODEL
     device: str = "cpu"
-    pose_complexity: int = 1
+    pose_complexity: int = 1  # MediaPipe pose model: 0 lite, 1 full, 2 heavy
+    hands_complexity: int = 1  # MediaPipe hands model: 0 lite, 1 full
+    # Run the object detector on every k-th frame (frame_index % k == 0) and carry its boxes to
+    # the frames between: objects move slowly next to hands, and the detector costs as much as
+    # pose. 1: every frame. The schedule follows the frame index, so a chunk of a video sees the
+    # same detector frames as the whole video does.
+    object_every_k: int = 1
     min_detection_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     yolo_conf: float = 0.25  # ultralytics' predict defaults
@@ -61,6 +68,12 @@ class DetectorConfig:
             raise InputError(f"detector {self.kind!r} unknown; choose one of {', '.join(DETECTOR_KINDS)}")
         if not _DEVICE_RE.match(self.device):
             raise InputError(f"device {self.device!r} not understood; use cpu or cuda:N")
+        if self.pose_complexity not in (0, 1, 2):
+            raise InputError(f"pose complexity must be 0, 1 or 2, got {self.pose_complexity}")
+        if self.hands_complexity not in (0, 1):
+            raise InputError(f"hands complexity must be 0 or 1, got {self.hands_complexity}")
+        if not isinstance(self.object_every_k, int) or self.object_every_k < 1:
+            raise InputError(f"object detector interval must be a positive integer, got {self.object_every_k!r}")
         if self.yolo_backend not in ("auto", "onnx", "torch"):
             raise InputError(f"yolo backend {self.yolo_backend!r} unknown; use auto, onnx or torch")
 
@@ -122,6 +135,7 @@ class HandsDetector:
         self._hands = mp.solutions.hands.Hands(
             static_image_mode=False,
             max_num_hands=2,
+            model_complexity=config.hands_complexity,
             min_detection_confidence=config.min_detection_confidence,
             min_tracking_confidence=config.min_tracking_confidence,
         )
@@ -310,6 +324,7 @@ class ObjectDetector:
 
 
 _END = object()
+_CARRY = object()  # the object stage's input on a frame it skips: carry its last result
 
 
 class _Failure:
@@ -334,11 +349,42 @@ class Detector:
             objects = objects if objects is not None else make_object_detector(config)
             self.object_info = dict(getattr(objects, "info", None) or {}) or None
             self._stages.append(objects)
+        # The object stage (last when present) runs on every k-th frame; the others on every frame.
+        self._every = [1] * len(self._stages)
+        if config.uses_yolo:
+            self._every[-1] = config.object_every_k
+        self._carried: list[dict | None] = [None] * len(self._stages)
+        self._frames = 0  # frames seen by process() (live use: its frames have no index)
+        # Seconds and calls of each model (what a detector costs per frame it runs on).
+        self.timings: dict[str, list[float]] = {self._stage_name(stage): [0.0, 0] for stage in self._stages}
+
+    @staticmethod
+    def _stage_name(stage) -> str:
+        return {"PoseDetector": "pose", "HandsDetector": "hands"}.get(type(stage).__name__, "objects")
+
+    def _runs_on(self, position: int, index: int) -> bool:
+        """Whether stage ``position`` runs on frame ``index`` (else its last result is carried)."""
+        every = self._every[position]
+        return every == 1 or index % every == 0 or self._carried[position] is None
+
+    def _timed(self, position: int, stage, rgb: np.ndarray) -> dict:
+        started = time.perf_counter()
+        result = stage.process(rgb)
+        timing = self.timings[self._stage_name(stage)]
+        timing[0] += time.perf_counter() - started
+        timing[1] += 1
+        if self._every[position] > 1:
+            self._carried[position] = result
+        return result
 
     def process(self, rgb: np.ndarray) -> FrameDetections:
         merged: dict = {}
-        for stage in self._stages:
-            merged.update(stage.process(rgb))
+        for position, stage in enumerate(self._stages):
+            if self._runs_on(position, self._frames):
+                merged.update(self._timed(position, stage, rgb))
+            else:
+                merged.update(self._carried[position])
+        self._frames += 1
         return FrameDetections(**merged)
 
     def process_stream(
@@ -369,7 +415,11 @@ class Detector:
                     rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
                     rgb.flags.writeable = False
                     order.put((index, t))
-                    if not all(put(q, rgb) for q in inputs):
+                    items = [
+                        rgb if self._every[i] == 1 or index % self._every[i] == 0 else (_CARRY, rgb)
+                        for i in range(len(inputs))
+                    ]
+                    if not all(put(q, item) for q, item in zip(inputs, items, strict=True)):
                         return
                 order.put(_END)
             except BaseException as exc:  # surfaced to the consumer below
@@ -377,7 +427,7 @@ class Detector:
             for q in inputs:
                 put(q, _END)
 
-        def work(stage, source: queue.Queue, sink: queue.Queue) -> None:
+        def work(position: int, stage, source: queue.Queue, sink: queue.Queue) -> None:
             while not stop.is_set():
                 try:
                     item = source.get(timeout=0.1)
@@ -386,7 +436,12 @@ class Detector:
                 if item is _END:
                     return
                 try:
-                    result = stage.process(item)
+                    if isinstance(item, tuple):  # (_CARRY, rgb): between two runs of the stage
+                        result = self._carried[position]
+                        if result is None:  # nothing to carry yet (a stream starting off the schedule)
+                            result = self._timed(position, stage, item[1])
+                    else:
+                        result = self._timed(position, stage, item)
                 except BaseException as exc:
                     put(sink, _Failure(exc))
                     return
@@ -395,8 +450,8 @@ class Detector:
 
         threads = [threading.Thread(target=feed, name="taskml-decode", daemon=True)]
         threads += [
-            threading.Thread(target=work, args=(stage, i, o), name=f"taskml-{type(stage).__name__}", daemon=True)
-            for stage, i, o in zip(self._stages, inputs, outputs, strict=True)
+            threading.Thread(target=work, args=(n, stage, i, o), name=f"taskml-{type(stage).__name__}", daemon=True)
+            for n, (stage, i, o) in enumerate(zip(self._stages, inputs, outputs, strict=True))
         ]
         for thread in threads:
             thread.start()

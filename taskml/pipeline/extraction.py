@@ -71,6 +71,7 @@ class ExtractionResult:
     seconds: float = 0.0
     info: VideoInfo | None = None
     object_detector: dict | None = None  # which object detector ran (None: objects were not looked for)
+    timing: ExtractionTiming | None = None
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -139,13 +140,15 @@ class _ContainerClock:
 
 
 def iter_frames(
-    info: VideoInfo, *, sample_rate: int = 1, stats: dict | None = None
+    info: VideoInfo, *, sample_rate: int = 1, stats: dict | None = None, start: int = 0, stop: int | None = None
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Yield ``(frame_index, t, bgr)`` for every ``sample_rate``-th frame, in order.
 
     ``t`` comes from the video's frame clock (``info.clock``, the container's timestamps) when
     there is one, else from the decoder's positions. ``stats["decoded"]`` (when given) counts
-    every frame read, sampled or skipped.
+    every frame read, sampled or skipped. Only frames ``start..stop-1`` are yielded; the frames
+    before ``start`` are read without being converted (grab), so that indices and times stay
+    exact whatever the container's seeking would do.
     """
     cap = cv2.VideoCapture(str(info.path))
     clock = FrameClock(info.fps) if info.clock is None else _ContainerClock(info.clock)
@@ -154,10 +157,15 @@ def iter_frames(
         while True:
             if stats is not None:
                 stats["decoded"] = index
+            if stop is not None and index >= stop:
+                return
             before = cap.get(cv2.CAP_PROP_POS_MSEC)
-            if index % sample_rate:
+            if index % sample_rate or index < start:
                 if not cap.grab():
                     return
+                if index < start and isinstance(clock, FrameClock):
+                    # The decoder's positions: learnt from frame 0 on, as in a run from the start.
+                    clock.time_of(index, before, cap.get(cv2.CAP_PROP_POS_MSEC))
             else:
                 ok, frame = cap.read()
                 if not ok:
@@ -206,6 +214,28 @@ def detections_frame(
     return pd.DataFrame(columns)
 
 
+ROW_GROUP_FRAMES = 512  # frames held in memory before they are written (memory stays flat with length)
+
+
+@dataclass(frozen=True)
+class FrameRange:
+    """Part of a video to extract: frames ``start..stop-1`` are kept; detection starts at ``settle``
+    (≤ start) so that MediaPipe's tracking has settled by the first kept frame (chunks.py)."""
+
+    start: int = 0
+    stop: int | None = None  # None: to the end
+    settle: int | None = None  # None: at start
+
+    @property
+    def first_processed(self) -> int:
+        return self.start if self.settle is None else min(self.settle, self.start)
+
+
+def _frames_in(first: int, stop: int, sample_rate: int) -> int:
+    """Sampled frames (index % sample_rate == 0) in first..stop-1."""
+    return max(0, -(-stop // sample_rate) - -(-first // sample_rate))
+
+
 def extract_features(
     video: str | os.PathLike,
     output: str | os.PathLike,
@@ -215,12 +245,19 @@ def extract_features(
     sample_rate: int = 1,
     video_id: str | None = None,
     progress: ProgressCallback | None = None,
+    frames: FrameRange | None = None,
+    row_group_frames: int = ROW_GROUP_FRAMES,
 ) -> ExtractionResult:
-    """Run the detectors over a video and write the per-frame features to ``output`` (Parquet)."""
-    import pandas as pd
+    """Run the detectors over a video and write the per-frame features to ``output`` (Parquet).
 
+    Rows are written as they come, ``row_group_frames`` at a time, so memory does not grow
+    with the video's length; the file appears (renamed into place) only once complete.
+    ``frames`` limits the work to part of the video (a chunk); frame indices and ``t`` stay
+    those of the whole video.
+    """
     started = time.perf_counter()
     config = config or DetectorConfig()
+    frames = frames or FrameRange()
     if sample_rate < 1:
         raise InputError(f"sample rate must be a positive integer, got {sample_rate}")
     output = Path(output)
@@ -233,78 +270,198 @@ def extract_features(
         labels.check_within(info.frame_count)
     video_id = video_id or info.path.stem
 
-    total = (info.frame_count + sample_rate - 1) // sample_rate
-    indices: list[int] = []
-    times: list[float] = []
-    detections: list[FrameDetections] = []
-    with Detector(config) as detector:
+    first = frames.first_processed
+    stop = info.frame_count if frames.stop is None else min(frames.stop, info.frame_count)
+    total = _frames_in(first, stop, sample_rate)
+    writer = _FeatureWriter(video_id=video_id, info=info, with_objects=config.uses_yolo, labels=labels)
+    done = 0
+    timing = ExtractionTiming()
+    with atomic_path(output) as tmp, Detector(config) as detector:
         object_detector = detector.object_info
         decode_stats: dict = {}
-        for index, t, det in detector.process_stream(iter_frames(info, sample_rate=sample_rate, stats=decode_stats)):
-            indices.append(index)
-            times.append(t)
-            detections.append(det)
-            if progress is not None:
-                progress(len(indices), max(total, len(indices)))
-    if not detections:
-        raise InputError(f"{info.path.name}: no frame could be decoded")
-    decoded = max(decode_stats.get("decoded", 0), indices[-1] + 1)
-    if labels is not None:
-        labels.check_within(decoded)
-
-    frame = detections_frame(
-        video_id=video_id,
-        frame_index=np.array(indices),
-        t=np.array(times),
-        detections=detections,
-        width=info.width,
-        height=info.height,
-        with_objects=config.uses_yolo,
-    )
-    if labels is not None:
-        frame["label"] = pd.Series(labels.for_frames(frame["frame_index"].to_numpy()), dtype="string")
-    metadata = {
-        "schema_version": SCHEMA_VERSION,
-        "video_id": video_id,
-        "source_name": info.path.name,
-        "source_sha256": sha256_file(info.path),
-        "first_frame_hash": info.first_frame_hash,
-        "fps": info.fps,
-        "clock": info.clock.facts() if info.clock is not None else None,
-        "width": info.width,
-        "height": info.height,
-        "frame_count": decoded,
-        "sample_rate": sample_rate,
-        "detector": config.kind,
-        "yolo_model": config.yolo_model if config.uses_yolo else None,
-        "object_detector": object_detector,
-        "labels_source": labels.source if labels is not None else None,
-    }
-    write_features(frame, output, metadata)
-    detected = {
-        "pose": int(frame["pose_present"].sum()),
-        "left_hand": int(frame["left_hand_present"].sum()),
-        "right_hand": int(frame["right_hand_present"].sum()),
-        "objects": int((frame["num_objects"] > 0).sum()) if config.uses_yolo else 0,
-    }
+        stream = iter_frames(info, sample_rate=sample_rate, stats=decode_stats, start=first, stop=frames.stop)
+        try:
+            for index, t, det in detector.process_stream(stream):
+                timing.frame_done()
+                done += 1
+                if index >= frames.start:
+                    writer.add(index, t, det)
+                    if writer.pending >= row_group_frames:
+                        writer.flush(tmp)
+                else:
+                    writer.context = (index, t, det)  # the frame before the first kept one (speeds)
+                if progress is not None:
+                    progress(done, max(total, done))
+            if not writer.rows and not writer.pending:
+                writer.close()
+                raise InputError(f"{info.path.name}: no frame could be decoded")
+            decoded = max(decode_stats.get("decoded", 0), writer.last_index + 1)
+            if labels is not None and frames.stop is None:
+                labels.check_within(decoded)
+            writer.flush(tmp)
+            writer.close(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "video_id": video_id,
+                    "source_name": info.path.name,
+                    "source_sha256": sha256_file(info.path),
+                    "first_frame_hash": info.first_frame_hash,
+                    "fps": info.fps,
+                    "clock": info.clock.facts() if info.clock is not None else None,
+                    "width": info.width,
+                    "height": info.height,
+                    "frame_count": decoded,
+                    "sample_rate": sample_rate,
+                    "detector": config.kind,
+                    "yolo_model": config.yolo_model if config.uses_yolo else None,
+                    "object_detector": object_detector,
+                    "labels_source": labels.source if labels is not None else None,
+                }
+            )
+        finally:
+            writer.close()
+        timing.detector_ms = {
+            name: 1000 * seconds / calls for name, (seconds, calls) in detector.timings.items() if calls
+        }
+        timing.detector_calls = {name: int(calls) for name, (_, calls) in detector.timings.items()}
     return ExtractionResult(
         output=output,
         video_id=video_id,
-        num_frames=len(frame),
-        num_labeled=int(frame["label"].notna().sum()) if "label" in frame else 0,
-        columns=list(frame.columns),
-        detected=detected,
+        num_frames=writer.rows,
+        num_labeled=writer.labeled,
+        columns=writer.columns,
+        detected=dict(writer.detected),
         seconds=time.perf_counter() - started,
         info=info,
         object_detector=object_detector,
+        timing=timing,
     )
 
 
-def write_features(frame: pd.DataFrame, output: str | os.PathLike, metadata: dict) -> None:
+@dataclass
+class ExtractionTiming:
+    """When frames were done: start-up (wall clock of the first frame), steady rate, model costs."""
+
+    first_frame_at: float | None = None  # time.time() when the first frame was done
+    first_frame_perf: float | None = None
+    last_frame_perf: float | None = None
+    frames: int = 0
+    detector_ms: dict[str, float] = field(default_factory=dict)  # ms per call of each model
+    detector_calls: dict[str, int] = field(default_factory=dict)
+
+    def frame_done(self) -> None:
+        now = time.perf_counter()
+        if self.first_frame_perf is None:
+            self.first_frame_perf, self.first_frame_at = now, time.time()
+        self.last_frame_perf = now
+        self.frames += 1
+
+    @property
+    def steady_fps(self) -> float:
+        """Frames per second after the first frame (model loading and warm-up excluded)."""
+        if self.frames < 2 or self.first_frame_perf is None:
+            return 0.0
+        return (self.frames - 1) / max(self.last_frame_perf - self.first_frame_perf, 1e-9)
+
+
+class _FeatureWriter:
+    """Rows of the features table, written to Parquet a row group at a time (one fixed schema)."""
+
+    def __init__(self, *, video_id: str, info: VideoInfo, with_objects: bool, labels: FrameLabels | None) -> None:
+        self.video_id = video_id
+        self.info = info
+        self.with_objects = with_objects
+        self.labels = labels
+        self._indices: list[int] = []
+        self._times: list[float] = []
+        self._detections: list[FrameDetections] = []
+        self._writer = None
+        self._schema = None
+        # The last frame before the pending ones: features that compare a frame with the one before
+        # (hand speeds) are computed across row groups and chunk starts as in one piece.
+        self.context: tuple[int, float, FrameDetections] | None = None
+        self.rows = 0
+        self.labeled = 0
+        self.last_index = -1
+        self.columns: list[str] = []
+        self.detected: Counter = Counter(pose=0, left_hand=0, right_hand=0, objects=0)
+
+    @property
+    def pending(self) -> int:
+        return len(self._indices)
+
+    def add(self, index: int, t: float, detections: FrameDetections) -> None:
+        self._indices.append(index)
+        self._times.append(t)
+        self._detections.append(detections)
+        self.last_index = index
+
+    def flush(self, path: Path) -> None:
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        if not self._indices:
+            return
+        before = [self.context] if self.context is not None else []
+        frame = detections_frame(
+            video_id=self.video_id,
+            frame_index=np.array([c[0] for c in before] + self._indices),
+            t=np.array([c[1] for c in before] + self._times),
+            detections=[c[2] for c in before] + self._detections,
+            width=self.info.width,
+            height=self.info.height,
+            with_objects=self.with_objects,
+        )
+        if before:
+            frame = frame.iloc[1:].reset_index(drop=True)
+        self.context = (self._indices[-1], self._times[-1], self._detections[-1])
+        if self.labels is not None:
+            frame["label"] = pd.Series(self.labels.for_frames(frame["frame_index"].to_numpy()), dtype="string")
+            self.labeled += int(frame["label"].notna().sum())
+        self.detected["pose"] += int(frame["pose_present"].sum())
+        self.detected["left_hand"] += int(frame["left_hand_present"].sum())
+        self.detected["right_hand"] += int(frame["right_hand_present"].sum())
+        if self.with_objects:
+            self.detected["objects"] += int((frame["num_objects"] > 0).sum())
+        table = features_table(frame)
+        if self._writer is None:
+            self._schema = table.schema
+            self.columns = list(frame.columns)
+            self._writer = pq.ParquetWriter(path, self._schema, compression="zstd")
+        self._writer.write_table(table.cast(self._schema), row_group_size=len(frame))
+        self.rows += len(frame)
+        self._indices, self._times, self._detections = [], [], []
+
+    def close(self, metadata: dict | None = None) -> None:
+        if self._writer is None:
+            return
+        if metadata is not None:
+            self._writer.add_key_value_metadata({METADATA_KEY: json.dumps(metadata)})
+        self._writer.close()
+        self._writer = None
+
+
+# Text columns that may be empty in a whole row group (no label, no hand): typed as text anyway,
+# so that every row group (and every chunk of a video) has one schema.
+TEXT_COLUMNS = (*JSON_COLUMNS, "label")
+
+
+def features_table(frame: pd.DataFrame):
+    """``frame`` as an Arrow table with the features file's fixed column types."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
+    for name in TEXT_COLUMNS:
+        if name in table.column_names:
+            position = table.column_names.index(name)
+            table = table.set_column(position, pa.field(name, pa.string()), table.column(name).cast(pa.string()))
+    return table
+
+
+def write_features(frame: pd.DataFrame, output: str | os.PathLike, metadata: dict) -> None:
+    import pyarrow.parquet as pq
+
+    table = features_table(frame)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), METADATA_KEY: json.dumps(metadata)})
     with atomic_path(output) as tmp:
         pq.write_table(table, tmp, compression="zstd")
@@ -363,5 +520,7 @@ def relabel_features(path: str | os.PathLike, labels: FrameLabels | None) -> Rel
 def read_features_metadata(path: str | os.PathLike) -> dict:
     import pyarrow.parquet as pq
 
-    raw = (pq.read_schema(path).metadata or {}).get(METADATA_KEY)
+    # The footer's key-value metadata: a file written a row group at a time adds it there at the end
+    # (it is the schema's metadata as well in a file written at once).
+    raw = (pq.ParquetFile(path).metadata.metadata or {}).get(METADATA_KEY)
     return json.loads(raw) if raw else {}
