@@ -252,8 +252,41 @@ def extract_features(
 
     Rows are written as they come, ``row_group_frames`` at a time, so memory does not grow
     with the video's length; the file appears (renamed into place) only once complete.
-    ``frames`` limits the work to part of the video (a chunk); frame indices and ``t`` stay
-    those of the whole video.
+
+    Parameters
+    ----------
+    video
+        A video file OpenCV can decode; its frame clock (container timestamps) gives ``t``.
+    output
+        The Parquet file to write (must end in ``.parquet``); nothing is visible there until done.
+    config
+        Which detectors run and how (kind, object model, object detector every k-th frame,
+        MediaPipe complexities); the default configuration when None.
+    labels
+        Per-frame labels (a ``FrameLabels`` or a CSV path) joined as the ``label`` column; they
+        must fit within the video's frames.
+    sample_rate
+        Process every n-th frame (≥ 1).
+    video_id
+        The ``video_id`` column; the file's stem when None.
+    progress
+        Called as ``progress(done, total)`` after every processed frame; it may raise to cancel.
+    frames
+        Part of the video only (a chunk): frames before ``frames.start`` are processed for the
+        trackers to settle but not written; frame indices and ``t`` stay the whole video's.
+    row_group_frames
+        Frames per Parquet row group (the memory bound).
+
+    Returns
+    -------
+    ExtractionResult
+        The file, frame and labelled-frame counts, columns, detections per kind, the object
+        detector that ran, and timings (start-up, steady rate, milliseconds per model).
+
+    Raises
+    ------
+    InputError
+        A bad sample rate or output name, an undecodable video, labels beyond its end.
     """
     started = time.perf_counter()
     config = config or DetectorConfig()
