@@ -46,6 +46,8 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 
+from streaming.conflation import CONFLATED, PICTURE
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -55,7 +57,8 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids never reused, so a message
         channel TEXT NOT NULL,                 -- given back keeps its place in the order
         expires REAL NOT NULL,
-        body BLOB NOT NULL
+        body BLOB NOT NULL,
+        conflate TEXT                          -- newest_wins: what a newer message replaces
     )
     """,
     "CREATE INDEX IF NOT EXISTS channel_messages_channel ON channel_messages (channel, id)",
@@ -87,6 +90,9 @@ COUNT = """
     WHERE channel IN (SELECT value FROM json_each(?)) GROUP BY channel
 """
 INSERT = "INSERT INTO channel_messages (channel, expires, body) VALUES (?, ?, ?)"
+INSERT_CONFLATED = "INSERT INTO channel_messages (channel, expires, body, conflate) VALUES (?, ?, ?, ?)"
+# newest_wins: a channel's pending message of the same kind gives way to the newer one.
+SUPERSEDE = "DELETE FROM channel_messages WHERE conflate = ?1 AND channel IN (SELECT value FROM json_each(?2))"
 REINSERT = "INSERT OR IGNORE INTO channel_messages (id, channel, expires, body) VALUES (?, ?, ?, ?)"
 
 # A connection left behind by fork(): never used and never closed in the child (closing it
@@ -129,7 +135,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
     channel, 100), ``channel_capacity`` (glob or regex → capacity, as in channels_redis),
     ``poll_interval`` / ``max_poll_interval`` (s between looks while receivers wait: the
     first after a delivery, the most when idle, 0.01 / 0.04), ``timeout`` (s a write waits
-    for another process's lock, 10).
+    for another process's lock, 10), ``newest_wins`` (False; True for the ``live`` alias: a
+    ``group_send`` of a live session's sample or picture replaces the one still waiting for
+    each member channel instead of queueing behind it, so a slow reader gets the newest).
     """
 
     extensions = ["groups", "flush"]
@@ -144,8 +152,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
         poll_interval: float = 0.01,
         max_poll_interval: float = 0.04,
         timeout: float = 10.0,
+        newest_wins: bool = False,
     ):
         super().__init__(expiry=expiry, capacity=capacity)
+        self.newest_wins = newest_wins
         if not path:
             raise ValueError("SQLiteChannelLayer needs CONFIG['path'], the SQLite file all processes share")
         self.path = Path(path)
@@ -255,8 +265,16 @@ class SQLiteChannelLayer(BaseChannelLayer):
         """Send to every member channel; members at capacity are skipped (as channels_redis does)."""
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
-        if await self._call(self._group_send_sync, group, self.serialize(message)):
+        if await self._call(self._group_send_sync, group, self.serialize(message), self._conflation_key(message)):
             self._wake_all()
+
+    def _conflation_key(self, message: dict) -> str | None:
+        """newest_wins: the kind of a superseded message (a live sample or picture), else None."""
+        if not self.newest_wins:
+            return None
+        inner = message.get("message")
+        stage = inner.get("stage") if isinstance(inner, dict) else None
+        return stage if stage in CONFLATED or stage == PICTURE else None
 
     # ------------------------------------------------------------ serialization
 
@@ -414,6 +432,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
             with self._transaction(conn):
                 for statement in SCHEMA:
                     conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(channel_messages)")}
+                if "conflate" not in columns:  # a file made before newest_wins
+                    conn.execute("ALTER TABLE channel_messages ADD COLUMN conflate TEXT")
             self._conn = conn
             self._generation += 1
         return self._conn
@@ -447,7 +468,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
             conn.execute(INSERT, (channel, now + self.expiry, body))
         self._own_writes += 1
 
-    def _group_send_sync(self, group: str, body: bytes) -> int:
+    def _group_send_sync(self, group: str, body: bytes, conflate: str | None = None) -> int:
         conn = self._connection()
         now = time.time()
         with self._transaction(conn):
@@ -456,9 +477,14 @@ class SQLiteChannelLayer(BaseChannelLayer):
             channels = [row[0] for row in conn.execute("SELECT channel FROM channel_groups WHERE grp = ?", (group,))]
             if not channels:
                 return 0
+            if conflate is not None:
+                conn.execute(SUPERSEDE, (conflate, json.dumps(channels)))
             counts = dict(conn.execute(COUNT, (json.dumps(channels),)).fetchall())
             rows = [(c, now + self.expiry, body) for c in channels if counts.get(c, 0) < self.get_capacity(c)]
-            conn.executemany(INSERT, rows)
+            if conflate is None:
+                conn.executemany(INSERT, rows)
+            else:
+                conn.executemany(INSERT_CONFLATED, [(*row, conflate) for row in rows])
         if rows:
             self._own_writes += 1
         if len(rows) < len(channels):

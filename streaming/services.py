@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import math
 import queue
@@ -30,6 +31,7 @@ from jobs.quotas import RETRY_AFTER_SECONDS
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
+from streaming.conflation import LIVE_LAYER, Outbox
 from streaming.models import LiveSession
 from streaming.registry import POLICY, champion_sources
 from taskml import storage
@@ -236,7 +238,7 @@ def publish_now(group: str, message: dict) -> None:
     from asgiref.sync import async_to_sync
 
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "live.message", "message": message})
+        async_to_sync(get_channel_layer(LIVE_LAYER).group_send)(group, {"type": "live.message", "message": message})
     except Exception:
         log.exception("could not publish to %s", group)
 
@@ -257,19 +259,20 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 class Publisher:
-    """An event loop in a thread that owns all channel-layer traffic of one session."""
+    """An event loop in a thread that owns all channel-layer traffic of one session.
 
-    def __init__(self, group: str, *, capacity: int = 256):
+    Newest wins here too (streaming.conflation): when the channel layer is slower than the
+    session, a sample waiting to go out is replaced by the next one (counted in ``dropped``),
+    and at most one picture waits; control messages (started, alert, model_changed, finished)
+    always go, in order. Every message gets ``seq``, rising, so a client can ignore an older one.
+    """
+
+    def __init__(self, group: str):
         self.group = group
-        self.layer = get_channel_layer()
-        self.capacity = capacity
-        self.dropped = 0
+        self.layer = get_channel_layer(LIVE_LAYER)
         self.inbox: queue.Queue = queue.Queue(maxsize=2)  # pushed frames waiting for detection
         self.frames_dropped = 0
-        # Pictures (stage "frame") are the bulky messages: at most one waits to be sent, so a slow
-        # channel layer costs pictures, never predictions.
-        self.pictures_waiting = 0
-        self.pictures_skipped = 0
+        self._seq = itertools.count(1)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"publisher-{group}", daemon=True)
         self.push_channel = ""
@@ -277,15 +280,26 @@ class Publisher:
         # a restarted Redis has also forgotten which viewers were in the group.
         self.interrupted = ""
 
+    @property
+    def dropped(self) -> int:
+        """Samples replaced by a newer one before they could be published."""
+        return self.outbox.skipped
+
+    @property
+    def pictures_skipped(self) -> int:
+        return self.outbox.pictures_skipped
+
     def start(self, *, receive_frames: bool) -> None:
         self._receive_frames = receive_frames
+        self.outbox = Outbox()
+        self._closing = False
         self._thread.start()
         self._ready.wait(10)
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.wake = asyncio.Event()
         self.loop.run_until_complete(self._main())
         self.loop.close()
 
@@ -295,7 +309,7 @@ class Publisher:
             self.push_channel = await self.layer.new_channel()
             tasks.append(asyncio.ensure_future(self._receive_loop()))
         self._ready.set()
-        await tasks[0]  # ends on the None sentinel
+        await tasks[0]  # ends once closing and nothing waits
         for task in tasks[1:]:
             task.cancel()
         close = getattr(self.layer, "close_pools", None) or getattr(self.layer, "close", None)
@@ -305,11 +319,14 @@ class Publisher:
 
     async def _send_loop(self) -> None:
         while True:
-            message = await self.outbox.get()
+            message = self.outbox.pop()
             if message is None:
-                return
-            if message.get("stage") == "frame":
-                self.pictures_waiting -= 1
+                if self._closing:
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            message.pop("skipped", None)  # the viewers' outboxes count their own skips
             try:
                 await self.layer.group_send(self.group, {"type": "live.message", "message": message})
             except Exception as exc:
@@ -336,24 +353,22 @@ class Publisher:
                 self.inbox.put_nowait(item)
 
     def publish(self, message: dict) -> None:
+        message = {**message, "seq": next(self._seq)}
+
         def put() -> None:
-            if message.get("stage") == "frame":
-                if self.pictures_waiting:
-                    self.pictures_skipped += 1
-                    return
-                self.pictures_waiting += 1
-            if self.outbox.qsize() >= self.capacity:
-                dropped = self.outbox.get_nowait()
-                if dropped is not None and dropped.get("stage") == "frame":
-                    self.pictures_waiting -= 1
-                self.dropped += 1
-            self.outbox.put_nowait(message)
+            self.outbox.put(message)
+            self.wake.set()
 
         self.loop.call_soon_threadsafe(put)
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.outbox.put_nowait, None)
+
+            def closing() -> None:
+                self._closing = True
+                self.wake.set()
+
+            self.loop.call_soon_threadsafe(closing)
             self._thread.join(timeout=10)
 
 

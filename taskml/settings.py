@@ -273,7 +273,6 @@ TASKML_MAX_STORAGE_MB_PER_USER = env.int("TASKML_MAX_STORAGE_MB_PER_USER", defau
 
 # Live sessions: their own queue and workers; how long one may run; viewers' queues.
 TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
-TASKML_VIEWER_QUEUE = env.int("TASKML_VIEWER_QUEUE", default=64)
 # Pictures of a live session (the analysed frames with overlays): at most this many a second, this
 # many pixels wide; TASKML_LIVE_FRAME_FPS=0 sends none.
 TASKML_LIVE_FRAME_FPS = env.float("TASKML_LIVE_FRAME_FPS", default=4.0)
@@ -293,7 +292,18 @@ CHANNEL_LAYERS = {
         if REDIS_URL
         # Embedded default: a SQLite file shared by the web server and the workers on this machine.
         else {"BACKEND": "streaming.layers.SQLiteChannelLayer", "CONFIG": {"path": str(DATA_DIR / "channels.sqlite3")}}
-    )
+    ),
+    # Live sessions' predictions (streaming.conflation.LIVE_LAYER): newest wins, no backlog per viewer.
+    # Redis pub/sub keeps no per-channel list that a busy web process would read seconds late; the
+    # SQLite layer replaces a viewer's pending sample with the newer one instead of appending it.
+    "live": (
+        {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        if REDIS_URL
+        else {
+            "BACKEND": "streaming.layers.SQLiteChannelLayer",
+            "CONFIG": {"path": str(DATA_DIR / "channels-live.sqlite3"), "newest_wins": True},
+        }
+    ),
 }
 
 LOGGING = {

@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 SAMPLE_KEYS = {
     "stage", "session", "frame_index", "t", "task_prediction", "task_confidence", "probabilities", "smoothed",
-    "model_version", "caption", "decoded_at", "sent_at", "overhead_ms", "dropped",
+    "model_version", "caption", "decoded_at", "sent_at", "overhead_ms", "dropped", "seq",
+    "skipped",
 }  # fmt: skip
 
 
@@ -112,6 +113,7 @@ def test_a_session_on_the_training_video_streams_the_offline_predictions(platfor
         assert m["window"]["end"] == pytest.approx(m["window"]["start"] + 1.0, abs=1e-3)
         assert m["task_confidence"] == pytest.approx(expected.max(), abs=1e-4)
 
+    assert finished.pop("seq") > samples[-1]["seq"]
     assert finished == {
         "stage": "finished",
         "session": created["id"],
