@@ -40,7 +40,10 @@ class _Slot:
 class Outbox:
     """Pending messages of one viewer: newest wins for samples and pictures, control messages kept in order."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, conflate: bool = True) -> None:
+        # conflate=False: every sample is kept, in order (a session reading a file faster than real
+        # time, whose clients want every frame's prediction); pictures are still newest-wins.
+        self.conflate = conflate
         self._order = 0
         self._control: collections.deque[tuple[int, dict]] = collections.deque()
         self._slots: dict[str, _Slot] = {}
@@ -56,7 +59,7 @@ class Outbox:
     def put(self, message: dict) -> None:
         self._order += 1
         stage = message.get("stage")
-        if stage not in CONFLATED and stage != PICTURE:
+        if stage != PICTURE and (stage not in CONFLATED or not self.conflate):
             self._control.append((self._order, message))
             return
         slot = self._slots.get(stage)

@@ -265,10 +265,13 @@ class Publisher:
     session, a sample waiting to go out is replaced by the next one (counted in ``dropped``),
     and at most one picture waits; control messages (started, alert, model_changed, finished)
     always go, in order. Every message gets ``seq``, rising, so a client can ignore an older one.
+    ``conflate=False`` (a video read faster than real time: its clients want every frame) keeps
+    every sample.
     """
 
-    def __init__(self, group: str):
+    def __init__(self, group: str, *, conflate: bool = True):
         self.group = group
+        self.conflate = conflate
         self.layer = get_channel_layer(LIVE_LAYER)
         self.inbox: queue.Queue = queue.Queue(maxsize=2)  # pushed frames waiting for detection
         self.frames_dropped = 0
@@ -291,7 +294,7 @@ class Publisher:
 
     def start(self, *, receive_frames: bool) -> None:
         self._receive_frames = receive_frames
-        self.outbox = Outbox()
+        self.outbox = Outbox(conflate=self.conflate)
         self._closing = False
         self._thread.start()
         self._ready.wait(10)
@@ -481,7 +484,9 @@ def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None
     if not claimed:
         return None
     session = LiveSession.objects.select_related("trained_model", "trained_model__dataset", "video").get(pk=session_id)
-    publisher = Publisher(session.group)
+    # A video read as fast as it decodes is an analysis whose clients want every frame; anything
+    # real time (a camera, a stream, pushed frames, a video at its own speed) wants the newest.
+    publisher = Publisher(session.group, conflate=session.realtime or session.source_kind != LiveSession.Source.VIDEO)
     publisher.start(receive_frames=session.source_kind == LiveSession.Source.PUSH)
     if publisher.push_channel:
         LiveSession.objects.filter(pk=session.pk).update(push_channel=publisher.push_channel)

@@ -277,6 +277,19 @@ TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
 # many pixels wide; TASKML_LIVE_FRAME_FPS=0 sends none.
 TASKML_LIVE_FRAME_FPS = env.float("TASKML_LIVE_FRAME_FPS", default=4.0)
 TASKML_LIVE_FRAME_WIDTH = env.int("TASKML_LIVE_FRAME_WIDTH", default=480)
+# Keep the web process free for live fan-out (taskml.admission): uploads stored at once per server
+# process (beyond: 503 with Retry-After: TASKML_ADMISSION_RETRY_AFTER s), labeller frames decoded at
+# once (the next waits up to TASKML_FRAME_WAIT_SECONDS, then 503); 0: no limit.
+TASKML_UPLOAD_CONCURRENCY = env.int("TASKML_UPLOAD_CONCURRENCY", default=2)
+TASKML_FRAME_CONCURRENCY = env.int("TASKML_FRAME_CONCURRENCY", default=2)
+TASKML_FRAME_WAIT_SECONDS = env.float("TASKML_FRAME_WAIT_SECONDS", default=10.0)
+TASKML_ADMISSION_RETRY_AFTER = env.int("TASKML_ADMISSION_RETRY_AFTER", default=1)
+# The web server's sys.setswitchinterval: a thread busy with a request hands the GIL back to the
+# event loop (websocket sends) after this many seconds (Python's default is 0.005).
+TASKML_WEB_SWITCH_INTERVAL = env.float("TASKML_WEB_SWITCH_INTERVAL", default=0.001)
+# A live worker process keeps its detectors (MediaPipe graphs) between sessions instead of building
+# new ones per session (streaming.detector_cache); False builds them per session.
+TASKML_LIVE_DETECTOR_CACHE = env.bool("TASKML_LIVE_DETECTOR_CACHE", default=True)
 # A viewer that hears nothing for this long checks whether its session ended (a lost "finished").
 TASKML_VIEWER_WATCH_SECONDS = env.float("TASKML_VIEWER_WATCH_SECONDS", default=5.0)
 # A live session that follows a retraining policy looks up its champion this often (seconds).

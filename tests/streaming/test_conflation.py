@@ -83,3 +83,13 @@ def test_pictures_go_last_newest_only_and_can_be_discarded():
     outbox.put({"stage": "frame", "frame_index": 10})
     outbox.discard("frame")
     assert outbox.pop() is None
+
+
+def test_without_conflation_every_sample_is_kept_in_order():
+    outbox = Outbox(conflate=False)
+    for i in range(20):
+        outbox.put(sample(i))
+        outbox.put({"stage": "frame", "frame_index": i})
+    sent = drain(outbox)
+    assert [m["frame_index"] for m in sent if m["stage"] == "sample"] == list(range(20))
+    assert [m["frame_index"] for m in sent if m["stage"] == "frame"] == [19]
