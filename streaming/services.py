@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import logging
 import math
@@ -32,11 +33,12 @@ from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
 from streaming.conflation import LIVE_LAYER, Outbox
+from streaming.detector_cache import live_detector, trim_heap
 from streaming.models import LiveSession
 from streaming.registry import POLICY, champion_sources
 from taskml import storage
 from taskml.domain import Conflict, TooManyRequests, ValidationFailed
-from taskml.pipeline.detectors import Detector, DetectorConfig
+from taskml.pipeline.detectors import DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
 from taskml.pipeline.preview import FramePreview, PreviewSpec, overlays
@@ -537,6 +539,9 @@ def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None
             }
         )
         publisher.close()
+        del publisher
+        gc.collect()  # the session's frames, buffers and predictor, before the heap is trimmed
+        trim_heap()
     session.refresh_from_db()
     return session
 
@@ -607,7 +612,7 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
                 pictures[index] = preview.encode(frame)
             yield index, t, frame
 
-    with Detector(config) as detector:
+    with live_detector(config) as detector:
         # Short queues: a live frame waits behind at most two others (latency over throughput).
         for index, t, detections in detector.process_stream(remember_shape(frames), queue_size=2):
             began = time.perf_counter()
