@@ -49,6 +49,7 @@ class Outbox:
         self._slots: dict[str, _Slot] = {}
         self.skipped = 0  # samples superseded before they were sent, in all
         self.pictures_skipped = 0
+        self._carried = 0  # superseded before they reached this outbox (the channel layer), not yet told
 
     def __len__(self) -> int:
         return len(self._control) + len(self._slots)
@@ -73,6 +74,11 @@ class Outbox:
         # The newer one goes after whatever came before it (a model_changed, say), as it would have.
         slot.order, slot.message, slot.skipped = self._order, message, slot.skipped + 1
 
+    def add_skipped(self, count: int) -> None:
+        """Samples superseded on their way here (in the channel layer): told with the next sample."""
+        self.skipped += count
+        self._carried += count
+
     def discard(self, stage: str) -> None:
         """Forget a pending conflated message (e.g. pictures turned off)."""
         self._slots.pop(stage, None)
@@ -84,9 +90,14 @@ class Outbox:
         if candidates:
             _, which = min(candidates)
             if which == "control":
-                return self._control.popleft()[1]
+                message = self._control.popleft()[1]
+                if message.get("stage") in CONFLATED:  # conflate=False: a sample kept in order
+                    skipped, self._carried = self._carried, 0
+                    return {**message, "skipped": skipped}
+                return message
             slot = self._slots.pop(which)
-            return {**slot.message, "skipped": slot.skipped}
+            skipped, self._carried = slot.skipped + self._carried, 0
+            return {**slot.message, "skipped": skipped}
         slot = self._slots.pop(PICTURE, None)
         if slot is not None:
             return {**slot.message, "pictures_skipped": self.pictures_skipped}

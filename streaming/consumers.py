@@ -69,7 +69,8 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = self.session.group
-        self.outbox = Outbox()
+        # A video read faster than real time is an analysis: every sample is kept for its viewers.
+        self.outbox = Outbox(conflate=self.session.realtime or self.session.source_kind != "video")
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
@@ -85,6 +86,11 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
 
     async def live_message(self, event):
         message = event["message"]
+        take_replaced = getattr(getattr(self, "channel_layer", None), "take_replaced", None)
+        if take_replaced is not None:  # samples the layer replaced with newer ones before this one
+            replaced = take_replaced(self.channel_name)
+            if replaced:
+                self.outbox.add_skipped(replaced)
         if message.get("stage") == PICTURE and not self.pictures_on:
             return
         await self._enqueue(message)

@@ -45,6 +45,8 @@ from typing import Any, NamedTuple, TypeVar
 import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
 
 from streaming.conflation import CONFLATED, PICTURE
 
@@ -121,6 +123,17 @@ class _LoopState:
 
     def live(self, channel: str) -> int:
         return sum(1 for future in self.waiters.get(channel, ()) if not future.done())
+
+
+def conflation_key(event: dict) -> str | None:
+    """The kind of message a newer one of the same kind supersedes (a live session's sample or
+    picture), or None: everything else always arrives. A publisher that wants every sample kept
+    (a video read faster than real time) sends ``"conflate": False`` beside the message."""
+    inner = event.get("message")
+    if event.get("type") != "live.message" or not isinstance(inner, dict) or event.get("conflate") is False:
+        return None
+    stage = inner.get("stage")
+    return stage if stage in CONFLATED or stage == PICTURE else None
 
 
 def _is_specific(channel: str) -> bool:
@@ -270,11 +283,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
 
     def _conflation_key(self, message: dict) -> str | None:
         """newest_wins: the kind of a superseded message (a live sample or picture), else None."""
-        if not self.newest_wins:
-            return None
-        inner = message.get("message")
-        stage = inner.get("stage") if isinstance(inner, dict) else None
-        return stage if stage in CONFLATED or stage == PICTURE else None
+        return conflation_key(message) if self.newest_wins else None
 
     # ------------------------------------------------------------ serialization
 
@@ -563,3 +572,87 @@ class SQLiteChannelLayer(BaseChannelLayer):
             for channel, entry in entries:
                 self._buffers.setdefault(channel, collections.deque()).append(entry)
         return len(rows)
+
+
+# ---------------------------------------------------------------- Redis pub/sub, newest wins
+
+
+class _Tagged(bytes):
+    """A serialized message with what it supersedes (``conflate``), tagged once per Redis message."""
+
+    conflate: str | None = None
+
+
+class _NewestWinsQueue(asyncio.Queue):
+    """A receiving channel's queue in the web process: a sample waiting here is replaced by a newer
+    one of the same session (counted in ``replaced``) instead of queueing behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replaced = 0
+
+    def offer(self, data: bytes, key: str | None) -> None:
+        if key is not None:
+            pending = self._queue  # asyncio.Queue's deque; short, since samples never pile up here
+            for index in range(len(pending) - 1, -1, -1):
+                if getattr(pending[index], "conflate", None) == key:
+                    del pending[index]
+                    self.replaced += not key.endswith(f"|{PICTURE}")  # samples; pictures count apart
+                    break
+        self.put_nowait(data)
+
+
+class _NewestWinsLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for shard in self._shards:
+            shard._receive_message = functools.partial(self._deliver, shard)
+
+    async def _subscribe_to_channel(self, channel):
+        self.channels[channel] = _NewestWinsQueue()
+        await self._get_shard(channel).subscribe(channel)
+
+    def _deliver(self, shard, message) -> None:
+        """channels_redis' delivery to the channels in this process, with newest wins."""
+        if message is None:
+            return
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        targets = [name] if name in self.channels else list(self.groups.get(name, ()))
+        if not targets:
+            return
+        key = None
+        try:
+            key = conflation_key(self.channel_layer.deserialize(data))
+        except Exception:
+            log.debug("a message on %s could not be read for conflation", name)
+        if key is not None:
+            data = _Tagged(data)
+            data.conflate = f"{name}|{key}"
+        for channel in targets:
+            queue_ = self.channels.get(channel)
+            if queue_ is not None:
+                queue_.offer(data, data.conflate if key is not None else None)
+
+    def take_replaced(self, channel: str) -> int:
+        """Messages replaced on ``channel`` since the last call (the consumer reports them as skipped)."""
+        queue_ = self.channels.get(channel)
+        if not isinstance(queue_, _NewestWinsQueue):
+            return 0
+        replaced, queue_.replaced = queue_.replaced, 0
+        return replaced
+
+
+class NewestWinsPubSubChannelLayer(RedisPubSubChannelLayer):
+    """channels_redis' pub/sub layer (no per-channel list in Redis) whose in-process queues let a
+    newer live sample replace one still waiting: when the web server falls behind, a viewer's
+    consumer gets the newest sample next, not seconds of old ones."""
+
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = self._layers[loop] = _NewestWinsLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            _wrap_close(self, loop)
+        return layer

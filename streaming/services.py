@@ -333,7 +333,9 @@ class Publisher:
                 continue
             message.pop("skipped", None)  # the viewers' outboxes count their own skips
             try:
-                await self.layer.group_send(self.group, {"type": "live.message", "message": message})
+                await self.layer.group_send(
+                    self.group, {"type": "live.message", "message": message, "conflate": self.conflate}
+                )
             except Exception as exc:
                 if self.interrupted:  # logged once: a session publishes 25 messages a second
                     continue

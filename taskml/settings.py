@@ -307,10 +307,11 @@ CHANNEL_LAYERS = {
         else {"BACKEND": "streaming.layers.SQLiteChannelLayer", "CONFIG": {"path": str(DATA_DIR / "channels.sqlite3")}}
     ),
     # Live sessions' predictions (streaming.conflation.LIVE_LAYER): newest wins, no backlog per viewer.
-    # Redis pub/sub keeps no per-channel list that a busy web process would read seconds late; the
-    # SQLite layer replaces a viewer's pending sample with the newer one instead of appending it.
+    # Redis pub/sub keeps no per-channel list that a busy web process would read seconds late, and
+    # in the web process a newer sample replaces one still waiting for a viewer; the SQLite layer
+    # replaces a viewer's pending sample with the newer one instead of appending it.
     "live": (
-        {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        {"BACKEND": "streaming.layers.NewestWinsPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
         if REDIS_URL
         else {
             "BACKEND": "streaming.layers.SQLiteChannelLayer",

@@ -92,4 +92,45 @@ def test_without_conflation_every_sample_is_kept_in_order():
         outbox.put({"stage": "frame", "frame_index": i})
     sent = drain(outbox)
     assert [m["frame_index"] for m in sent if m["stage"] == "sample"] == list(range(20))
+    assert all(m["skipped"] == 0 for m in sent if m["stage"] == "sample")
     assert [m["frame_index"] for m in sent if m["stage"] == "frame"] == [19]
+
+
+def test_the_redis_pubsub_layer_lets_a_newer_sample_replace_a_waiting_one():
+    """streaming.layers.NewestWinsPubSubChannelLayer over the real Redis: while a viewer's consumer
+    is busy, samples waiting for it in the web process give way to newer ones (counted); control
+    messages and a publisher's ``conflate: False`` messages all arrive, in order."""
+    import asyncio
+    import uuid
+
+    from django.conf import settings
+
+    from streaming.layers import NewestWinsPubSubChannelLayer
+
+    layer = NewestWinsPubSubChannelLayer(hosts=[settings.REDIS_URL], prefix=f"t{uuid.uuid4().hex[:8]}")
+
+    def event(stage: str, i: int, **extra) -> dict:
+        return {"type": "live.message", "message": {"stage": stage, "frame_index": i}, **extra}
+
+    async def scenario():
+        channel = await layer.new_channel()
+        await layer.group_add("live_1", channel)
+        for i in range(10):
+            await layer.group_send("live_1", event("sample", i))
+            if i == 5:
+                await layer.group_send("live_1", event("alert", i))
+        for i in range(10, 13):
+            await layer.group_send("live_1", event("sample", i, conflate=False))
+        await layer.group_send("live_1", event("finished", 13))
+        await asyncio.sleep(0.5)  # all of it arrived in this process while nobody read
+        got = []
+        while not got or got[-1][0] != "finished":
+            message = await asyncio.wait_for(layer.receive(channel), 5)
+            got.append((message["message"]["stage"], message["message"]["frame_index"]))
+        replaced = layer.take_replaced(channel)
+        await layer.flush()
+        return got, replaced
+
+    got, replaced = asyncio.run(scenario())
+    assert got == [("alert", 5), ("sample", 9), ("sample", 10), ("sample", 11), ("sample", 12), ("finished", 13)]
+    assert replaced == 9

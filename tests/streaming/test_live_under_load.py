@@ -89,8 +89,8 @@ def uploader(platform, person, megamind, stop: threading.Event, counts: dict) ->
         counts[r.status_code] = counts.get(r.status_code, 0) + 1
         if r.status_code == 201:
             http.delete(f"{platform.http}/api/v1/videos/{r.json()['id']}/", timeout=60)
-        elif r.status_code == 503:
-            time.sleep(float(r.headers["Retry-After"]))
+        elif r.status_code in (429, 503):  # the upload throttle, or shed: the server is busy
+            time.sleep(min(float(r.headers["Retry-After"]), 1.0))
 
 
 def test_a_slow_viewer_beside_fast_ones_on_a_busy_server_holds_a_recent_prediction(platform, trained, megamind):
@@ -105,7 +105,7 @@ def test_a_slow_viewer_beside_fast_ones_on_a_busy_server_holds_a_recent_predicti
         viewer.start()
     counts: dict[int, int] = {}
     until, stop = time.monotonic() + 60, threading.Event()
-    uploaders = [threading.Thread(target=uploader, args=(platform, trained.alice, megamind, stop, counts),
+    uploaders = [threading.Thread(target=uploader, args=(platform, trained.bob, megamind, stop, counts),
                                   daemon=True) for _ in range(6)]  # fmt: skip
     for thread in uploaders:
         thread.start()
@@ -133,7 +133,7 @@ def test_a_slow_viewer_beside_fast_ones_on_a_busy_server_holds_a_recent_predicti
         assert viewer.stages[-1] == "finished"  # always arrives
         assert p95(staleness[i]) <= 1.0 and statistics.median(staleness[i]) <= 0.5, staleness[i]
     assert "alert" in slow.stages  # never dropped
-    assert counts.get(201, 0) >= 1 and set(counts) <= {201, 503}  # the server was busy, and stayed correct
+    assert counts.get(201, 0) >= 1 and set(counts) <= {201, 429, 503}  # the server was busy, and stayed correct
 
 
 def short_clip(megamind, path, frames: int = 24):

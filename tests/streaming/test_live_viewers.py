@@ -26,9 +26,10 @@ from tests.streaming.conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
-def group_size(session_id: int) -> int:
-    """Viewers listening on the live channel layer (Redis pub/sub keeps group memberships in the
-    web process, so this counts the viewers' own channels that it subscribed in Redis)."""
+def listening() -> int:
+    """Consumers listening on the live channel layer. Redis pub/sub keeps group memberships in the
+    web process, so this counts the channels it subscribed in Redis, one per viewer (a test
+    compares it with the count before its viewers connected)."""
     from django.conf import settings
 
     prefix = settings.CHANNEL_LAYERS["live"]["CONFIG"]["prefix"]
@@ -45,6 +46,11 @@ def slow_viewer(platform, session_id: int, person):
 
 
 def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
+    base = listening()
+
+    def group_size(sid: int) -> int:  # this session's viewers: the only ones connecting meanwhile
+        return listening() - base
+
     with sessions_held(platform):
         r = create_session(platform, trained.alice, model=trained.model_id, source="video", video=trained.video_id,
                            realtime=False)  # fmt: skip
