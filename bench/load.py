@@ -201,6 +201,7 @@ async def _viewer(client: Client, session_id: int, stats: Stats, held: dict) -> 
     key = object()
     newest = 0.0
     skipped = 0
+    counted = False  # the server counts skipped updates per sample
     try:
         async with websockets.connect(
             f"{client.ws}/ws/streams/{session_id}/", origin=client.base, additional_headers=client.headers,
@@ -211,6 +212,7 @@ async def _viewer(client: Client, session_id: int, stats: Stats, held: dict) -> 
                 if message["stage"] == "sample":
                     stats.ok("delivery", time.time() - message["sent_at"])
                     skipped += message.get("skipped", 0)
+                    counted = counted or "skipped" in message
                     if message["sent_at"] > newest:  # an older one arriving late is ignored
                         newest = held[key] = message["sent_at"]
                 elif message["stage"] == "hello" and message["status"] not in ("pending", "running"):
@@ -218,7 +220,8 @@ async def _viewer(client: Client, session_id: int, stats: Stats, held: dict) -> 
                 elif message["stage"] == "finished":
                     if message["status"] not in ("finished", "stopped"):
                         stats.error("viewer", f"session {session_id} ended {message['status']}")
-                    skipped += message.get("dropped", 0)  # the old per-viewer queue's drops, for a before run
+                    if not counted:  # a server without per-sample counts: its per-viewer queue's drops
+                        skipped += message.get("dropped", 0)
                     return
     except (ConnectionClosed, TimeoutError, OSError) as exc:
         stats.error("viewer", f"session {session_id}: {type(exc).__name__}: {exc}")
