@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from backend.schema import stop_webcam_schema
 from backend.views import BackendView
 from models_app.selectors import trained_model_by_filename
+from streaming.conflation import LIVE_LAYER
 from streaming.models import LiveSession
 from streaming.selectors import live_session_list
 from streaming.services import live_session_create, live_session_start, live_session_stop
@@ -87,7 +88,7 @@ async def stream_pose(request):
             response["Retry-After"] = str(exc.retry_after)
         return response
 
-    layer = get_channel_layer()
+    layer = get_channel_layer(LIVE_LAYER)
     channel = await layer.new_channel()
     await layer.group_add(session.group, channel)  # before the session starts: no message is missed
     await sync_to_async(live_session_start)(session=session)

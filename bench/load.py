@@ -13,13 +13,23 @@ identical rounds of ``--seconds`` each. In every round, at the same time:
   is stopped when the round ends;
 - ``--readers`` clients (4) each GET a list or detail endpoint every ``--read-interval`` s.
 
-Printed per round: the errors (any non-2xx answer, exception, a websocket closed before
-``finished``, a session that did not finish; target 0), count and p50/p95 latency per kind
-(upload, delete, read, session create, live delivery = published → received by a viewer), and
-the RSS of the web server and of each worker process (main and pool children), before the first
-round and after each round (after a short settle), so growth shows. Linux only.
+Printed per round: the errors (any non-2xx answer other than a shed upload, exception, a
+websocket closed before ``finished``, a session that did not finish; target 0), count and p50/p95
+latency per kind (upload, delete, read, session create, live delivery = published → received by a
+viewer), uploads stored and shed (503 with Retry-After: the server refusing CPU-heavy work so that
+live viewers stay current; the client waits Retry-After and tries again), **staleness** (each
+viewer samples, every 100 ms, the age of the newest prediction it holds: now − its ``sent_at``;
+p50/p95/max over all viewers' samples), the updates skipped (superseded samples a viewer never got
+because a newer one replaced them), and the RSS of the web server and of each worker process (main
+and pool children), before the first round and after each round (after a short settle), so growth
+shows. Linux only.
 
     .venv/bin/python bench/load.py [--seconds 60] [--rounds 2] [--uploads 20] [--viewers 50]
+        [--layer redis|sqlite] [--redis-db 12] [--json PATH] [--before PATH]
+
+``--layer sqlite`` runs the embedded channel layer and broker (SQLite files; PostgreSQL stays).
+``--json PATH`` writes each round's figures; ``--before PATH`` prints them beside an earlier
+``--json`` run's (a before/after table).
 """
 
 from __future__ import annotations
@@ -44,7 +54,8 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 from websockets.exceptions import ConnectionClosed  # noqa: E402
 
-from bench.api import REDIS, Server, postgres_database, redis_database  # noqa: E402
+import bench.api as bench_api  # noqa: E402
+from bench.api import Server, postgres_database, redis_database  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 LABELS = ROOT / "samples" / "Megamind_labels.csv"
@@ -145,6 +156,10 @@ def uploader(client: Client, video: Path, stats: Stats, until: float) -> None:
             with open(video, "rb") as handle:
                 r = http.post(f"{client.base}/api/v1/videos/", files={"video": (video.name, handle)},
                               data={"video_id": f"up-{uuid.uuid4().hex[:8]}"}, timeout=120)  # fmt: skip
+            if r.status_code == 503 and "Retry-After" in r.headers:  # shed: wait as told, then again
+                stats.ok("shed", time.perf_counter() - began)
+                time.sleep(float(r.headers["Retry-After"]))
+                continue
             if r.status_code != 201:
                 stats.error("upload", f"{r.status_code} {r.text}")
                 continue
@@ -178,9 +193,15 @@ def reader(client: Client, stats: Stats, until: float, interval: float, offset: 
         time.sleep(max(0.0, interval - (time.perf_counter() - began)))
 
 
-async def _viewer(client: Client, session_id: int, stats: Stats) -> None:
+async def _viewer(client: Client, session_id: int, stats: Stats, held: dict) -> None:
+    """One websocket viewer; ``held[key]`` is the ``sent_at`` of the newest prediction it holds (the
+    staleness sampler reads it), removed when the viewer ends."""
     import websockets
 
+    key = object()
+    newest = 0.0
+    skipped = 0
+    counted = False  # the server counts skipped updates per sample
     try:
         async with websockets.connect(
             f"{client.ws}/ws/streams/{session_id}/", origin=client.base, additional_headers=client.headers,
@@ -190,17 +211,37 @@ async def _viewer(client: Client, session_id: int, stats: Stats) -> None:
                 message = json.loads(await asyncio.wait_for(ws.recv(), timeout=120))
                 if message["stage"] == "sample":
                     stats.ok("delivery", time.time() - message["sent_at"])
+                    skipped += message.get("skipped", 0)
+                    counted = counted or "skipped" in message
+                    if message["sent_at"] > newest:  # an older one arriving late is ignored
+                        newest = held[key] = message["sent_at"]
                 elif message["stage"] == "hello" and message["status"] not in ("pending", "running"):
                     return  # joined after the end (the hello says how it ended)
                 elif message["stage"] == "finished":
                     if message["status"] not in ("finished", "stopped"):
                         stats.error("viewer", f"session {session_id} ended {message['status']}")
+                    if not counted:  # a server without per-sample counts: its per-viewer queue's drops
+                        skipped += message.get("dropped", 0)
                     return
     except (ConnectionClosed, TimeoutError, OSError) as exc:
         stats.error("viewer", f"session {session_id}: {type(exc).__name__}: {exc}")
+    finally:
+        held.pop(key, None)
+        stats.ok("skipped", skipped)
 
 
-async def _session_slot(client: Client, video_id: int, model_id: int, viewers: int, stats: Stats, until: float):
+async def _staleness(stats: Stats, held: dict, until: float) -> None:
+    """Every 100 ms, the age of the newest prediction each viewer holds."""
+    while time.monotonic() < until:
+        now = time.time()
+        for sent_at in list(held.values()):
+            stats.ok("staleness", now - sent_at)
+        await asyncio.sleep(0.1)
+
+
+async def _session_slot(
+    client: Client, video_id: int, model_id: int, viewers: int, stats: Stats, until: float, held: dict
+):
     """Sessions one after another, each watched by ``viewers`` websocket clients from start to end."""
     http = client.session()
     while time.monotonic() < until:
@@ -226,7 +267,7 @@ async def _session_slot(client: Client, video_id: int, model_id: int, viewers: i
             await asyncio.to_thread(http.post, f"{client.base}/api/v1/live-sessions/{session_id}/stop/", timeout=60)
 
         stopper = asyncio.ensure_future(stop_at_the_end())
-        await asyncio.gather(*(_viewer(client, session_id, stats) for _ in range(viewers)))
+        await asyncio.gather(*(_viewer(client, session_id, stats, held) for _ in range(viewers)))
         stopper.cancel()
         row = (
             await asyncio.to_thread(http.get, f"{client.base}/api/v1/live-sessions/{session_id}/", timeout=60)
@@ -245,9 +286,12 @@ def live_process(port: int, token: str, video_id: int, model_id: int, args, out)
     until = time.monotonic() + args.seconds
     per_session = args.viewers // args.sessions
 
+    held: dict = {}
+
     async def main() -> None:
         await asyncio.gather(
-            *(_session_slot(client, video_id, model_id, per_session, stats, until) for _ in range(args.sessions))
+            _staleness(stats, held, until),
+            *(_session_slot(client, video_id, model_id, per_session, stats, until, held) for _ in range(args.sessions)),
         )
 
     asyncio.run(main())
@@ -314,16 +358,29 @@ def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
     return out
 
 
+def figures(stats: Stats, load: str) -> dict:
+    """The round's headline figures (what --json writes and --before compares); seconds."""
+    out: dict = {"errors": sum(len(v) for v in stats.errors.values()), "load": load}
+    for kind in ("delivery", "staleness", "upload", "read"):
+        values = stats.latency.get(kind, [])
+        out[kind] = {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95),
+                     "max": max(values) if values else float("nan")}  # fmt: skip
+    out["skipped"] = sum(stats.latency.get("skipped", []))
+    out["uploads_stored"] = len(stats.latency.get("upload", []))
+    out["uploads_shed"] = len(stats.latency.get("shed", []))
+    return out
+
+
 def report(name: str, stats: Stats, args) -> int:
     errors = sum(len(v) for v in stats.errors.values())
     print(f"\n{name}: {args.seconds:.0f} s, {args.uploads} uploaders, {args.viewers} viewers on {args.sessions} "
-          f"sessions at a time, {args.readers} readers every {args.read_interval} s; load average "
-          f"{' '.join(f'{x:.1f}' for x in psutil.getloadavg())} on {psutil.cpu_count()} CPUs")  # fmt: skip
+          f"sessions at a time, {args.readers} readers every {args.read_interval} s, {args.layer} layer; load "
+          f"average {' '.join(f'{x:.1f}' for x in psutil.getloadavg())} on {psutil.cpu_count()} CPUs")  # fmt: skip
     print(f"  errors: {errors}" + "".join(f"  {k}={len(v)}" for k, v in sorted(stats.errors.items())))
     for kind, examples in sorted(stats.errors.items()):
         for example in examples[:3]:
             print(f"    {kind}: {example}")
-    for kind in ("upload", "delete", "read", "session", "delivery"):
+    for kind in ("upload", "delete", "read", "session", "delivery", "staleness"):
         values = stats.latency.get(kind, [])
         if values:
             print(f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 0.5) * 1000:8.1f} ms  "
@@ -333,8 +390,25 @@ def report(name: str, stats: Stats, args) -> int:
         print(f"  live sessions finished: {len(frames)}, frames each: median {statistics.median(frames):.0f}")
         expected, received = sum(stats.latency.get("expected", [])), len(stats.latency.get("delivery", []))
         print(f"  samples received by viewers: {received} of {expected:.0f} published to them "
-              f"({received / max(expected, 1):.0%}; the rest dropped by the bounded queues)")  # fmt: skip
+              f"({received / max(expected, 1):.0%}; the rest superseded by newer ones or dropped)")  # fmt: skip
+    print(f"  updates skipped (superseded, counted by the server): {sum(stats.latency.get('skipped', [])):.0f}")
+    print(f"  uploads stored {len(stats.latency.get('upload', []))}, shed (503) {len(stats.latency.get('shed', []))}")
     return errors
+
+
+def compare(before: list[dict], after: list[dict]) -> None:
+    """A before/after table, round by round (milliseconds for times)."""
+    rows = [("staleness p50", "staleness", "p50"), ("staleness p95", "staleness", "p95"),
+            ("staleness max", "staleness", "max"), ("delivery p50", "delivery", "p50"),
+            ("delivery p95", "delivery", "p95"), ("upload p95", "upload", "p95"),
+            ("read p95", "read", "p95")]  # fmt: skip
+    print("\nbefore → after (ms; counts)")
+    for index, (b, a) in enumerate(zip(before, after, strict=False), start=1):
+        print(f"  round {index}  (load average before {b.get('load', '?')}, after {a.get('load', '?')})")
+        for label, kind, q in rows:
+            print(f"    {label:15s} {b[kind][q] * 1000:10.0f} → {a[kind][q] * 1000:10.0f}")
+        for label in ("errors", "skipped", "uploads_stored", "uploads_shed"):
+            print(f"    {label:15s} {b.get(label, 0):10.0f} → {a.get(label, 0):10.0f}")
 
 
 def main() -> None:
@@ -348,19 +422,28 @@ def main() -> None:
     parser.add_argument("--read-interval", type=float, default=0.1)
     parser.add_argument("--upload-throttle", default="off", help="TASKML_THROTTLE_UPLOADS for the server")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds after a round before RSS is read")
+    parser.add_argument("--layer", choices=("redis", "sqlite"), default="redis",
+                        help="channel layer (and broker): Redis, or the embedded SQLite files")  # fmt: skip
+    parser.add_argument("--redis-db", type=int, default=12, help="Redis database for broker and channel layer")
+    parser.add_argument("--json", type=Path, help="write each round's figures here")
+    parser.add_argument("--before", type=Path, help="an earlier --json run: print a before/after table")
     args = parser.parse_args()
+    bench_api.REDIS = REDIS = f"redis://127.0.0.1:6379/{args.redis_db}"
     video = SAMPLES / "Megamind.avi"
     if not video.exists():
         sys.exit(f"{video} is missing: run scripts/fetch_samples.sh")
 
     with postgres_database() as database, redis_database():
-        env = {"DATABASE_URL": database, "REDIS_URL": REDIS, "TASKML_LIVE_CONCURRENCY": str(args.sessions)}
+        env = {"DATABASE_URL": database, "TASKML_LIVE_CONCURRENCY": str(args.sessions)}
+        if args.layer == "redis":
+            env["REDIS_URL"] = REDIS
         # The upload throttle (120/min per user by default) would answer 429 to 20 clients of one
         # user; capacity is measured here, not the throttle.
         env["TASKML_THROTTLE_UPLOADS"] = args.upload_throttle
         server = Server(env)
         try:
-            print(f"starting the product (PostgreSQL {database}, Redis {REDIS}) ...", flush=True)
+            where = f"Redis {REDIS}" if args.layer == "redis" else "SQLite channel layer and broker"
+            print(f"starting the product (PostgreSQL {database}, {where}) ...", flush=True)
             server.wait_ready()
             client = Client(server)
             began = time.perf_counter()
@@ -375,10 +458,12 @@ def main() -> None:
             procs = processes(server)
             memory = [("before", rss_mb(procs))]
             total_errors = 0
+            rounds = []
             for index in range(1, args.rounds + 1):
                 cpu = cpu_seconds(procs)
                 stats = run_round(client, args, video, video_id, model_id)
                 total_errors += report(f"round {index}", stats, args)
+                rounds.append(figures(stats, " ".join(f"{x:.1f}" for x in psutil.getloadavg())))
                 used = cpu_seconds(procs)
                 print("  CPU (s of CPU per s of round): " + ", ".join(
                     f"{n} {(used[n] - cpu[n]) / args.seconds:.2f}" for n in used if n in cpu
@@ -392,6 +477,10 @@ def main() -> None:
             for label, values in memory:
                 print("  " + label.ljust(16) + "".join(f"{values.get(n, float('nan')):26.1f}" for n in names))
             print(f"\ntotal errors: {total_errors}")
+            if args.json:
+                args.json.write_text(json.dumps({"layer": args.layer, "rounds": rounds}, indent=1))
+            if args.before:
+                compare(json.loads(args.before.read_text())["rounds"], rounds)
         finally:
             server.stop()
 

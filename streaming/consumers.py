@@ -2,12 +2,17 @@
 
 The consumer authenticates, joins the session's group and forwards messages; nothing more
 (reads and checks are streaming.selectors' and streaming.services').
-Each viewer has a bounded queue: a viewer that cannot keep up loses the oldest messages
-(counted in ``dropped`` on the next message it gets) and never slows the session or others.
-Pictures (``stage: frame``) do not queue: a viewer holds at most one, the newest, and gets it
-only when no other message is waiting, so a slow link shows fewer pictures and its predictions
-are never late behind them (``pictures_skipped`` counts the pictures it missed). A viewer may
-turn pictures off and on with ``{"action": "frames", "on": false|true}``.
+Each viewer sends from its own newest-wins outbox (streaming.conflation): a viewer that cannot
+keep up gets the latest prediction, not a backlog; a sent ``sample`` carries ``skipped``, the
+samples it replaced (``dropped``: all skipped so far), and never slows the session or others.
+``hello``, ``started``, ``model_changed``, ``alert`` and ``finished`` are never dropped and keep
+their order. Pictures (``stage: frame``) go only when no other message is waiting, so a slow
+link shows fewer pictures and its predictions are never late behind them (``pictures_skipped``
+counts the pictures it missed). A viewer may turn pictures off and on with
+``{"action": "frames", "on": false|true}``. Session messages carry ``seq`` (rising per session),
+so a client may ignore one older than what it shows.
+Live traffic uses the ``live`` channel layer alias (settings.CHANNEL_LAYERS; Redis pub/sub, or
+the SQLite layer in newest-wins mode), which keeps no per-viewer backlog either.
 A channel layer may also drop messages when a busy server falls behind (channels_redis drops
 past its capacity without telling anyone), so a viewer that has heard nothing for a while
 reads the session's row: a session that ended is reported as ``finished`` all the same.
@@ -28,6 +33,7 @@ from channels.exceptions import ChannelFull
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from streaming.conflation import LIVE_LAYER, PICTURE, Outbox
 from streaming.selectors import live_session_end_message, live_session_get, live_session_hello
 from streaming.services import live_frame_channel, live_session_stop
 from taskml.domain import ServiceError
@@ -37,10 +43,9 @@ CLOSE_NOT_FOUND = 4404
 
 
 class LiveSessionConsumer(AsyncWebsocketConsumer):
+    channel_layer_alias = LIVE_LAYER
     finished_sent = False
-    picture: dict | None = None  # the newest picture not sent yet
     pictures_on = True
-    pictures_skipped = 0
     _wake: asyncio.Event | None = None
 
     @property
@@ -64,8 +69,8 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = self.session.group
-        self.queue: asyncio.Queue = asyncio.Queue(maxsize=settings.TASKML_VIEWER_QUEUE)
-        self.dropped = 0
+        # A video read faster than real time is an analysis: every sample is kept for its viewers.
+        self.outbox = Outbox(conflate=self.session.realtime or self.session.source_kind != "video")
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         self.sender = asyncio.ensure_future(self._send_loop())
@@ -81,31 +86,28 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
 
     async def live_message(self, event):
         message = event["message"]
-        if message.get("stage") == "frame":
-            if not self.pictures_on:
-                return
-            if self.picture is not None:
-                self.pictures_skipped += 1
-            self.picture = message
-            self.wake.set()
+        take_replaced = getattr(getattr(self, "channel_layer", None), "take_replaced", None)
+        if take_replaced is not None:  # samples the layer replaced with newer ones before this one
+            replaced = take_replaced(self.channel_name)
+            if replaced:
+                self.outbox.add_skipped(replaced)
+        if message.get("stage") == PICTURE and not self.pictures_on:
             return
         await self._enqueue(message)
+        # Let the sender run between two messages the layer hands over at once: a viewer that
+        # keeps up gets every sample; only one that falls behind has samples replaced.
+        await asyncio.sleep(0)
 
     async def _enqueue(self, message: dict) -> None:
-        if self.queue.full():
-            self.queue.get_nowait()
-            self.dropped += 1
-        self.queue.put_nowait(message)
+        self.outbox.put(message)
         self.wake.set()
 
     async def _next(self) -> dict | None:
-        """The next message to send: queued ones first, then the newest picture; None after a quiet spell."""
+        """The next message to send (newest wins, see the module docstring); None after a quiet spell."""
         while True:
-            if not self.queue.empty():
-                return self.queue.get_nowait()
-            if self.picture is not None:
-                picture, self.picture = self.picture, None
-                return {**picture, "pictures_skipped": self.pictures_skipped}
+            message = self.outbox.pop()
+            if message is not None:
+                return message
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=settings.TASKML_VIEWER_WATCH_SECONDS)
@@ -123,7 +125,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
                 if self.finished_sent:
                     continue
                 self.finished_sent = True
-            await self.send(text_data=json.dumps({**message, "dropped": self.dropped}))
+            await self.send(text_data=json.dumps({**message, "dropped": self.outbox.skipped}))
 
     async def _ended_while_silent(self) -> dict | None:
         """``finished`` from the session's row when it ended and its message never arrived."""
@@ -145,7 +147,7 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
         elif action == "frames" and isinstance(command.get("on"), bool):
             self.pictures_on = command["on"]
             if not self.pictures_on:
-                self.picture = None
+                self.outbox.discard(PICTURE)
         elif action == "frame" and isinstance(command.get("jpeg_base64"), str):
             try:
                 await self._push_frame(base64.b64decode(command["jpeg_base64"], validate=True), command.get("t"))
@@ -179,4 +181,4 @@ class LiveSessionConsumer(AsyncWebsocketConsumer):
                 channel, {"type": "live.frame", "jpeg": jpeg, "t": t, "received_at": time.time()}
             )
         except ChannelFull:
-            self.dropped += 1
+            self.outbox.skipped += 1

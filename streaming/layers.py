@@ -45,6 +45,10 @@ from typing import Any, NamedTuple, TypeVar
 import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
+from channels_redis.pubsub import RedisPubSubChannelLayer, RedisPubSubLoopLayer
+from channels_redis.utils import _wrap_close
+
+from streaming.conflation import CONFLATED, PICTURE
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +59,8 @@ SCHEMA = (
         id INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: ids never reused, so a message
         channel TEXT NOT NULL,                 -- given back keeps its place in the order
         expires REAL NOT NULL,
-        body BLOB NOT NULL
+        body BLOB NOT NULL,
+        conflate TEXT                          -- newest_wins: what a newer message replaces
     )
     """,
     "CREATE INDEX IF NOT EXISTS channel_messages_channel ON channel_messages (channel, id)",
@@ -87,6 +92,9 @@ COUNT = """
     WHERE channel IN (SELECT value FROM json_each(?)) GROUP BY channel
 """
 INSERT = "INSERT INTO channel_messages (channel, expires, body) VALUES (?, ?, ?)"
+INSERT_CONFLATED = "INSERT INTO channel_messages (channel, expires, body, conflate) VALUES (?, ?, ?, ?)"
+# newest_wins: a channel's pending message of the same kind gives way to the newer one.
+SUPERSEDE = "DELETE FROM channel_messages WHERE conflate = ?1 AND channel IN (SELECT value FROM json_each(?2))"
 REINSERT = "INSERT OR IGNORE INTO channel_messages (id, channel, expires, body) VALUES (?, ?, ?, ?)"
 
 # A connection left behind by fork(): never used and never closed in the child (closing it
@@ -117,6 +125,17 @@ class _LoopState:
         return sum(1 for future in self.waiters.get(channel, ()) if not future.done())
 
 
+def conflation_key(event: dict) -> str | None:
+    """The kind of message a newer one of the same kind supersedes (a live session's sample or
+    picture), or None: everything else always arrives. A publisher that wants every sample kept
+    (a video read faster than real time) sends ``"conflate": False`` beside the message."""
+    inner = event.get("message")
+    if event.get("type") != "live.message" or not isinstance(inner, dict) or event.get("conflate") is False:
+        return None
+    stage = inner.get("stage")
+    return stage if stage in CONFLATED or stage == PICTURE else None
+
+
 def _is_specific(channel: str) -> bool:
     return "!" in channel
 
@@ -129,7 +148,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
     channel, 100), ``channel_capacity`` (glob or regex → capacity, as in channels_redis),
     ``poll_interval`` / ``max_poll_interval`` (s between looks while receivers wait: the
     first after a delivery, the most when idle, 0.01 / 0.04), ``timeout`` (s a write waits
-    for another process's lock, 10).
+    for another process's lock, 10), ``newest_wins`` (False; True for the ``live`` alias: a
+    ``group_send`` of a live session's sample or picture replaces the one still waiting for
+    each member channel instead of queueing behind it, so a slow reader gets the newest).
     """
 
     extensions = ["groups", "flush"]
@@ -144,8 +165,10 @@ class SQLiteChannelLayer(BaseChannelLayer):
         poll_interval: float = 0.01,
         max_poll_interval: float = 0.04,
         timeout: float = 10.0,
+        newest_wins: bool = False,
     ):
         super().__init__(expiry=expiry, capacity=capacity)
+        self.newest_wins = newest_wins
         if not path:
             raise ValueError("SQLiteChannelLayer needs CONFIG['path'], the SQLite file all processes share")
         self.path = Path(path)
@@ -255,8 +278,12 @@ class SQLiteChannelLayer(BaseChannelLayer):
         """Send to every member channel; members at capacity are skipped (as channels_redis does)."""
         assert isinstance(message, dict), "message is not a dict"
         self.require_valid_group_name(group)
-        if await self._call(self._group_send_sync, group, self.serialize(message)):
+        if await self._call(self._group_send_sync, group, self.serialize(message), self._conflation_key(message)):
             self._wake_all()
+
+    def _conflation_key(self, message: dict) -> str | None:
+        """newest_wins: the kind of a superseded message (a live sample or picture), else None."""
+        return conflation_key(message) if self.newest_wins else None
 
     # ------------------------------------------------------------ serialization
 
@@ -414,6 +441,9 @@ class SQLiteChannelLayer(BaseChannelLayer):
             with self._transaction(conn):
                 for statement in SCHEMA:
                     conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(channel_messages)")}
+                if "conflate" not in columns:  # a file made before newest_wins
+                    conn.execute("ALTER TABLE channel_messages ADD COLUMN conflate TEXT")
             self._conn = conn
             self._generation += 1
         return self._conn
@@ -447,7 +477,7 @@ class SQLiteChannelLayer(BaseChannelLayer):
             conn.execute(INSERT, (channel, now + self.expiry, body))
         self._own_writes += 1
 
-    def _group_send_sync(self, group: str, body: bytes) -> int:
+    def _group_send_sync(self, group: str, body: bytes, conflate: str | None = None) -> int:
         conn = self._connection()
         now = time.time()
         with self._transaction(conn):
@@ -456,9 +486,14 @@ class SQLiteChannelLayer(BaseChannelLayer):
             channels = [row[0] for row in conn.execute("SELECT channel FROM channel_groups WHERE grp = ?", (group,))]
             if not channels:
                 return 0
+            if conflate is not None:
+                conn.execute(SUPERSEDE, (conflate, json.dumps(channels)))
             counts = dict(conn.execute(COUNT, (json.dumps(channels),)).fetchall())
             rows = [(c, now + self.expiry, body) for c in channels if counts.get(c, 0) < self.get_capacity(c)]
-            conn.executemany(INSERT, rows)
+            if conflate is None:
+                conn.executemany(INSERT, rows)
+            else:
+                conn.executemany(INSERT_CONFLATED, [(*row, conflate) for row in rows])
         if rows:
             self._own_writes += 1
         if len(rows) < len(channels):
@@ -537,3 +572,87 @@ class SQLiteChannelLayer(BaseChannelLayer):
             for channel, entry in entries:
                 self._buffers.setdefault(channel, collections.deque()).append(entry)
         return len(rows)
+
+
+# ---------------------------------------------------------------- Redis pub/sub, newest wins
+
+
+class _Tagged(bytes):
+    """A serialized message with what it supersedes (``conflate``), tagged once per Redis message."""
+
+    conflate: str | None = None
+
+
+class _NewestWinsQueue(asyncio.Queue):
+    """A receiving channel's queue in the web process: a sample waiting here is replaced by a newer
+    one of the same session (counted in ``replaced``) instead of queueing behind it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replaced = 0
+
+    def offer(self, data: bytes, key: str | None) -> None:
+        if key is not None:
+            pending = self._queue  # asyncio.Queue's deque; short, since samples never pile up here
+            for index in range(len(pending) - 1, -1, -1):
+                if getattr(pending[index], "conflate", None) == key:
+                    del pending[index]
+                    self.replaced += not key.endswith(f"|{PICTURE}")  # samples; pictures count apart
+                    break
+        self.put_nowait(data)
+
+
+class _NewestWinsLoopLayer(RedisPubSubLoopLayer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for shard in self._shards:
+            shard._receive_message = functools.partial(self._deliver, shard)
+
+    async def _subscribe_to_channel(self, channel):
+        self.channels[channel] = _NewestWinsQueue()
+        await self._get_shard(channel).subscribe(channel)
+
+    def _deliver(self, shard, message) -> None:
+        """channels_redis' delivery to the channels in this process, with newest wins."""
+        if message is None:
+            return
+        name, data = message["channel"], message["data"]
+        if isinstance(name, bytes):
+            name = name.decode()
+        targets = [name] if name in self.channels else list(self.groups.get(name, ()))
+        if not targets:
+            return
+        key = None
+        try:
+            key = conflation_key(self.channel_layer.deserialize(data))
+        except Exception:
+            log.debug("a message on %s could not be read for conflation", name)
+        if key is not None:
+            data = _Tagged(data)
+            data.conflate = f"{name}|{key}"
+        for channel in targets:
+            queue_ = self.channels.get(channel)
+            if queue_ is not None:
+                queue_.offer(data, data.conflate if key is not None else None)
+
+    def take_replaced(self, channel: str) -> int:
+        """Messages replaced on ``channel`` since the last call (the consumer reports them as skipped)."""
+        queue_ = self.channels.get(channel)
+        if not isinstance(queue_, _NewestWinsQueue):
+            return 0
+        replaced, queue_.replaced = queue_.replaced, 0
+        return replaced
+
+
+class NewestWinsPubSubChannelLayer(RedisPubSubChannelLayer):
+    """channels_redis' pub/sub layer (no per-channel list in Redis) whose in-process queues let a
+    newer live sample replace one still waiting: when the web server falls behind, a viewer's
+    consumer gets the newest sample next, not seconds of old ones."""
+
+    def _get_layer(self):
+        loop = asyncio.get_running_loop()
+        layer = self._layers.get(loop)
+        if layer is None:
+            layer = self._layers[loop] = _NewestWinsLoopLayer(*self._args, **self._kwargs, channel_layer=self)
+            _wrap_close(self, loop)
+        return layer

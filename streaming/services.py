@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
 import logging
 import math
 import queue
@@ -30,11 +32,13 @@ from jobs.quotas import RETRY_AFTER_SECONDS
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
+from streaming.conflation import LIVE_LAYER, Outbox
+from streaming.detector_cache import live_detector, trim_heap
 from streaming.models import LiveSession
 from streaming.registry import POLICY, champion_sources
 from taskml import storage
 from taskml.domain import Conflict, TooManyRequests, ValidationFailed
-from taskml.pipeline.detectors import Detector, DetectorConfig
+from taskml.pipeline.detectors import DetectorConfig
 from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.online import LivePredictor, ModelRunner, Smoother, SmoothingSpec, WindowPrediction
 from taskml.pipeline.preview import FramePreview, PreviewSpec, overlays
@@ -236,7 +240,7 @@ def publish_now(group: str, message: dict) -> None:
     from asgiref.sync import async_to_sync
 
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "live.message", "message": message})
+        async_to_sync(get_channel_layer(LIVE_LAYER).group_send)(group, {"type": "live.message", "message": message})
     except Exception:
         log.exception("could not publish to %s", group)
 
@@ -257,19 +261,23 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 class Publisher:
-    """An event loop in a thread that owns all channel-layer traffic of one session."""
+    """An event loop in a thread that owns all channel-layer traffic of one session.
 
-    def __init__(self, group: str, *, capacity: int = 256):
+    Newest wins here too (streaming.conflation): when the channel layer is slower than the
+    session, a sample waiting to go out is replaced by the next one (counted in ``dropped``),
+    and at most one picture waits; control messages (started, alert, model_changed, finished)
+    always go, in order. Every message gets ``seq``, rising, so a client can ignore an older one.
+    ``conflate=False`` (a video read faster than real time: its clients want every frame) keeps
+    every sample.
+    """
+
+    def __init__(self, group: str, *, conflate: bool = True):
         self.group = group
-        self.layer = get_channel_layer()
-        self.capacity = capacity
-        self.dropped = 0
+        self.conflate = conflate
+        self.layer = get_channel_layer(LIVE_LAYER)
         self.inbox: queue.Queue = queue.Queue(maxsize=2)  # pushed frames waiting for detection
         self.frames_dropped = 0
-        # Pictures (stage "frame") are the bulky messages: at most one waits to be sent, so a slow
-        # channel layer costs pictures, never predictions.
-        self.pictures_waiting = 0
-        self.pictures_skipped = 0
+        self._seq = itertools.count(1)
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"publisher-{group}", daemon=True)
         self.push_channel = ""
@@ -277,15 +285,26 @@ class Publisher:
         # a restarted Redis has also forgotten which viewers were in the group.
         self.interrupted = ""
 
+    @property
+    def dropped(self) -> int:
+        """Samples replaced by a newer one before they could be published."""
+        return self.outbox.skipped
+
+    @property
+    def pictures_skipped(self) -> int:
+        return self.outbox.pictures_skipped
+
     def start(self, *, receive_frames: bool) -> None:
         self._receive_frames = receive_frames
+        self.outbox = Outbox(conflate=self.conflate)
+        self._closing = False
         self._thread.start()
         self._ready.wait(10)
 
     def _run(self) -> None:
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
-        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.wake = asyncio.Event()
         self.loop.run_until_complete(self._main())
         self.loop.close()
 
@@ -295,7 +314,7 @@ class Publisher:
             self.push_channel = await self.layer.new_channel()
             tasks.append(asyncio.ensure_future(self._receive_loop()))
         self._ready.set()
-        await tasks[0]  # ends on the None sentinel
+        await tasks[0]  # ends once closing and nothing waits
         for task in tasks[1:]:
             task.cancel()
         close = getattr(self.layer, "close_pools", None) or getattr(self.layer, "close", None)
@@ -305,13 +324,18 @@ class Publisher:
 
     async def _send_loop(self) -> None:
         while True:
-            message = await self.outbox.get()
+            message = self.outbox.pop()
             if message is None:
-                return
-            if message.get("stage") == "frame":
-                self.pictures_waiting -= 1
+                if self._closing:
+                    return
+                self.wake.clear()
+                await self.wake.wait()
+                continue
+            message.pop("skipped", None)  # the viewers' outboxes count their own skips
             try:
-                await self.layer.group_send(self.group, {"type": "live.message", "message": message})
+                await self.layer.group_send(
+                    self.group, {"type": "live.message", "message": message, "conflate": self.conflate}
+                )
             except Exception as exc:
                 if self.interrupted:  # logged once: a session publishes 25 messages a second
                     continue
@@ -336,24 +360,22 @@ class Publisher:
                 self.inbox.put_nowait(item)
 
     def publish(self, message: dict) -> None:
+        message = {**message, "seq": next(self._seq)}
+
         def put() -> None:
-            if message.get("stage") == "frame":
-                if self.pictures_waiting:
-                    self.pictures_skipped += 1
-                    return
-                self.pictures_waiting += 1
-            if self.outbox.qsize() >= self.capacity:
-                dropped = self.outbox.get_nowait()
-                if dropped is not None and dropped.get("stage") == "frame":
-                    self.pictures_waiting -= 1
-                self.dropped += 1
-            self.outbox.put_nowait(message)
+            self.outbox.put(message)
+            self.wake.set()
 
         self.loop.call_soon_threadsafe(put)
 
     def close(self) -> None:
         if self._thread.is_alive():
-            self.loop.call_soon_threadsafe(self.outbox.put_nowait, None)
+
+            def closing() -> None:
+                self._closing = True
+                self.wake.set()
+
+            self.loop.call_soon_threadsafe(closing)
             self._thread.join(timeout=10)
 
 
@@ -466,7 +488,9 @@ def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None
     if not claimed:
         return None
     session = LiveSession.objects.select_related("trained_model", "trained_model__dataset", "video").get(pk=session_id)
-    publisher = Publisher(session.group)
+    # A video read as fast as it decodes is an analysis whose clients want every frame; anything
+    # real time (a camera, a stream, pushed frames, a video at its own speed) wants the newest.
+    publisher = Publisher(session.group, conflate=session.realtime or session.source_kind != LiveSession.Source.VIDEO)
     publisher.start(receive_frames=session.source_kind == LiveSession.Source.PUSH)
     if publisher.push_channel:
         LiveSession.objects.filter(pk=session.pk).update(push_channel=publisher.push_channel)
@@ -517,6 +541,9 @@ def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None
             }
         )
         publisher.close()
+        del publisher
+        gc.collect()  # the session's frames, buffers and predictor, before the heap is trimmed
+        trim_heap()
     session.refresh_from_db()
     return session
 
@@ -587,7 +614,7 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
                 pictures[index] = preview.encode(frame)
             yield index, t, frame
 
-    with Detector(config) as detector:
+    with live_detector(config) as detector:
         # Short queues: a live frame waits behind at most two others (latency over throughput).
         for index, t, detections in detector.process_stream(remember_shape(frames), queue_size=2):
             began = time.perf_counter()

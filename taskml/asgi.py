@@ -55,11 +55,13 @@ class RequestSizeLimit:
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from streaming.auth import OriginCheck, TokenOrSessionAuthStack  # noqa: E402
+from taskml.admission import AdmissionMiddleware  # noqa: E402
 from taskml.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": RequestSizeLimit(django_app, settings.TASKML_MAX_UPLOAD_BYTES),
+        # Uploads and frame decodes beyond a few at once get 503 + Retry-After (taskml.admission).
+        "http": RequestSizeLimit(AdmissionMiddleware(django_app), settings.TASKML_MAX_UPLOAD_BYTES),
         "websocket": OriginCheck(TokenOrSessionAuthStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -273,11 +273,23 @@ TASKML_MAX_STORAGE_MB_PER_USER = env.int("TASKML_MAX_STORAGE_MB_PER_USER", defau
 
 # Live sessions: their own queue and workers; how long one may run; viewers' queues.
 TASKML_LIVE_TIME_LIMIT = env.int("TASKML_LIVE_TIME_LIMIT", default=12 * 3600)
-TASKML_VIEWER_QUEUE = env.int("TASKML_VIEWER_QUEUE", default=64)
 # Pictures of a live session (the analysed frames with overlays): at most this many a second, this
 # many pixels wide; TASKML_LIVE_FRAME_FPS=0 sends none.
 TASKML_LIVE_FRAME_FPS = env.float("TASKML_LIVE_FRAME_FPS", default=4.0)
 TASKML_LIVE_FRAME_WIDTH = env.int("TASKML_LIVE_FRAME_WIDTH", default=480)
+# Keep the web process free for live fan-out (taskml.admission): uploads stored at once per server
+# process (beyond: 503 with Retry-After: TASKML_ADMISSION_RETRY_AFTER s), labeller frames decoded at
+# once (the next waits up to TASKML_FRAME_WAIT_SECONDS, then 503); 0: no limit.
+TASKML_UPLOAD_CONCURRENCY = env.int("TASKML_UPLOAD_CONCURRENCY", default=2)
+TASKML_FRAME_CONCURRENCY = env.int("TASKML_FRAME_CONCURRENCY", default=2)
+TASKML_FRAME_WAIT_SECONDS = env.float("TASKML_FRAME_WAIT_SECONDS", default=10.0)
+TASKML_ADMISSION_RETRY_AFTER = env.int("TASKML_ADMISSION_RETRY_AFTER", default=1)
+# The web server's sys.setswitchinterval: a thread busy with a request hands the GIL back to the
+# event loop (websocket sends) after this many seconds (Python's default is 0.005).
+TASKML_WEB_SWITCH_INTERVAL = env.float("TASKML_WEB_SWITCH_INTERVAL", default=0.001)
+# A live worker process keeps its detectors (MediaPipe graphs) between sessions instead of building
+# new ones per session (streaming.detector_cache); False builds them per session.
+TASKML_LIVE_DETECTOR_CACHE = env.bool("TASKML_LIVE_DETECTOR_CACHE", default=True)
 # A viewer that hears nothing for this long checks whether its session ended (a lost "finished").
 TASKML_VIEWER_WATCH_SECONDS = env.float("TASKML_VIEWER_WATCH_SECONDS", default=5.0)
 # A live session that follows a retraining policy looks up its champion this often (seconds).
@@ -293,7 +305,19 @@ CHANNEL_LAYERS = {
         if REDIS_URL
         # Embedded default: a SQLite file shared by the web server and the workers on this machine.
         else {"BACKEND": "streaming.layers.SQLiteChannelLayer", "CONFIG": {"path": str(DATA_DIR / "channels.sqlite3")}}
-    )
+    ),
+    # Live sessions' predictions (streaming.conflation.LIVE_LAYER): newest wins, no backlog per viewer.
+    # Redis pub/sub keeps no per-channel list that a busy web process would read seconds late, and
+    # in the web process a newer sample replaces one still waiting for a viewer; the SQLite layer
+    # replaces a viewer's pending sample with the newer one instead of appending it.
+    "live": (
+        {"BACKEND": "streaming.layers.NewestWinsPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        if REDIS_URL
+        else {
+            "BACKEND": "streaming.layers.SQLiteChannelLayer",
+            "CONFIG": {"path": str(DATA_DIR / "channels-live.sqlite3"), "newest_wins": True},
+        }
+    ),
 }
 
 LOGGING = {

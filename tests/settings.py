@@ -29,8 +29,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     **globals().get("CELERY_BROKER_TRANSPORT_OPTIONS", {}),  # noqa: F405
     "global_keyprefix": f"t{RUN_ID}:",
 }
-CHANNEL_LAYERS["default"].setdefault("CONFIG", {})
-if "hosts" in CHANNEL_LAYERS["default"]["CONFIG"]:
-    CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"t{RUN_ID}"
+for _alias in ("default", "live"):
+    CHANNEL_LAYERS[_alias].setdefault("CONFIG", {})
+    if "hosts" in CHANNEL_LAYERS[_alias]["CONFIG"]:
+        CHANNEL_LAYERS[_alias]["CONFIG"]["prefix"] = f"t{RUN_ID}"
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests

@@ -56,7 +56,11 @@ class FramePreview:
         """True at most ``fps`` times a second of ``now`` (a monotonic clock, seconds)."""
         if self.spec.fps <= 0 or now < self._next:
             return False
-        self._next = max(self._next + 1.0 / self.spec.fps, now)
+        period = 1.0 / self.spec.fps
+        # A little late (frames come when they come): keep the cadence, so the rate does not drift
+        # down. Later than a period (the first picture, or after a pause): a period from now, never
+        # the next frame at once as well, so no time span ever holds more than fps × span + 1.
+        self._next = self._next + period if now - self._next < period else now + period
         return True
 
     def encode(self, bgr: np.ndarray) -> dict:

@@ -88,7 +88,7 @@ def test_live_socket_alerts_on_malformed_messages_and_keeps_going(alice, staff_u
             # both still receive what the session publishes
             from channels.layers import get_channel_layer
 
-            await get_channel_layer().group_send(
+            await get_channel_layer("live").group_send(  # live sessions' own layer alias
                 session.group, {"type": "live.message", "message": {"stage": "sample", "frame_index": 3}}
             )
             for socket in (owner, viewer):

@@ -20,6 +20,10 @@ def test_pictures_come_at_most_fps_times_a_second():
     assert 39 <= len(due) <= 41
     assert min(np.diff(due)) >= 0.25 - 1 / 30
     assert not any(FramePreview(PreviewSpec(fps=0)).due(t) for t in times)
+    # The first picture, and the first after a pause, are never followed by another at once.
+    preview = FramePreview(PreviewSpec(fps=4))
+    bursts = [1000.0, 1000.01, 1000.02, 1005.0, 1005.01, 1005.3]
+    assert [t for t in bursts if preview.due(t)] == [1000.0, 1005.0, 1005.3]
 
 
 def test_a_picture_is_scaled_down_never_up():

@@ -27,7 +27,6 @@ from tests.platform import Service, free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 QUEUES = "default,extraction,datasets,training,live"
-VIEWER_QUEUE = 8  # the per-viewer queue (TASKML_VIEWER_QUEUE): small, so holding messages back overflows it
 
 
 def start_worker(log_dir: Path, env: dict[str, str], *, name: str, concurrency: int = 2) -> Service:
@@ -162,7 +161,7 @@ def platform(django_db_setup, django_db_blocker, tmp_path_factory):
     from tests.platform import worker_env
 
     name = f"live-{uuid.uuid4().hex[:6]}"
-    env = worker_env(TASKML_VIEWER_QUEUE=str(VIEWER_QUEUE))
+    env = worker_env()
     with serving(django_db_blocker, tmp_path_factory.mktemp("live-services"), env, worker_name=name) as (
         server,
         worker,

@@ -1,5 +1,6 @@
-"""Fan-out to several viewers of one session: in order and complete for those who keep up, and
-a viewer that stops reading or leaves never holds the session or the others back."""
+"""Fan-out to several viewers of one session: in order for everyone, the newest prediction for a
+viewer that falls behind (what it missed counted in ``skipped``), and a viewer that stops reading
+or leaves never holds the session or the others back."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.platform import wait_for
 from tests.streaming.conftest import (
-    VIEWER_QUEUE,
     connect,
     create_session,
     ended,
@@ -26,12 +26,14 @@ from tests.streaming.conftest import (
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
 
-def group_size(session_id: int) -> int:
-    """Viewers subscribed to the session's group in the Redis channel layer (channels_redis' key)."""
+def listening() -> int:
+    """Consumers listening on the live channel layer. Redis pub/sub keeps group memberships in the
+    web process, so this counts the channels it subscribed in Redis, one per viewer (a test
+    compares it with the count before its viewers connected)."""
     from django.conf import settings
 
-    prefix = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
-    return redis.Redis.from_url(settings.REDIS_URL).zcard(f"{prefix}:group:live_{session_id}")
+    prefix = settings.CHANNEL_LAYERS["live"]["CONFIG"]["prefix"]
+    return len(redis.Redis.from_url(settings.REDIS_URL).pubsub_channels(f"{prefix}specific.*"))
 
 
 def slow_viewer(platform, session_id: int, person):
@@ -44,6 +46,11 @@ def slow_viewer(platform, session_id: int, person):
 
 
 def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
+    base = listening()
+
+    def group_size(sid: int) -> int:  # this session's viewers: the only ones connecting meanwhile
+        return listening() - base
+
     with sessions_held(platform):
         r = create_session(platform, trained.alice, model=trained.model_id, source="video", video=trained.video_id,
                            realtime=False)  # fmt: skip
@@ -90,9 +97,12 @@ def check_fast(result) -> int:
     for messages in result["fast"]:
         hello, started, *samples, finished = messages
         assert (hello["stage"], started["stage"], finished["stage"]) == ("hello", "started", "finished")
-        assert [m["frame_index"] for m in samples] == list(range(frames))  # every frame, in order
-        assert all(m["dropped"] == 0 for m in messages)
-        assert finished["publish_dropped"] == 0
+        indices = [m["frame_index"] for m in samples]
+        assert indices == sorted(set(indices)) and indices[-1] == frames - 1  # in order, up to the last
+        # Every frame either arrived or is counted (newest wins: on a busy machine a viewer that
+        # fell behind for a moment gets the newest sample; nearly all arrive).
+        assert len(samples) + sum(m["skipped"] for m in samples) + finished["publish_dropped"] == frames
+        assert len(samples) >= 0.8 * frames
     return frames
 
 
@@ -105,38 +115,33 @@ def test_a_slow_or_leaving_viewer_never_holds_back_the_session_or_the_others(pla
     assert with_slow["seconds"] < 2 * baseline["seconds"] + 3, (with_slow["seconds"], baseline["seconds"])
 
     # What the slow viewer gets when it finally reads: never a silent gap. Every sample either
-    # arrives, in order, or is counted in ``dropped`` (its per-viewer queue holds VIEWER_QUEUE).
+    # arrives, in order, or is counted in ``skipped`` (``dropped``: all it skipped).
     slow = with_slow["slow"]
     samples = [m for m in slow if m["stage"] == "sample"]
     indices = [m["frame_index"] for m in samples]
     assert indices == sorted(indices)
     if slow and slow[-1]["stage"] == "finished":
-        assert len(samples) + slow[-1]["dropped"] == frames
-        if slow[-1]["dropped"] == 0:
-            # Nothing was dropped: the session's messages fit in the socket buffers (several MB on
-            # loopback), so the server's send never had to wait; see the next test for when it does.
-            assert indices == list(range(frames))
-        else:
-            assert len(samples) >= VIEWER_QUEUE - 2
+        assert slow[-1]["dropped"] == sum(m["skipped"] for m in samples)
+        assert len(samples) + slow[-1]["dropped"] + slow[-1]["publish_dropped"] == frames
     print(
         f"\nslow viewer: {len(samples)} of {frames} samples, dropped={slow[-1]['dropped'] if slow else None}; "
         f"session {with_slow['seconds']:.2f} s vs {baseline['seconds']:.2f} s without it"
     )
 
 
-def test_a_viewer_whose_connection_blocks_loses_its_oldest_messages_and_is_told(settings):
+def test_a_viewer_whose_connection_blocks_gets_the_newest_sample_and_is_told(settings):
     """Under uvicorn a websocket send waits while the client's buffers are full (back-pressure).
-    The consumer's sender is then stuck; messages keep coming from the group and its bounded
-    queue keeps only the newest, counting what it dropped. (Loopback buffers of several MB hide
-    this in an end-to-end run, so the blocked send is simulated here.)"""
+    The consumer's sender is then stuck; samples keep coming from the group and its outbox keeps
+    only the newest, counting what it replaced; control messages all wait, in order. (Loopback
+    buffers of several MB hide this in an end-to-end run, so the blocked send is simulated here.)"""
     import asyncio
 
+    from streaming.conflation import Outbox
     from streaming.consumers import LiveSessionConsumer
 
     async def scenario():
         consumer = LiveSessionConsumer()
-        consumer.queue = asyncio.Queue(maxsize=8)
-        consumer.dropped = 0
+        consumer.outbox = Outbox()
         release = asyncio.Event()
         sent = []
 
@@ -148,19 +153,23 @@ def test_a_viewer_whose_connection_blocks_loses_its_oldest_messages_and_is_told(
         sender = asyncio.ensure_future(consumer._send_loop())
         for i in range(100):
             await consumer.live_message({"message": {"stage": "sample", "frame_index": i}})
+            if i in (50, 60):
+                await consumer.live_message({"message": {"stage": "alert", "message": f"at {i}"}})
             await asyncio.sleep(0)
-        assert consumer.queue.qsize() == 8
+        assert len(consumer.outbox) == 3  # two alerts and the newest sample
         release.set()
-        while not consumer.queue.empty() or len(sent) < 9:
+        while len(sent) < 4:
             await asyncio.sleep(0.01)
         sender.cancel()
-        return sent, consumer.dropped
+        return sent, consumer.outbox.skipped
 
-    sent, dropped = asyncio.run(scenario())
-    # One message was in the stuck send; the queue kept the 8 newest; the other 91 were dropped.
-    assert dropped == 91
-    assert [m["frame_index"] for m in sent] == [0, *range(92, 100)]
-    assert sent[-1]["dropped"] == 91
+    sent, skipped = asyncio.run(scenario())
+    # One sample was in the stuck send; then the alerts (they came before the newest sample), then
+    # the newest sample with the 98 it replaced (one of them came before the alerts).
+    assert skipped == 98
+    assert [(m["stage"], m.get("frame_index")) for m in sent] == [("sample", 0), ("alert", None), ("alert", None),
+                                                                  ("sample", 99)]  # fmt: skip
+    assert sent[-1]["skipped"] == 98 and sent[-1]["dropped"] == 98
 
 
 @pytest.mark.django_db(transaction=True)
@@ -169,6 +178,7 @@ def test_a_viewer_whose_finished_message_was_lost_hears_it_from_the_session_row(
     that has heard nothing for TASKML_VIEWER_WATCH_SECONDS reads the row, and is told once."""
     import asyncio
 
+    from streaming.conflation import Outbox
     from streaming.consumers import LiveSessionConsumer
     from streaming.models import LiveSession
     from tests.api.factories import ready_dataset, ready_model
@@ -181,8 +191,7 @@ def test_a_viewer_whose_finished_message_was_lost_hears_it_from_the_session_row(
     async def scenario():
         consumer = LiveSessionConsumer()
         consumer.session = session
-        consumer.queue = asyncio.Queue(maxsize=8)
-        consumer.dropped = 0
+        consumer.outbox = Outbox()
         sent = []
 
         async def send(text_data=None, bytes_data=None):
@@ -212,15 +221,15 @@ def test_a_viewer_whose_finished_message_was_lost_hears_it_from_the_session_row(
 
 def test_a_viewer_whose_connection_blocks_gets_fewer_pictures_never_late_predictions(settings):
     """Pictures (stage "frame") never queue: a blocked viewer keeps only the newest one and gets
-    it after every waiting prediction; a viewer that turned pictures off gets none."""
+    it after the newest prediction; a viewer that turned pictures off gets none."""
     import asyncio
 
+    from streaming.conflation import Outbox
     from streaming.consumers import LiveSessionConsumer
 
     async def scenario(pictures_on: bool):
         consumer = LiveSessionConsumer()
-        consumer.queue = asyncio.Queue(maxsize=64)
-        consumer.dropped = 0
+        consumer.outbox = Outbox()
         consumer.pictures_on = pictures_on
         release = asyncio.Event()
         sent = []
@@ -237,18 +246,15 @@ def test_a_viewer_whose_connection_blocks_gets_fewer_pictures_never_late_predict
                 await consumer.live_message({"message": {"stage": "frame", "frame_index": i, "jpeg_base64": "x"}})
             await asyncio.sleep(0)
         release.set()
-        while len(sent) < 40 + pictures_on:
+        while len(sent) < 2 + pictures_on:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
         sender.cancel()
         return sent
 
     sent = asyncio.run(scenario(True))
-    samples = [m["frame_index"] for m in sent if m["stage"] == "sample"]
-    pictures = [m for m in sent if m["stage"] == "frame"]
-    assert samples == list(range(40))  # every prediction, in order, none dropped
-    # The first message was stuck in the blocked send; after it, every waiting prediction went
-    # out before the one picture kept (the newest), with the 7 older ones counted as skipped.
-    assert [m["frame_index"] for m in pictures] == [35]
-    assert sent[-1]["stage"] == "frame" and pictures[0]["pictures_skipped"] == 7
+    # The first sample was stuck in the blocked send; then the newest sample (38 skipped), then
+    # the one picture kept (the newest), with the 7 older ones counted as skipped.
+    assert [(m["stage"], m["frame_index"]) for m in sent] == [("sample", 0), ("sample", 39), ("frame", 35)]
+    assert sent[1]["skipped"] == 38 and sent[2]["pictures_skipped"] == 7
     assert [m["stage"] for m in asyncio.run(scenario(False))].count("frame") == 0

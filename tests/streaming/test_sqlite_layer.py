@@ -474,3 +474,41 @@ def test_layer_used_before_fork_works_in_the_child(layer):
         return [(await asyncio.wait_for(layer.receive(channel), 5))["from"] for _ in range(2)]
 
     assert asyncio.run(receive()) == ["parent", "child"]
+
+
+def test_newest_wins_replaces_a_waiting_sample_and_keeps_every_control_message(db):
+    """The ``live`` alias's mode: for each member channel, a live sample (or picture) replaces the
+    one still waiting; alerts and finished queue as ever, in order."""
+    live = SQLiteChannelLayer(path=db, newest_wins=True)
+    plain = SQLiteChannelLayer(path=db.with_name("plain.sqlite3"))
+
+    def message(stage: str, i: int) -> dict:
+        return {"type": "live.message", "message": {"stage": stage, "frame_index": i}}
+
+    async def scenario(layer) -> list[list[tuple[str, int]]]:
+        a, b = await layer.new_channel(), await layer.new_channel()
+        await layer.group_add("live_1", a)
+        await layer.group_add("live_1", b)
+        for i in range(10):
+            await layer.group_send("live_1", message("sample", i))
+            await layer.group_send("live_1", message("frame", i))
+            if i in (3, 6):
+                await layer.group_send("live_1", message("alert", i))
+        await layer.group_send("live_1", message("finished", 10))
+        got = []
+        for channel in (a, b):
+            received = []
+            while True:
+                try:
+                    event = await asyncio.wait_for(layer.receive(channel), 0.3)
+                except TimeoutError:
+                    break
+                received.append((event["message"]["stage"], event["message"]["frame_index"]))
+            got.append(received)
+        await layer.close()
+        return got
+
+    for received in asyncio.run(scenario(live)):
+        assert received == [("alert", 3), ("alert", 6), ("sample", 9), ("frame", 9), ("finished", 10)]
+    for received in asyncio.run(scenario(plain)):  # the default mode queues everything
+        assert len(received) == 23 and received[-1] == ("finished", 10)

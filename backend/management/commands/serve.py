@@ -2,7 +2,7 @@
 
 uvicorn rather than daphne: it hands a request body to Django as it arrives (daphne's Twisted
 layer parses a multipart body in memory first, many times its size), and a websocket send
-waits while a slow client's buffer is full, so each viewer's bounded queue really bounds it.
+waits while a slow client's buffer is full, so each viewer's newest-wins outbox really conflates.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Command(BaseCommand):
             lifespan="off",  # Django's ASGI handler has no lifespan events
             ws="websockets-sansio",  # waits while a slow client's buffer is full (back-pressure)
             ws_max_size=8 * 1024 * 1024,  # pushed JPEG frames; see TASKML_MAX_FRAME_BYTES
+            # No permessage-deflate: compressing every viewer's copy of every prediction was about
+            # 15 % of the web process's CPU under bench/load.py (py-spy); samples are small anyway.
+            ws_per_message_deflate=False,
             log_level=log_level,
             timeout_graceful_shutdown=10,
             workers=workers,

@@ -406,6 +406,7 @@
       pictures: 0,
       droppedBase: 0,
       droppedLast: 0,
+      lastSeq: null, // the newest session message shown: an older one arriving late is ignored
       latest: session.last_prediction && session.last_prediction.task_prediction ? session.last_prediction : null,
       shownTask: "—", // what #current-task says (set below)
       model: session.model_file || "–",
@@ -517,6 +518,10 @@
         loadSessions();
         break;
       case "sample":
+        if (typeof m.seq === "number") {
+          if (v.lastSeq !== null && m.seq <= v.lastSeq) break; // older than what is shown
+          v.lastSeq = m.seq;
+        }
         v.frames += 1;
         if (v.status !== "running") setStatus(v, "running");
         if (typeof m.decoded_at === "number") {
@@ -706,6 +711,7 @@
   function drawHealth(v) {
     $("#health-connection").textContent = v.connection;
     $("#health-frames").textContent = String(v.frames);
+    // Updates the server replaced with newer ones while this page was behind (newest wins).
     $("#health-dropped").textContent = String(v.droppedBase + v.droppedLast);
     const latency = median(v.latencies);
     $("#health-latency").textContent = latency === null ? "–" : `${Math.round(latency)} ms`;

@@ -88,7 +88,7 @@ function onPredictionMessage(message) {
       }
       predictionStatus.textContent =
         `frame ${message.frame_index} / ${frames} · ${prediction.windows.size} windows` +
-        (message.dropped ? ` · ${message.dropped} messages dropped` : "");
+        (message.dropped ? ` · ${message.dropped} updates skipped` : "");
       break;
     }
     case "alert":
