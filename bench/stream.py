@@ -128,14 +128,13 @@ def free_port() -> int:
 
 
 class Services:
-    def __init__(self, data: Path, viewer_queue: int):
+    def __init__(self, data: Path):
         self.port = free_port()
         self.env = {
             **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")},
             "TASKML_DATA_DIR": str(data),
             "REDIS_URL": REDIS_URL,
             "TASKML_YOLO_MODEL": YOLO_SPEC,
-            "TASKML_VIEWER_QUEUE": str(viewer_queue),
             "SECRET_KEY": "bench-only",
         }
         py = str(ROOT / ".venv" / "bin" / "python")
@@ -295,7 +294,7 @@ def main() -> None:
             print(line, flush=True)
         if args.skip_services:
             return
-        services = Services(tmp / "data", viewer_queue=256)
+        services = Services(tmp / "data")
         try:
             for line in fan_out(services, args.video, args.viewers):
                 print(line, flush=True)
