@@ -17,6 +17,7 @@ import math
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import timedelta
 
@@ -549,12 +550,54 @@ def live_session_run(*, session_id: int, worker: str = "") -> LiveSession | None
 
 
 def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, counters: dict) -> tuple[str, str]:
-    bundle = trained_model_load(trained_model=session.trained_model)
-    runner = ModelRunner(bundle)
+    """The session's loop: open its source, run the detectors and the model on every frame,
+    publish each sample (and, at a bounded rate, a picture), follow a promoted champion, save
+    progress once a second; returns the final (status, error)."""
+    runner = ModelRunner(trained_model_load(trained_model=session.trained_model))
     config = _detector_config(session.trained_model)
     smoothing = SmoothingSpec(**session.smoothing) if session.smoothing else SmoothingSpec()
     caption = _caption_provider()
     timings = Timings()
+    frames, source = _open_source(session, publisher, timings, _stop_check(session, publisher, stop))
+    publisher.publish(_started_message(session, runner, source))
+    predictor: LivePredictor | None = None
+    watch = ChampionWatch(session)
+    last_saved = time.monotonic()
+    pictures = _Pictures(PreviewSpec(fps=settings.TASKML_LIVE_FRAME_FPS, width=settings.TASKML_LIVE_FRAME_WIDTH))
+    with live_detector(config) as detector:
+        # Short queues: a live frame waits behind at most two others (latency over throughput).
+        for index, t, detections in detector.process_stream(pictures.tap(frames), queue_size=2):
+            began = time.perf_counter()
+            if predictor is None:
+                height, width = pictures.shape
+                predictor = LivePredictor(
+                    runner, width=width, height=height, with_objects=config.uses_yolo, smoothing=smoothing
+                )
+            completed = predictor.push(t, detections)
+            counters["frames"] += 1
+            counters["windows"] += len(completed)
+            extra = {"decoded_at": timings.pop(index), "sent_at": time.time()}
+            if caption is not None and completed:
+                extra["caption"] = caption(session=session, prediction=completed[-1])
+            counters["skipped"] = timings.skipped
+            message = sample_message(session, runner.labels, index, t, predictor.latest, **extra)
+            message["overhead_ms"] = round((time.perf_counter() - began) * 1000, 3)
+            publisher.publish(message)
+            pictures.publish(session, index, message, detections, publisher)
+            promoted = watch.promoted()
+            if promoted is not None:
+                runner, predictor = _switch_model(session, promoted, runner, predictor, config, publisher)
+            if time.monotonic() - last_saved >= 1.0:
+                last_saved = time.monotonic()
+                _save_progress(session, counters, publisher.frames_dropped + timings.skipped, message)
+    if predictor is not None:
+        counters["windows"] += len(predictor.finish())
+    return _outcome(session, publisher, stop, counters)
+
+
+def _stop_check(session: LiveSession, publisher: Publisher, stop: threading.Event) -> Callable[[], bool]:
+    """``should_stop()`` for the frame sources: set by the worker, a lost channel, or the
+    session's row (stop requested, or the row deleted), read at most twice a second."""
     last_check = [0.0]
 
     def should_stop() -> bool:
@@ -569,102 +612,90 @@ def _run(session: LiveSession, publisher: Publisher, stop: threading.Event, coun
                 stop.set()
         return stop.is_set()
 
+    return should_stop
+
+
+def _open_source(session: LiveSession, publisher: Publisher, timings: Timings, should_stop) -> tuple[Iterator, str]:
+    """The session's frames (index, t, image) and how the started message names their source."""
     if session.source_kind == LiveSession.Source.VIDEO:
         if session.video is None:
             raise ValidationFailed("video", "the session's video was deleted")
         frames = file_frames(
             storage.absolute(session.video.file), realtime=session.realtime, timings=timings, should_stop=should_stop
         )
-        source = session.video.stored_name
-    elif session.source_kind == LiveSession.Source.URL:
-        frames = capture_frames(session.url, timings=timings, should_stop=should_stop)
-        source = session.url
-    elif session.source_kind == LiveSession.Source.CAMERA:
+        return frames, session.video.stored_name
+    if session.source_kind == LiveSession.Source.URL:
+        return capture_frames(session.url, timings=timings, should_stop=should_stop), session.url
+    if session.source_kind == LiveSession.Source.CAMERA:
         frames = capture_frames(session.camera_index, timings=timings, should_stop=should_stop)
-        source = f"camera {session.camera_index}"
-    else:
-        frames = pushed_frames(publisher.inbox, timings=timings, should_stop=should_stop)
-        source = "pushed frames"
+        return frames, f"camera {session.camera_index}"
+    return pushed_frames(publisher.inbox, timings=timings, should_stop=should_stop), "pushed frames"
 
-    publisher.publish(
-        {
-            "stage": "started",
-            "session": session.pk,
-            "source": source,
-            "model_version": session.trained_model.version_label,
-            "labels": runner.labels,
-            "window_sec": runner.spec.window_sec,
-            "step_sec": runner.spec.step_sec,
-            "smoothing": session.smoothing,
-        }
-    )
-    predictor: LivePredictor | None = None
-    watch = ChampionWatch(session)
-    last_saved = time.monotonic()
-    shape: list[tuple[int, int]] = []
-    preview = FramePreview(PreviewSpec(fps=settings.TASKML_LIVE_FRAME_FPS, width=settings.TASKML_LIVE_FRAME_WIDTH))
-    pictures: dict[int, dict] = {}  # frame index → its scaled JPEG, until its detections are out
 
-    def remember_shape(source_frames):
-        for index, t, frame in source_frames:
-            if not shape:
-                shape.append(frame.shape[:2])
-            # Decided before encoding, at a bounded rate: frames that are not shown cost nothing.
-            if preview.due(time.monotonic()) and len(pictures) < 8:
-                pictures[index] = preview.encode(frame)
+def _started_message(session: LiveSession, runner: ModelRunner, source: str) -> dict:
+    return {
+        "stage": "started",
+        "session": session.pk,
+        "source": source,
+        "model_version": session.trained_model.version_label,
+        "labels": runner.labels,
+        "window_sec": runner.spec.window_sec,
+        "step_sec": runner.spec.step_sec,
+        "smoothing": session.smoothing,
+    }
+
+
+class _Pictures:
+    """The live view's pictures: chosen as frames leave the source (before encoding, at a
+    bounded rate, so frames that are not shown cost nothing), published after their sample."""
+
+    def __init__(self, spec: PreviewSpec):
+        self.preview = FramePreview(spec)
+        self.shape: tuple[int, int] | None = None  # (height, width) of the source's frames
+        self.waiting: dict[int, dict] = {}  # frame index → its scaled JPEG, until its detections are out
+
+    def tap(self, frames):
+        for index, t, frame in frames:
+            if self.shape is None:
+                self.shape = frame.shape[:2]
+            if self.preview.due(time.monotonic()) and len(self.waiting) < 8:
+                self.waiting[index] = self.preview.encode(frame)
             yield index, t, frame
 
-    with live_detector(config) as detector:
-        # Short queues: a live frame waits behind at most two others (latency over throughput).
-        for index, t, detections in detector.process_stream(remember_shape(frames), queue_size=2):
-            began = time.perf_counter()
-            if predictor is None:
-                height, width = shape[0]
-                predictor = LivePredictor(
-                    runner, width=width, height=height, with_objects=config.uses_yolo, smoothing=smoothing
-                )
-            completed = predictor.push(t, detections)
-            counters["frames"] += 1
-            counters["windows"] += len(completed)
-            extra = {"decoded_at": timings.pop(index), "sent_at": time.time()}
-            if caption is not None and completed:
-                extra["caption"] = caption(session=session, prediction=completed[-1])
-            counters["skipped"] = timings.skipped
-            message = sample_message(session, runner.labels, index, t, predictor.latest, **extra)
-            message["overhead_ms"] = round((time.perf_counter() - began) * 1000, 3)
-            publisher.publish(message)
-            picture = pictures.pop(index, None)
-            if picture is not None:
-                height, width = shape[0]
-                publisher.publish(
-                    {
-                        "stage": "frame",
-                        "session": session.pk,
-                        "frame_index": index,
-                        "t": message["t"],
-                        **picture,
-                        **overlays(detections, width, height),
-                        "task_prediction": message["task_prediction"],
-                        "task_confidence": message["task_confidence"],
-                        "caption": message["caption"],
-                        "model_version": message["model_version"],
-                        "pictures_skipped": publisher.pictures_skipped,
-                    }
-                )
-            promoted = watch.promoted()
-            if promoted is not None:
-                runner, predictor = _switch_model(session, promoted, runner, predictor, config, publisher)
-            if time.monotonic() - last_saved >= 1.0:
-                last_saved = time.monotonic()
-                LiveSession.objects.filter(pk=session.pk).update(
-                    heartbeat_at=timezone.now(),
-                    frames_processed=counters["frames"],
-                    windows_predicted=counters["windows"],
-                    frames_dropped=publisher.frames_dropped + timings.skipped,
-                    last_prediction={k: message[k] for k in ("frame_index", "t", "task_prediction", "task_confidence")},
-                )
-    if predictor is not None:
-        counters["windows"] += len(predictor.finish())
+    def publish(self, session: LiveSession, index: int, sample: dict, detections, publisher: Publisher) -> None:
+        picture = self.waiting.pop(index, None)
+        if picture is None:
+            return
+        height, width = self.shape
+        publisher.publish(
+            {
+                "stage": "frame",
+                "session": session.pk,
+                "frame_index": index,
+                "t": sample["t"],
+                **picture,
+                **overlays(detections, width, height),
+                "task_prediction": sample["task_prediction"],
+                "task_confidence": sample["task_confidence"],
+                "caption": sample["caption"],
+                "model_version": sample["model_version"],
+                "pictures_skipped": publisher.pictures_skipped,
+            }
+        )
+
+
+def _save_progress(session: LiveSession, counters: dict, frames_dropped: int, sample: dict) -> None:
+    """The session row's heartbeat, counters and last prediction (what a page reload shows)."""
+    LiveSession.objects.filter(pk=session.pk).update(
+        heartbeat_at=timezone.now(),
+        frames_processed=counters["frames"],
+        windows_predicted=counters["windows"],
+        frames_dropped=frames_dropped,
+        last_prediction={k: sample[k] for k in ("frame_index", "t", "task_prediction", "task_confidence")},
+    )
+
+
+def _outcome(session: LiveSession, publisher: Publisher, stop: threading.Event, counters: dict) -> tuple[str, str]:
     if publisher.interrupted:
         return LiveSession.Status.FAILED, publisher.interrupted
     if stop.is_set():
