@@ -80,7 +80,13 @@ def make_rows(owner, *, name: str = "mega", labels: list[str] = LABELS) -> Simpl
         labels_digest=video_labels_digest(video),
         size_bytes=40_000,
     )
-    _write(feature_file.path)
+    # A real features table (12 rows a second, the two classes in turns): a rebuild reads it first.
+    from tests.pipeline.conftest import feature_frame, write_feature_file
+
+    on_disk(feature_file.path).parent.mkdir(parents=True, exist_ok=True)
+    frame = feature_frame(name, seconds=video.duration, fps=12.0, segment_sec=2.0, pattern=("assemble", "inspect"))
+    frame["label"] = frame["label"].map({"assemble": labels[0], "inspect": labels[1]})
+    write_feature_file(on_disk(feature_file.path), frame)
 
     dataset = Dataset.objects.create(
         owner=owner,

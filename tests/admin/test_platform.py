@@ -6,6 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from datasets import services as datasets_services
 from datasets.models import Dataset
 from jobs.models import Job
 from models_app.models import TrainedModel
@@ -147,7 +148,9 @@ def test_deleting_a_video_removes_the_upload_features_datasets_and_models(
     assert Job.objects.filter(kind="extraction", status="succeeded").count() == 1  # the record of what ran stays
 
 
-def test_retry_a_rebuild_that_failed_on_a_missing_source(celery_worker, alice, client_for, megamind, admin_web):
+def test_retry_a_rebuild_that_failed_on_a_missing_source(
+    celery_worker, alice, client_for, megamind, admin_web, monkeypatch
+):
     api = client_for(alice)
     up = backend_upload(api, megamind)
     dataset = Dataset.objects.get(pk=backend_build(api, up["feature_file"])["dataset_id"])
@@ -155,12 +158,27 @@ def test_retry_a_rebuild_that_failed_on_a_missing_source(celery_worker, alice, c
     aside = parquet.with_name(parquet.name + ".aside")
     parquet.rename(aside)
     try:
+        # A missing source is refused by the rebuild itself (its first pass reads every source).
+        response = run_action(admin_web, DATASETS, "rebuild_datasets", [dataset])
+        assert shown_messages(admin_web, response) == [("error", f"{dataset.name}: features file not found: {parquet}")]
+        assert not Job.objects.filter(kind="dataset", target_id=dataset.pk, status="pending").exists()
+        # A source that goes missing after the request was accepted (between its first pass and
+        # the job) fails the job, which the admin can retry once the file is back.
+        aside.rename(parquet)
+        accept = datasets_services._plan
+
+        def then_lose_the_file(*args, **kwargs):
+            plan = accept(*args, **kwargs)
+            parquet.rename(aside)
+            return plan
+
+        monkeypatch.setattr(datasets_services, "_plan", then_lose_the_file)
         response = run_action(admin_web, DATASETS, "rebuild_datasets", [dataset])
         failed = Job.objects.filter(kind="dataset", target_id=dataset.pk).latest("id")
         assert shown_messages(admin_web, response) == [("success", f"{dataset.name}: rebuilding in job {failed.pk}")]
         failed = finished(failed.pk)
     finally:
-        aside.rename(parquet)
+        aside.replace(parquet)
     assert (failed.status, failed.error_kind) == ("failed", "input")
     assert "features file not found" in failed.error
     dataset.refresh_from_db()
