@@ -69,7 +69,8 @@ def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
             stage = json.loads(leaver.recv(timeout=30))["stage"]
             assert stage in ("sample", "frame")  # frame: a picture, sent beside the samples
             samples += stage == "sample"
-    wait_for(lambda: group_size(sid) == viewers - 1, timeout=15, what="the leaver out of the group")
+    # (at most: a channel of an earlier session that unsubscribes meanwhile lowers the count too)
+    wait_for(lambda: group_size(sid) <= viewers - 1, timeout=15, what="the leaver out of the group")
     assert wait_row(sid, lambda row: True).status == "running"
 
     got = []
@@ -87,7 +88,7 @@ def watch(platform, trained, *, with_slow_viewer: bool) -> dict:
             except ConnectionClosed:
                 pass  # the server gave up on it: fine, as long as it never held anyone back
         result["slow"] = slow_messages
-    wait_for(lambda: group_size(sid) == 0, timeout=15, what="every viewer out of the group")
+    wait_for(lambda: group_size(sid) <= 0, timeout=15, what="every viewer out of the group")
     return result
 
 
