@@ -83,15 +83,31 @@ def job_create(*, owner, kind: str, inputs: dict, target=None, retry_of: Job | N
     return job
 
 
+SEND_ATTEMPTS = 3  # a broker hiccup (the embedded broker's first use of a queue by two processes) is retried
+
+
+def broker_send(name: str, *, args: list, queue: str, task_id: str | None = None):
+    """Send one task, retrying briefly: the embedded (SQLite) broker creates a queue's row on first
+    use and two processes doing so at once collide; a broker that stays down still raises."""
+    from taskml.celery import app
+
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return app.send_task(name, args=args, task_id=task_id, queue=queue)
+        except Exception:
+            if attempt == SEND_ATTEMPTS:
+                raise
+            log.warning("sending %s to %s failed (attempt %s); retrying", name, queue, attempt, exc_info=True)
+            time.sleep(0.2 * attempt)
+
+
 def job_enqueue(job: Job) -> None:
     job_type = job_types.get(job.kind)
     name, queue = job_type.task, job_type.queue
 
     def send() -> None:
-        from taskml.celery import app
-
         try:
-            app.send_task(name, args=[job.pk], task_id=job.celery_task_id, queue=queue)
+            broker_send(name, args=[job.pk], task_id=job.celery_task_id, queue=queue)
         except Exception as exc:  # the broker is down: say so on the job, which can be retried
             log.exception("could not enqueue job %s", job.pk)
             job.refresh_from_db()

@@ -30,6 +30,7 @@ from django.utils.module_loading import import_string
 
 from jobs.models import JobStatus
 from jobs.quotas import RETRY_AFTER_SECONDS
+from jobs.services import broker_send
 from models_app.models import TrainedModel
 from models_app.selectors import trained_model_detector
 from models_app.services import trained_model_load
@@ -144,10 +145,8 @@ def live_session_create(
 
 def live_session_start(*, session: LiveSession) -> None:
     def send() -> None:
-        from taskml.celery import app
-
         try:
-            result = app.send_task(RUN_TASK, args=[session.pk], queue="live")
+            result = broker_send(RUN_TASK, args=[session.pk], queue="live")
             LiveSession.objects.filter(pk=session.pk).update(celery_task_id=result.id)
         except Exception as exc:
             log.exception("could not queue live session %s", session.pk)
