@@ -21,6 +21,7 @@ from jobs.models import Job
 from jobs.services import job_wait
 from models_app.selectors import trained_model_list
 from models_app.services import trained_model_request
+from taskml.admission import admission_release
 from taskml.api_errors import alert
 from taskml.domain import TooLarge, ValidationFailed
 from taskml.pipeline.dataset import DATASET_PARAMS, RATIO_PARAMS
@@ -45,6 +46,7 @@ class BackendView(APIView):
 
     def job_answer(self, request, job: Job, success: dict, pending: dict) -> Response:
         """Wait for ``job``; answer its result, its error, or 202 with where to follow it."""
+        admission_release(request)  # an upload is stored by now: waiting for its job holds no place
         job = job_wait(job=job, timeout=settings.TASKML_BACKEND_WAIT_SECONDS)
         url = request.build_absolute_uri(reverse("job-detail", args=[job.pk]))
         if job.status == Job.Status.SUCCEEDED:

@@ -31,6 +31,18 @@ UPLOAD_PATHS = re.compile(r"^/(api/v1/videos|backend/upload_and_extract_features
 FRAME_PATHS = re.compile(r"^/api/v1/videos/[^/]+/frames/\d+/?$")
 
 
+RELEASE_KEY = "taskml.admission.release"
+
+
+def admission_release(request) -> None:
+    """Give up the request's admission place now: its upload is stored, and what is left is
+    waiting (``/backend/upload_and_extract_features`` waits for its extraction job), which must
+    not keep other uploads out. A no-op outside the ASGI server (tests' client, WSGI)."""
+    release = getattr(request, "scope", {}).get(RELEASE_KEY)
+    if release is not None:
+        release()
+
+
 class Gate:
     """At most ``limit`` holders at a time on each event loop; others wait up to ``wait`` seconds."""
 
@@ -94,10 +106,20 @@ class AdmissionMiddleware:
         if not await gate.enter():
             await self._shed(scope, receive, send, why)
             return
+        loop = asyncio.get_running_loop()
+        held = [True]
+
+        def leave_once() -> None:  # on the loop's thread only, so no two calls race
+            if held[0]:
+                held[0] = False
+                gate.leave()
+
+        # A view whose CPU-heavy part is over (the upload stored) hands its place on from its thread.
+        scope = {**scope, RELEASE_KEY: lambda: loop.call_soon_threadsafe(leave_once)}
         try:
             await self.app(scope, receive, send)
         finally:
-            gate.leave()
+            leave_once()
 
     async def _shed(self, scope, receive, send, why: str) -> None:
         while True:  # read the body (no copy kept): the connection stays usable

@@ -70,6 +70,47 @@ def test_uploads_beyond_the_limit_are_shed_with_retry_after_and_frames_wait(sett
     assert [d[0] for d in done] == [201, 201, 201] and after[0] == 201
 
 
+def test_an_upload_waiting_for_its_job_holds_no_place(settings):
+    """/backend/upload_and_extract_features waits for its extraction (minutes): once the upload is
+    stored the view gives its place back (from its own thread), so other uploads are not shed."""
+    from taskml.admission import RELEASE_KEY, AdmissionMiddleware
+
+    settings.TASKML_UPLOAD_CONCURRENCY = 1
+    settings.TASKML_ADMISSION_RETRY_AFTER = 1
+    job_done = asyncio.Event()
+
+    async def backend_app(scope, receive, send):
+        if scope.get("test-waits-for-its-job"):
+            # stored: the sync view thread hands the place on, then waits for the job
+            await asyncio.to_thread(scope[RELEASE_KEY])
+            await asyncio.to_thread(scope[RELEASE_KEY])  # twice: still one place given back
+            await job_done.wait()
+        if scope.get("test-stores-slowly"):
+            await job_done.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def scenario():
+        app = AdmissionMiddleware(backend_app)
+        path = {"method": "POST", "path": "/backend/upload_and_extract_features"}
+        waiting = asyncio.ensure_future(_call(app, {**path, "test-waits-for-its-job": True}))
+        await asyncio.sleep(0.1)
+        second = await _call(app, path)  # admitted although the first has not answered yet
+        job_done.set()
+        first = await waiting
+        # The place was given back once, not twice: one upload busy storing still sheds the next.
+        job_done.clear()
+        storing = asyncio.ensure_future(_call(app, {**path, "test-stores-slowly": True}))
+        await asyncio.sleep(0.1)
+        third = await _call(app, path)
+        job_done.set()
+        return first, second, third, await storing
+
+    first, second, third, storing = asyncio.run(scenario())
+    assert (first[0], second[0], storing[0]) == (200, 200, 200)
+    assert third[0] == 503
+
+
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_a_real_server_sheds_concurrent_uploads_and_each_retry_succeeds(megamind, tmp_path):
