@@ -102,10 +102,27 @@ class FrameDetections:
 # --------------------------------------------------------------------------- MediaPipe
 
 
+POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+
+
+def pose_model_check(complexity: int) -> None:
+    """MediaPipe's wheel carries only the full pose model; the lite and heavy ones it would fetch
+    from the internet on first use. Refuse in one line instead of a download traceback."""
+    import mediapipe as mp
+
+    model = Path(mp.__file__).parent / "modules" / "pose_landmark" / POSE_MODELS[complexity]
+    if not model.is_file():
+        raise InputError(
+            f"pose complexity {complexity} needs MediaPipe's {model.name}, which this installation "
+            f"does not have (MediaPipe would download it); use pose complexity 1, or put the file in {model.parent}"
+        )
+
+
 class PoseDetector:
     def __init__(self, config: DetectorConfig) -> None:
         import mediapipe as mp
 
+        pose_model_check(config.pose_complexity)
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=False,
             model_complexity=config.pose_complexity,
