@@ -3,7 +3,7 @@ from rest_framework import serializers
 from jobs.serializers import JobSerializer
 from taskml.api_fields import param_field
 from taskml.pipeline.detectors import DETECTOR_KINDS
-from taskml.pipeline.interchange import EXPORT_FORMATS, IMPORT_FORMATS
+from taskml.pipeline.interchange import EXPORT_FORMATS, IMPORT_FORMATS, LABEL_FPS
 from taskml.pipeline.params import SAMPLE_RATE
 from videos.models import FeatureFile, LabelSpan, Video
 
@@ -50,9 +50,7 @@ class LabelImportSerializer(serializers.Serializer):
     key = serializers.CharField(
         required=False, max_length=300, help_text="activitynet: the database key; label_studio: the task's file name"
     )
-    fps = serializers.FloatField(
-        required=False, min_value=0.001, max_value=1000, help_text="label_studio: the frame rate of its frame numbers"
-    )
+    fps = param_field(LABEL_FPS, default=None)
     source = serializers.ChoiceField(
         choices=["annotations", "predictions"], default="annotations", help_text="label_studio: which results"
     )

@@ -35,6 +35,7 @@ from defusedxml.common import DefusedXmlException
 from .clock import VideoClock, fps_mismatch
 from .errors import InputError
 from .labels import label_problem, parse_labels
+from .params import Param
 
 IMPORT_FORMATS = ("csv", "csv_frames", "label_studio", "cvat_images", "boris", "activitynet", "mstcn")
 EXPORT_FORMATS = IMPORT_FORMATS
@@ -65,13 +66,21 @@ class VideoTarget:
     height: int = 0
 
 
+LABEL_FPS = Param(
+    "fps", None, 0.001, 1000.0, float, "label_studio: the frame rate its frame numbers count at", "fps", nullable=True
+)
+
+
 @dataclass(frozen=True)
 class ImportOptions:
     key: str | None = None  # activitynet: the database key; label_studio: the task's file name
-    fps: float | None = None  # label_studio: the frame rate its frame numbers count at
+    fps: float | None = None  # label_studio: the frame rate its frame numbers count at (LABEL_FPS)
     source: str = "annotations"  # label_studio: annotations | predictions
     background: str = DEFAULT_BACKGROUND  # mstcn: the class that means "no task"
     mapping: bytes | None = None  # mstcn: mapping.txt ("<index> <class>" per line)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fps", LABEL_FPS.check(self.fps))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from retraining.services import POLICY_PARAMS
 from taskml.pipeline.dataset import DATASET_PARAMS
 from taskml.pipeline.estimators import MODEL_PARAMS
+from taskml.pipeline.interchange import LABEL_FPS
 from taskml.pipeline.online import SMOOTHING_PARAMS
 from taskml.pipeline.params import SAMPLE_RATE
 from taskml.pipeline.training import CV_FOLDS
@@ -79,5 +80,10 @@ def test_the_extraction_form_takes_the_sample_rate_range(client_in):
         height=8,
     )
     response = client_in.get(f"/videos/{video.pk}/")
-    attrs = _inputs(response.content.decode())["sample_rate"]
+    html = response.content.decode()
+    attrs = _inputs(html)["sample_rate"]
     assert (_number(attrs["min"]), _number(attrs["max"]), attrs["value"]) == (1, SAMPLE_RATE.maximum, "1")
+    # the label import's Label Studio frame rate: the API's and import_labels' range too
+    tag = re.search(r'<input id="import-fps"[^>]*>', html).group(0)
+    fps = dict(re.findall(r'([\w-]+)="([^"]*)"', tag))
+    assert (_number(fps["min"]), _number(fps["max"]), fps["step"]) == (LABEL_FPS.minimum, LABEL_FPS.maximum, "any")

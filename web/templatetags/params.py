@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from retraining.services import POLICY_PARAMS
 from taskml.pipeline.dataset import DATASET_PARAMS
 from taskml.pipeline.estimators import MODEL_PARAMS
+from taskml.pipeline.interchange import LABEL_FPS
 from taskml.pipeline.online import SMOOTHING_PARAMS
 from taskml.pipeline.params import SAMPLE_RATE, Param
 from taskml.pipeline.training import CV_FOLDS
@@ -27,6 +28,7 @@ PARAMS: dict[str, Param] = {
     **POLICY_PARAMS,
     SAMPLE_RATE.name: SAMPLE_RATE,
     CV_FOLDS.name: CV_FOLDS,
+    LABEL_FPS.name: LABEL_FPS,
 }
 
 

@@ -5,7 +5,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from taskml.domain import ServiceError
 from taskml.pipeline.errors import PipelineError
-from taskml.pipeline.interchange import DEFAULT_BACKGROUND, IMPORT_FORMATS, MAX_LABEL_FILE_BYTES, ImportOptions
+from taskml.pipeline.interchange import (
+    DEFAULT_BACKGROUND,
+    IMPORT_FORMATS,
+    LABEL_FPS,
+    MAX_LABEL_FILE_BYTES,
+    ImportOptions,
+)
 from videos.interchange import labels_import
 
 from ._video_arg import find_video
@@ -32,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--mode", default="replace", choices=["replace", "merge"])
         parser.add_argument("--force", action="store_true", help="import a file that does not fit the video")
         parser.add_argument("--key", help="activitynet: the database key; label_studio: the task's file name")
-        parser.add_argument("--fps", type=float, help="label_studio: the frame rate its frame numbers count at")
+        parser.add_argument("--fps", type=float, help=f"{LABEL_FPS.help} ({LABEL_FPS.describe()})")
         parser.add_argument("--source", default="annotations", choices=["annotations", "predictions"])
         parser.add_argument("--background", default=DEFAULT_BACKGROUND, help="mstcn: the no-task class")
         parser.add_argument("--mapping", help="mstcn: mapping.txt")
@@ -40,14 +46,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         video = find_video(opts["video_id"])
-        options = ImportOptions(
-            key=opts["key"],
-            fps=opts["fps"],
-            source=opts["source"],
-            background=opts["background"],
-            mapping=read_file(opts["mapping"], "--mapping") if opts["mapping"] else None,
-        )
         try:
+            options = ImportOptions(
+                key=opts["key"],
+                fps=opts["fps"],
+                source=opts["source"],
+                background=opts["background"],
+                mapping=read_file(opts["mapping"], "--mapping") if opts["mapping"] else None,
+            )
             report = labels_import(
                 video=video,
                 user=video.owner,
