@@ -3,6 +3,7 @@ from rest_framework import serializers
 from streaming.models import LiveSession
 from taskml.api_fields import param_field
 from taskml.pipeline.online import SMOOTHING_PARAMS
+from taskml.pipeline.sources import CAMERA_INDEX
 
 
 class LiveSessionSerializer(serializers.ModelSerializer):
@@ -39,6 +40,6 @@ class LiveSessionCreateSerializer(serializers.Serializer):
     source = serializers.ChoiceField(choices=LiveSession.Source.choices)
     video = serializers.IntegerField(required=False, help_text="video source: id of one of your videos")
     url = serializers.CharField(required=False, help_text="url source: rtsp://, http(s)://, rtmp://, udp://, tcp://")
-    camera_index = serializers.IntegerField(min_value=0, max_value=63, default=0)
+    camera_index = param_field(CAMERA_INDEX)
     realtime = serializers.BooleanField(default=True, help_text="video source: play at the video's own speed")
     smoothing = SmoothingSerializer(required=False)

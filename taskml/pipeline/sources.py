@@ -18,6 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .extraction import iter_frames, probe_video
+from .params import Param
 
 Frame = tuple[int, float, np.ndarray]
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://")
@@ -40,6 +41,10 @@ class Timings:
 
     def pop(self, index: int) -> float | None:
         return self._at.pop(index, None)
+
+
+# A camera of the machine a live worker runs on (OpenCV's index: /dev/videoN on Linux).
+CAMERA_INDEX = Param("camera_index", 0, 0, 63, int, "the live worker machine's camera (OpenCV index)")
 
 
 def file_frames(

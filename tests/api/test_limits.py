@@ -315,3 +315,13 @@ def test_the_cli_refuses_the_same_ranges_in_one_line(command, args, words, tmp_p
     for word in words:
         assert word in message
     assert not (tmp_path / "out").exists() and not (tmp_path / "m.pkl").exists()
+
+
+@pytest.mark.parametrize("camera", [-1, 64, 1e9])
+def test_a_live_camera_index_out_of_range_is_refused_naming_it(alice, client_for, camera):
+    model = ready_model(alice, dataset=ready_dataset(alice))
+    r = client_for(alice).post(
+        "/api/v1/live-sessions/", {"model": model.pk, "source": "camera", "camera_index": camera}, format="json"
+    )
+    assert r.status_code == 400 and "camera_index" in r.json(), r.content
+    assert LiveSession.objects.count() == 0
