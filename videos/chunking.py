@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from jobs.models import Job, JobStatus
 from taskml import storage
 from taskml.pipeline.chunks import plan_chunks, stitch_chunks
 from taskml.pipeline.errors import Cancelled
-from taskml.pipeline.extraction import FrameRange, extract_features
+from taskml.pipeline.extraction import FrameRange, detected_counts, extract_features
 from videos.detectors import detector_config
 from videos.models import ExtractionChunk, FeatureFile, Video
 
@@ -279,19 +278,11 @@ def _summary(output: Path, metadata: dict, *, seconds: float) -> dict:
         n for n in ("pose_present", "left_hand_present", "right_hand_present", "num_objects", "label") if n in names
     ]
     table = source.read(columns=wanted).to_pandas()
-    uses_objects = metadata.get("object_detector") is not None
-    labels = table["label"].dropna().tolist() if "label" in table else []
     return {
         "num_frames": len(table),
-        "num_labeled": len(labels),
+        "num_labeled": int(table["label"].notna().sum()) if "label" in table else 0,
         "columns": names,
-        "detected": {
-            "pose": int(table["pose_present"].sum()),
-            "left_hand": int(table["left_hand_present"].sum()),
-            "right_hand": int(table["right_hand_present"].sum()),
-            "objects": int((table["num_objects"] > 0).sum()) if uses_objects else 0,
-        },
+        "detected": detected_counts(table, with_objects=metadata.get("object_detector") is not None),
         "object_detector": metadata.get("object_detector"),
-        "label_distribution": dict(sorted(Counter(labels).items())),
         "seconds": seconds,
     }

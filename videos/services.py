@@ -445,7 +445,6 @@ def feature_file_extract(job: Job, reporter) -> dict:
             "columns": result.columns,
             "detected": result.detected,
             "object_detector": result.object_detector,
-            "label_distribution": None,
             "seconds": result.seconds,
         }
     try:
@@ -453,12 +452,10 @@ def feature_file_extract(job: Job, reporter) -> dict:
     except BaseException:  # cancelled (or past a limit) after the file was written: it leaves nothing behind
         storage.remove(feature_file.path)
         raise
-    distribution = summary["label_distribution"]
-    if distribution is None:
-        distribution = {}
-        if "label" in summary["columns"]:
-            labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()
-            distribution = dict(sorted(Counter(lab for lab in labels if lab is not None).items()))
+    distribution: dict[str, int] = {}
+    if "label" in summary["columns"]:
+        labels = pq.read_table(output, columns=["label"]).column("label").to_pylist()
+        distribution = dict(sorted(Counter(lab for lab in labels if lab is not None).items()))
     FeatureFile.objects.filter(pk=feature_file.pk).update(
         num_frames=summary["num_frames"],
         num_labeled=summary["num_labeled"],

@@ -326,7 +326,6 @@ def extract_features(
                 if progress is not None:
                     progress(done, max(total, done))
             if not writer.rows and not writer.pending:
-                writer.close()
                 raise InputError(f"{info.path.name}: no frame could be decoded")
             decoded = max(decode_stats.get("decoded", 0), writer.last_index + 1)
             if labels is not None and frames.stop is None:
@@ -451,11 +450,7 @@ class _FeatureWriter:
         if self.labels is not None:
             frame["label"] = pd.Series(self.labels.for_frames(frame["frame_index"].to_numpy()), dtype="string")
             self.labeled += int(frame["label"].notna().sum())
-        self.detected["pose"] += int(frame["pose_present"].sum())
-        self.detected["left_hand"] += int(frame["left_hand_present"].sum())
-        self.detected["right_hand"] += int(frame["right_hand_present"].sum())
-        if self.with_objects:
-            self.detected["objects"] += int((frame["num_objects"] > 0).sum())
+        self.detected.update(detected_counts(frame, with_objects=self.with_objects))
         table = features_table(frame)
         if self._writer is None:
             self._schema = table.schema
@@ -472,6 +467,16 @@ class _FeatureWriter:
             self._writer.add_key_value_metadata({METADATA_KEY: json.dumps(metadata)})
         self._writer.close()
         self._writer = None
+
+
+def detected_counts(frame: pd.DataFrame, *, with_objects: bool) -> dict[str, int]:
+    """Frames of a features table with a pose, each hand, and (when objects were looked for) objects."""
+    return {
+        "pose": int(frame["pose_present"].sum()),
+        "left_hand": int(frame["left_hand_present"].sum()),
+        "right_hand": int(frame["right_hand_present"].sum()),
+        "objects": int((frame["num_objects"] > 0).sum()) if with_objects else 0,
+    }
 
 
 # Text columns that may be empty in a whole row group (no label, no hand): typed as text anyway,
