@@ -4,40 +4,51 @@ failure and ends the (pool) process itself."""
 
 from __future__ import annotations
 
-import gc
 import subprocess
 import sys
 import textwrap
-import time
 
-import numpy as np
 import pytest
 
-from jobs.memory import MemoryWatch, is_allocation_failure
-from taskml.pipeline.errors import TooLarge
-
-MB = 2**20
+from jobs.memory import is_allocation_failure
 
 
 def test_a_job_past_its_allowance_is_stopped_at_its_next_report_and_the_memory_counts_from_its_start():
-    # Blocks above glibc's mmap threshold (32 MB at most), so each one is fresh memory of its own.
-    held = np.ones(80 * MB // 8)  # what the worker held before the job: not the job's
-    gc.collect()  # garbage of earlier tests freed now, not under the watch (it would hide growth)
-    with MemoryWatch(80 * MB, preload=()) as watch:
-        watch.check()
-        small = np.ones(40 * MB // 8)
-        time.sleep(0.4)
-        watch.check()  # 40 MB of 80: goes on
-        big = np.ones(55 * MB // 8)  # 95 MB: over, but under 1.25 × the allowance
-        with pytest.raises(TooLarge) as caught:
+    """In a fresh interpreter: inside the whole suite, memory that earlier tests' threads free
+    while this one runs would shrink the resident figure it reads and hide the growth it makes."""
+    code = textwrap.dedent(
+        """
+        import time
+        import numpy as np
+        from jobs.memory import MemoryWatch
+        from taskml.pipeline.errors import TooLarge
+        MB = 2**20
+        # Blocks above glibc's mmap threshold (32 MB at most), so each one is fresh memory of its own.
+        held = np.ones(80 * MB // 8)  # what the worker held before the job: not the job's
+        with MemoryWatch(80 * MB, preload=()) as watch:
+            watch.check()
+            small = np.ones(40 * MB // 8)
+            time.sleep(0.4)
+            watch.check()  # 40 MB of 80: goes on
+            print("under: went on")
+            big = np.ones(55 * MB // 8)  # 95 MB: over, but under 1.25 x the allowance
             # the watcher samples every 0.1 s; on a loaded machine its first sample may come late
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                watch.check()
-                time.sleep(0.1)
-    assert str(caught.value).startswith("too large: the job grew its worker by ")
-    assert "more than one job may use (80.0 MiB, TASKML_WORKER_MAX_MEMORY_MB)" in str(caught.value)
-    del held, small, big
+            try:
+                while time.monotonic() < deadline:
+                    watch.check()
+                    time.sleep(0.1)
+                print("over: not stopped")
+            except TooLarge as exc:
+                print("over: " + str(exc))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "under: went on", out.stdout
+    assert lines[1].startswith("over: too large: the job grew its worker by "), out.stdout
+    assert "more than one job may use (80.0 MiB, TASKML_WORKER_MAX_MEMORY_MB)" in lines[1]
 
 
 def test_a_job_growing_far_past_its_allowance_in_one_call_is_ended_with_its_failure_recorded(tmp_path):
