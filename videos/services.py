@@ -44,6 +44,7 @@ def _store_upload(upload: UploadedFile, destination: Path) -> None:
     temporary = getattr(upload, "temporary_file_path", None)
     if temporary is not None:
         shutil.move(temporary(), destination)
+        upload.close()  # now, so the temporary file's finaliser does not try to delete what moved
         return
     with open(destination, "wb") as out:
         for chunk in upload.chunks():
