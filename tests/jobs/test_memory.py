@@ -7,10 +7,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from jobs.memory import is_allocation_failure
+
+ROOT = Path(__file__).resolve().parents[2]  # the project: the fresh interpreters import its apps
 
 
 def test_a_job_past_its_allowance_is_stopped_at_its_next_report_and_the_memory_counts_from_its_start():
@@ -43,7 +46,7 @@ def test_a_job_past_its_allowance_is_stopped_at_its_next_report_and_the_memory_c
                 print("over: " + str(exc))
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "under: went on", out.stdout
@@ -66,7 +69,7 @@ def test_a_job_growing_far_past_its_allowance_in_one_call_is_ended_with_its_fail
         print("still alive")
         """
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert out.returncode == -9 and "still alive" not in out.stdout, out.stdout + out.stderr
     assert record.read_text().startswith("too large: the job grew its worker by ")
 
