@@ -25,7 +25,8 @@ from taskml.pipeline.errors import InputError, PipelineError
 from taskml.pipeline.estimates import DatasetShape, check_training, estimate_training
 from taskml.pipeline.estimators import SEQUENCE_MODELS, ModelParams, canonical_model_type
 from taskml.pipeline.onnx_export import detector_metadata
-from taskml.pipeline.training import MAX_CV_FOLDS, TrainSpec, resolve_config, train_model
+from taskml.pipeline.params import SEED
+from taskml.pipeline.training import TrainSpec, cv_folds_check, resolve_config, train_model
 from taskml.pipeline.windows import WindowSpec
 from videos.detectors import detector_config
 
@@ -114,10 +115,10 @@ def trained_model_request(
     model_type, aggregation, params = training_params_check(
         model_type=model_type, aggregation=aggregation, params=params or {}
     )
-    if not 0 <= seed < 2**32:  # scikit-learn and LightGBM take no other seeds; the job would fail as "internal"
-        raise ValidationFailed("seed", f"must be between 0 and {2**32 - 1}, got {seed}")
-    if cv and not 2 <= cv <= MAX_CV_FOLDS:
-        raise ValidationFailed("cv", f"must be between 2 and {MAX_CV_FOLDS} (or 0 for none), got {cv}")
+    try:
+        seed, cv = SEED.check(seed), cv_folds_check(cv)
+    except InputError as exc:
+        raise field_error(exc) from None
     if dataset.status != JobStatus.SUCCEEDED:
         raise ValidationFailed(dataset_field, f"{dataset.name} is not built ({dataset.status})")
     if len(dataset.labels) < 2:

@@ -36,7 +36,7 @@ from .estimators import (
     make_estimator,
 )
 from .files import sha256_file, write_json
-from .params import Param
+from .params import SEED, Param
 from .windows import SPLITS
 
 ProgressCallback = Callable[[int, int], None]
@@ -65,6 +65,14 @@ CV_FOLDS = Param(
     "K > 1: before the final fit, mean ± std of the test metrics over K group-aware folds (whole videos, "
     "or the dataset's time blocks); 0 = none",
 )  # fmt: skip
+
+
+def cv_folds_check(value) -> int:
+    """The cv rule, in one place: 0 (none) or 2 to MAX_CV_FOLDS folds (one fold holds nothing out)."""
+    folds = CV_FOLDS.check(value)  # a whole number, or InputError naming cv
+    if folds == 1:
+        raise InputError(f"cv must be between 2 and {MAX_CV_FOLDS} folds (or 0 for none), got 1", param="cv")
+    return folds
 
 
 def resolve_config(model_type: str | None, aggregation: str | None) -> tuple[str, str]:
@@ -110,8 +118,8 @@ class TrainSpec:
     cv_folds: int = 0  # K > 1: K group-aware folds evaluated before the final fit
 
     def __post_init__(self) -> None:
-        if self.cv_folds and not 2 <= self.cv_folds <= MAX_CV_FOLDS:
-            raise InputError(f"cv must be between 2 and {MAX_CV_FOLDS} folds (or 0 for none), got {self.cv_folds}")
+        object.__setattr__(self, "cv_folds", cv_folds_check(self.cv_folds))
+        object.__setattr__(self, "seed", SEED.check(self.seed))
         model_type, aggregation = resolve_config(self.model_type, self.aggregation)
         object.__setattr__(self, "model_type", model_type)
         object.__setattr__(self, "aggregation", aggregation)

@@ -61,8 +61,12 @@ def test_each_refusal_names_its_field(model_type, aggregation, params, message):
 @pytest.mark.django_db
 def test_a_training_request_needs_a_built_dataset_of_two_classes_and_a_usable_seed(alice):
     dataset = ready_dataset(alice)
-    with pytest.raises(ValidationFailed, match=exactly("seed: must be between 0 and 4294967295, got 4294967296")):
+    with pytest.raises(ValidationFailed, match=exactly("seed: must be between 0 and 4,294,967,295, got 4,294,967,296")):
         trained_model_request(owner=alice, dataset=dataset, model_type="rf", seed=2**32)
+    with pytest.raises(ValidationFailed, match=exactly("cv: must be between 2 and 20 folds (or 0 for none), got 1")):
+        trained_model_request(owner=alice, dataset=dataset, model_type="rf", cv=1)
+    with pytest.raises(ValidationFailed, match=exactly("cv: must be between 0 and 20, got 21")):
+        trained_model_request(owner=alice, dataset=dataset, model_type="rf", cv=21)
     Dataset.objects.filter(pk=dataset.pk).update(labels=["a"])
     dataset.refresh_from_db()
     with pytest.raises(ValidationFailed, match=exactly(f"dataset_dir: {dataset.name} holds fewer than two classes")):
