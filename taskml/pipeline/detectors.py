@@ -119,6 +119,8 @@ def pose_model_check(complexity: int) -> None:
 
 
 class PoseDetector:
+    role = "pose"  # the name its timings go by
+
     def __init__(self, config: DetectorConfig) -> None:
         import mediapipe as mp
 
@@ -149,6 +151,8 @@ class PoseDetector:
 
 
 class HandsDetector:
+    role = "hands"
+
     def __init__(self, config: DetectorConfig) -> None:
         import mediapipe as mp
 
@@ -241,6 +245,8 @@ def letterbox(image: np.ndarray, size: int, stride: int = 32) -> tuple[np.ndarra
 
 class ObjectDetector:
     """YOLO through ultralytics' torch model, or the same weights run by ONNX Runtime."""
+
+    role = "objects"
 
     def __init__(self, config: DetectorConfig) -> None:
         self.config = config
@@ -384,7 +390,7 @@ class Detector:
 
     @staticmethod
     def _stage_name(stage) -> str:
-        return {"PoseDetector": "pose", "HandsDetector": "hands"}.get(type(stage).__name__, "objects")
+        return getattr(stage, "role", "objects")  # an object detector of any backend is the objects stage
 
     def _runs_on(self, position: int, index: int) -> bool:
         """Whether stage ``position`` runs on frame ``index`` (else its last result is carried)."""

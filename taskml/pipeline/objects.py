@@ -68,6 +68,7 @@ class TFLiteSSDDetector:
     """
 
     backend = "tflite-ssd"
+    role = "objects"
 
     def __init__(
         self,
