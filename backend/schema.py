@@ -18,6 +18,7 @@ from taskml.pipeline.dataset import DATASET_PARAMS
 from taskml.pipeline.detectors import DETECTOR_KINDS
 from taskml.pipeline.estimators import MODEL_PARAMS, MODEL_TYPES
 from taskml.pipeline.params import SAMPLE_RATE, SEED
+from taskml.pipeline.training import CV_FOLDS
 from taskml.pipeline.windows import BALANCE_METHODS
 
 TAG = "backend (compatibility contract)"
@@ -67,6 +68,7 @@ class BackendBuildRequestSerializer(serializers.Serializer):
     val_ratio = param_field(DATASET_PARAMS["val_ratio"])
     test_ratio = param_field(DATASET_PARAMS["test_ratio"])
     seed = param_field(SEED)
+    cv = param_field(CV_FOLDS)
 
 
 class BackendTrainRequestSerializer(serializers.Serializer):

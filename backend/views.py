@@ -27,6 +27,7 @@ from taskml.domain import TooLarge, ValidationFailed
 from taskml.pipeline.dataset import DATASET_PARAMS, RATIO_PARAMS
 from taskml.pipeline.estimators import MODEL_PARAMS
 from taskml.pipeline.params import SAMPLE_RATE, SEED
+from taskml.pipeline.training import CV_FOLDS
 from videos.selectors import feature_file_get, feature_file_list
 from videos.services import extraction_params_check, feature_file_request, video_create
 from videos.uploads import upload_limit_mb
@@ -216,6 +217,7 @@ class TrainTaskModel(BackendView):
             aggregation=forms.text(data, "aggregation", None),
             params={name: forms.param(data, param) for name, param in MODEL_PARAMS.items()},
             seed=forms.param(data, SEED, SEED.default),
+            cv=forms.param(data, CV_FOLDS, 0),
         )
 
         def success() -> dict:

@@ -40,6 +40,29 @@ def test_json_bodies_with_numbers_are_accepted(alice, client_for):
 
 
 @pytest.mark.parametrize(
+    "cv,answer",
+    [
+        ("3", 202),
+        ("0", 202),
+        ("1", "cv: must be between 2 and 20 folds (or 0 for none), got 1"),
+        ("21", "cv: must be between 0 and 20, got 21"),
+        ("2.5", "cv: "),
+    ],
+)
+def test_train_task_model_takes_cross_validation_folds(alice, client_for, cv, answer):
+    dataset = ready_dataset(alice)
+    r = client_for(alice).post("/backend/train_task_model", {"dataset_dir": dataset.name, "model_type": "rf", "cv": cv})
+    if answer == 202:
+        assert r.status_code == 202, r.content
+        stored = TrainedModel.objects.get().params
+        assert stored.get("cv") == (int(cv) or None), stored
+    else:
+        assert r.status_code == 400, r.content
+        assert r.json()["alert"].startswith(answer), r.json()
+        assert not TrainedModel.objects.exists()
+
+
+@pytest.mark.parametrize(
     "body,field",
     [
         ({"feature_files": ["clip_features.parquet"]}, "feature_files"),
