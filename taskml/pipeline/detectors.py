@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from .errors import DependencyError, InputError
-from .objects import DEFAULT_OBJECT_MODEL, make_object_detector
+from .objects import DEFAULT_MODELS_DIR, DEFAULT_OBJECT_MODEL, make_object_detector
 
 os.environ.setdefault("YOLO_OFFLINE", "true")  # ultralytics: no network probes at import time
 os.environ.setdefault("YOLO_VERBOSE", "false")
@@ -58,7 +58,7 @@ class DetectorConfig:
     # "auto": ONNX Runtime on the CPU (same weights, faster kernels), torch on CUDA.
     yolo_backend: str = "auto"
     cache_dir: Path | None = None  # where converted YOLO models are kept between runs
-    models_dir: Path | None = None  # where scripts/fetch_models.sh put the default detector (data/models)
+    models_dir: Path | None = None  # where scripts/fetch_models.sh put its models (data/models)
     object_threshold: float | None = None  # TFLite SSD: minimum score (None: objects.SSD_SCORE_THRESHOLD)
 
     def __post_init__(self) -> None:
@@ -103,19 +103,51 @@ class FrameDetections:
 
 
 POSE_MODELS = {0: "pose_landmark_lite.tflite", 1: "pose_landmark_full.tflite", 2: "pose_landmark_heavy.tflite"}
+# The lite and heavy models as scripts/fetch_models.sh fetches them (@mediapipe/pose on npm, whose
+# full model is byte for byte the wheel's); installed only with this digest.
+FETCHED_POSE_SHA256 = {
+    "pose_landmark_lite.tflite": "f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61",
+    "pose_landmark_heavy.tflite": "59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe",
+}
 
 
-def pose_model_check(complexity: int) -> None:
-    """MediaPipe's wheel carries only the full pose model; the lite and heavy ones it would fetch
-    from the internet on first use. Refuse in one line instead of a download traceback."""
-    import mediapipe as mp
+def pose_model_check(complexity: int, models_dir: Path | None = None, *, mediapipe_dir: Path | None = None) -> None:
+    """Make sure MediaPipe finds the pose model of this complexity, or refuse in one line.
 
-    model = Path(mp.__file__).parent / "modules" / "pose_landmark" / POSE_MODELS[complexity]
-    if not model.is_file():
+    MediaPipe's wheel carries only the full model (complexity 1); the lite and heavy ones it would
+    download on first use. When scripts/fetch_models.sh has fetched them into ``models_dir``
+    (``mediapipe/``), the verified file is installed where MediaPipe looks, as its own download
+    would be; otherwise the request is refused instead of a download traceback. ``mediapipe_dir``:
+    MediaPipe's package folder (the installed one by default).
+    """
+    if mediapipe_dir is None:
+        import mediapipe as mp
+
+        mediapipe_dir = Path(mp.__file__).parent
+    name = POSE_MODELS[complexity]
+    model = mediapipe_dir / "modules" / "pose_landmark" / name
+    if model.is_file():
+        return
+    fetched = Path(models_dir or DEFAULT_MODELS_DIR) / "mediapipe" / name
+    if not fetched.is_file():
         raise InputError(
-            f"pose complexity {complexity} needs MediaPipe's {model.name}, which this installation "
-            f"does not have (MediaPipe would download it); use pose complexity 1, or put the file in {model.parent}"
+            f"pose complexity {complexity} needs MediaPipe's {name}, which this installation does not have "
+            "(MediaPipe would download it): run scripts/fetch_models.sh, or use pose complexity 1"
         )
+    data = fetched.read_bytes()
+    if hashlib.sha256(data).hexdigest() != FETCHED_POSE_SHA256[name]:
+        raise InputError(
+            f"{fetched} is not the {name} scripts/fetch_models.sh fetches (sha256 differs); fetch it again"
+        )
+    partial = model.with_name(f".{name}.{uuid.uuid4().hex}.tmp")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, model)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise InputError(
+            f"pose complexity {complexity}: cannot install {name} into {model.parent} ({exc.strerror or exc})"
+        ) from None
 
 
 class PoseDetector:
@@ -124,7 +156,7 @@ class PoseDetector:
     def __init__(self, config: DetectorConfig) -> None:
         import mediapipe as mp
 
-        pose_model_check(config.pose_complexity)
+        pose_model_check(config.pose_complexity, config.models_dir)
         self._pose = mp.solutions.pose.Pose(
             static_image_mode=False,
             model_complexity=config.pose_complexity,
