@@ -67,6 +67,18 @@ OTHER_GROUP = "other"
 DATASET_GROUPS = (*FEATURE_GROUPS, OTHER_GROUP)
 RESERVED_COLUMNS = frozenset({"video_id", "t", "frame_index", "label", "time", "timestamp", "start_t"})
 
+# Where each column sits in the feature matrix (rows in ALL_FEATURE_COLUMNS order), so that a
+# frame's whole row is computed as arrays, not column by column.
+COLUMN_INDEX = {name: i for i, name in enumerate(ALL_FEATURE_COLUMNS)}
+_ANGLE_POINTS = np.array([[P[a], P[b], P[c]] for _, a, b, c in ANGLES])  # (angles, 3): first, vertex, last
+_ANGLE_ROWS = np.array([COLUMN_INDEX[c] for c in ANGLE_COLUMNS])
+_POSE_ROWS = np.array([COLUMN_INDEX[c] for c in POSE_COLUMNS])
+_HAND_ROWS = {
+    side: np.array([COLUMN_INDEX[f"{side}_hand_{i}_{axis}"] for i in range(HAND_POINTS) for axis in "xyz"])
+    for side in SIDES
+}
+_OBJECT_ROWS = np.array([COLUMN_INDEX[c] for c in OBJECT_COLUMNS])
+
 
 @dataclass(frozen=True)
 class DetectionArrays:
@@ -124,11 +136,6 @@ def _isotropic(points: np.ndarray, aspect: float) -> np.ndarray:
     return out
 
 
-def _visible(pose: np.ndarray, *names: str) -> np.ndarray:
-    vis = np.stack([pose[:, P[n], 3] for n in names], axis=-1)
-    return np.all(vis >= MIN_VISIBILITY, axis=-1)
-
-
 def hand_positions(arrays: DetectionArrays, side: str) -> np.ndarray:
     """(N, 2) normalised position of a hand: the centre of its 21 landmarks, or else the pose
     wrist when it is visible, or NaN."""
@@ -162,49 +169,51 @@ def _normalised_hand(hand: np.ndarray, aspect: float) -> np.ndarray:
     return (pts - wrist[:, None, :]) / scale[:, None, None]
 
 
-def derive_features(arrays: DetectionArrays) -> dict[str, np.ndarray]:
-    """All numeric per-frame feature columns (see FEATURE_GROUPS) for N frames of one video."""
+def derive_matrix(arrays: DetectionArrays) -> np.ndarray:
+    """All numeric per-frame feature columns (see FEATURE_GROUPS) for N frames of one video, as
+    one float32 array of shape (len(ALL_FEATURE_COLUMNS), N): row ``COLUMN_INDEX[name]`` is the
+    column ``name``."""
     n = len(arrays.t)
     aspect = arrays.width / arrays.height
-    cols: dict[str, np.ndarray] = {}
+    out = np.empty((len(ALL_FEATURE_COLUMNS), n), np.float32)
 
-    pose_present = ~np.isnan(arrays.pose[:, 0, 0])
-    cols["pose_present"] = pose_present.astype(np.float32)
-    cols["left_hand_present"] = (~np.isnan(arrays.left_hand[:, 0, 0])).astype(np.float32)
-    cols["right_hand_present"] = (~np.isnan(arrays.right_hand[:, 0, 0])).astype(np.float32)
+    out[COLUMN_INDEX["pose_present"]] = ~np.isnan(arrays.pose[:, 0, 0])
+    out[COLUMN_INDEX["left_hand_present"]] = ~np.isnan(arrays.left_hand[:, 0, 0])
+    out[COLUMN_INDEX["right_hand_present"]] = ~np.isnan(arrays.right_hand[:, 0, 0])
 
     # Angles from MediaPipe's metric world landmarks: they do not foreshorten with the camera.
+    # All of them at once: (N, angles, 3) points; an angle needs its three landmarks visible.
     world = arrays.pose_world
-    for name, a, b, c in ANGLES:
-        angle = joint_angle(world[:, P[a]], world[:, P[b]], world[:, P[c]])
-        cols[name] = np.where(_visible(arrays.pose, a, b, c), angle, np.nan)
+    angle = joint_angle(world[:, _ANGLE_POINTS[:, 0]], world[:, _ANGLE_POINTS[:, 1]], world[:, _ANGLE_POINTS[:, 2]])
+    visible = np.all(arrays.pose[:, _ANGLE_POINTS, 3] >= MIN_VISIBILITY, axis=-1)
+    out[_ANGLE_ROWS] = np.where(visible, angle, np.nan).T
 
     for side in ("right", "left"):
         pos = hand_positions(arrays, side)
-        cols[f"{side}_hand_x"] = pos[:, 0]
-        cols[f"{side}_hand_y"] = pos[:, 1]
+        out[COLUMN_INDEX[f"{side}_hand_x"]] = pos[:, 0]
+        out[COLUMN_INDEX[f"{side}_hand_y"]] = pos[:, 1]
         iso = pos * np.array([aspect, 1.0])
-        cols[f"{side}_hand_speed"] = speeds(iso, arrays.t)
+        out[COLUMN_INDEX[f"{side}_hand_speed"]] = speeds(iso, arrays.t)
         dist = np.full(n, np.nan)
         for i in range(n):
             names, boxes = arrays.names[i], arrays.boxes[i]
             keep = [j for j, name in enumerate(names) if name not in IGNORED_OBJECT_CLASSES]
             if keep:
                 dist[i] = point_box_distance(iso[i], boxes[keep] / arrays.height)
-        cols[f"{side}_hand_obj_dist"] = dist
-    cols["num_objects"] = np.array(
-        [sum(name not in IGNORED_OBJECT_CLASSES for name in names) for names in arrays.names],
-        dtype=np.float32,
-    )
+        out[COLUMN_INDEX[f"{side}_hand_obj_dist"]] = dist
+    out[COLUMN_INDEX["num_objects"]] = [
+        sum(name not in IGNORED_OBJECT_CLASSES for name in names) for names in arrays.names
+    ]
 
-    pose_norm = _normalised_pose(arrays, aspect).reshape(n, -1)
-    for j, column in enumerate(POSE_COLUMNS):
-        cols[column] = pose_norm[:, j]
+    out[_POSE_ROWS] = _normalised_pose(arrays, aspect).reshape(n, -1).T
     for side, hand in (("left", arrays.left_hand), ("right", arrays.right_hand)):
-        norm = _normalised_hand(hand, aspect).reshape(n, -1)
-        for j in range(HAND_POINTS * 3):
-            cols[f"{side}_hand_{j // 3}_{'xyz'[j % 3]}"] = norm[:, j]
-    return {name: np.asarray(cols[name], dtype=np.float32) for name in ALL_FEATURE_COLUMNS}
+        out[_HAND_ROWS[side]] = _normalised_hand(hand, aspect).reshape(n, -1).T
+    return out
+
+
+def derive_features(arrays: DetectionArrays) -> dict[str, np.ndarray]:
+    """The columns of :func:`derive_matrix` by name."""
+    return dict(zip(ALL_FEATURE_COLUMNS, derive_matrix(arrays), strict=True))
 
 
 def stack_detections(t: np.ndarray, detections: list[FrameDetections], width: int, height: int) -> DetectionArrays:
@@ -231,10 +240,14 @@ def stack_detections(t: np.ndarray, detections: list[FrameDetections], width: in
     )
 
 
-def numeric_features(arrays: DetectionArrays, *, with_objects: bool) -> dict[str, np.ndarray]:
-    """The derived feature columns; object columns are NaN when objects were not looked for."""
-    derived = derive_features(arrays)
+def feature_matrix(arrays: DetectionArrays, *, with_objects: bool) -> np.ndarray:
+    """:func:`derive_matrix`, with the object rows NaN when objects were not looked for."""
+    matrix = derive_matrix(arrays)
     if not with_objects:  # not looked for is not the same as found nothing
-        for name in ("num_objects", "right_hand_obj_dist", "left_hand_obj_dist"):
-            derived[name] = np.full(len(arrays.t), np.nan, np.float32)
-    return derived
+        matrix[_OBJECT_ROWS] = np.nan
+    return matrix
+
+
+def numeric_features(arrays: DetectionArrays, *, with_objects: bool) -> dict[str, np.ndarray]:
+    """The derived feature columns by name; object columns are NaN when objects were not looked for."""
+    return dict(zip(ALL_FEATURE_COLUMNS, feature_matrix(arrays, with_objects=with_objects), strict=True))

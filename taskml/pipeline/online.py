@@ -24,7 +24,7 @@ from .aggregation import aggregate
 from .contracts import ModelBundle
 from .detectors import FrameDetections
 from .errors import InputError
-from .features import numeric_features, stack_detections
+from .features import COLUMN_INDEX, feature_matrix, stack_detections
 from .params import Param, params_table
 from .windows import WindowSpec, median_interval, nearest_rows, window_grid, window_starts
 
@@ -246,15 +246,18 @@ class LivePredictor:
         self._t0: float | None = None
         self._k = 0  # index of the next window: it starts at t0 + k × step, as offline
         self.latest: WindowPrediction | None = None
+        self._rows_of_features: np.ndarray | None = None
 
     def features(self, t: float, detections: FrameDetections) -> np.ndarray:
         """This frame's feature row; speeds need the previous frame, as offline."""
         frames = [detections] if self._previous is None else [self._previous[1], detections]
         times = [t] if self._previous is None else [self._previous[0], t]
         arrays = stack_detections(np.asarray(times), frames, self.width, self.height)
-        columns = numeric_features(arrays, with_objects=self.with_objects)
+        matrix = feature_matrix(arrays, with_objects=self.with_objects)
         self._previous = (t, detections)
-        row = np.array([columns[name][-1] for name in self.runner.feature_names], np.float32)
+        if self._rows_of_features is None:  # the model's features, in its order, as rows of the matrix
+            self._rows_of_features = np.array([COLUMN_INDEX[name] for name in self.runner.feature_names], np.intp)
+        row = matrix[self._rows_of_features, -1]
         row[~np.isfinite(row)] = np.nan
         return row
 
