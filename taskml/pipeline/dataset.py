@@ -49,12 +49,16 @@ ProgressCallback = Callable[[int, int], None]
 DEFAULT_GROUPS = ("pose", "hands", "objects")
 # Shorter windows a refused build tries, longest first, to say what would work.
 SUGGESTED_WINDOWS = (60.0, 30.0, 20.0, 10.0, 5.0, 3.0, 2.0, 1.5, 1.0, 0.75, 0.5, 0.25)
+# Up to this many videos, a split by whole videos that leaves a split without a class gives way to
+# time blocks when they do better; beyond it, whole videos are kept (an honest test of new videos).
+FEW_VIDEOS = 5
 SPLIT_NOTES = {
     "video": "whole videos assigned to splits by a seeded search (every split holding every class where possible)",
     "explicit": "whole videos assigned to splits by the splits file",
-    "temporal_blocks": "too few videos for a video-level split: each video is cut into time blocks (at least "
-    "two windows long) assigned to train/val/test by a seeded search so that every split holds every class "
-    "where the data allows; windows of different splits are separated by a gap of at least one window",
+    "temporal_blocks": "one recording or a few: each video is cut into time blocks (at least two windows long) "
+    "assigned to train/val/test by a seeded search so that every split holds every class where the data allows "
+    f"(used with fewer videos than splits, or with at most {FEW_VIDEOS} videos when whole videos would leave a split "
+    "without a class); windows of different splits are separated by a gap of at least one window",
 }
 
 
@@ -602,8 +606,30 @@ def _assign_splits(sources: list[_Source], video_ids: list[str], spec: DatasetSp
             per_video[s.video_id].append(s.windows.codes)
         assignment = video_level_splits({v: np.concatenate(c) for v, c in per_video.items()}, spec.ratios, spec.seed)
         _split_whole_videos(sources, assignment)
+        lacking = _classes_lacking(sources, wanted)
+        if len(video_ids) > FEW_VIDEOS or lacking == (0, 0):
+            return _Splits("video", wanted, {}, 0)
+        by_video = [s.split_of_window for s in sources]
+        try:  # a few videos that whole cannot give every split every class: time blocks may
+            blocks = _split_time_blocks(sources, spec, wanted)
+            if _classes_lacking(sources, wanted) < lacking:
+                return blocks
+        except PlanRefused:
+            pass
+        for s, split in zip(sources, by_video, strict=True):
+            s.split_of_window = split
         return _Splits("video", wanted, {}, 0)
     return _split_time_blocks(sources, spec, wanted)
+
+
+def _classes_lacking(sources: list[_Source], wanted: list[str]) -> tuple[int, int]:
+    """(classes the train split lacks, classes the other wanted splits lack in all), of those the
+    sources' windows hold: how far a split is from every split holding every class."""
+    codes = np.concatenate([s.windows.codes for s in sources])
+    splits = np.concatenate([s.split_of_window for s in sources])
+    every = set(np.unique(codes).tolist())
+    lacking = {name: len(every - set(np.unique(codes[splits == name]).tolist())) for name in wanted}
+    return lacking.get("train", 0), sum(n for name, n in lacking.items() if name != "train")
 
 
 def _split_whole_videos(sources: list[_Source], assignment: dict[str, str]) -> None:

@@ -368,6 +368,36 @@ def test_two_and_three_videos(make_features, tmp_path, n_videos):
         assert sorted(sum(meta["splits"].values(), [])) == ["v0", "v1", "v2"]
 
 
+def test_a_few_videos_of_one_task_each_are_split_in_time_blocks_so_every_split_holds_every_class(
+    make_features, tmp_path
+):
+    """Three recordings, one task each (inspect; pack; pack): whole videos would give train one class
+    (the build refused); time blocks give every split both, and the metadata says how and why."""
+    paths = [
+        make_features(name, seed=i, seconds=40.0, pattern=(task,))
+        for i, (name, task) in enumerate([("a", "inspect"), ("b", "pack"), ("c", "pack")])
+    ]
+    build_dataset(paths, tmp_path / "ds", spec=small_spec())
+    arrays, meta = load(tmp_path / "ds")
+    assert meta["split_strategy"] == "temporal_blocks"
+    assert "at most 5 videos when whole videos would leave a split without a class" in meta["split_method"]["note"]
+    assert meta["classes_missing"] == {"train": [], "val": [], "test": []}
+    for name in SPLIT_NAMES:
+        assert sorted(meta[f"{name}_label_dist"]) == ["inspect", "pack"]
+    assert sorted(meta["split_method"]["blocks"]) == ["a", "b", "c"]
+
+
+def test_more_than_a_few_videos_keep_whole_video_splits_even_when_a_split_lacks_a_class(make_features, tmp_path):
+    """Six recordings, one task each: the test stays new videos (no time blocks); what a split
+    lacks is said, not hidden."""
+    paths = [make_features(f"v{i}", seed=i, seconds=40.0, pattern=("inspect" if i < 3 else "pack",)) for i in range(6)]
+    build_dataset(paths, tmp_path / "ds", spec=small_spec())
+    _, meta = load(tmp_path / "ds")
+    assert meta["split_strategy"] == "video"
+    assert sorted(meta["train_label_dist"]) == ["inspect", "pack"]
+    assert any(meta["classes_missing"].values()), meta["splits"]  # val and test: one video, one class each
+
+
 def test_rows_out_of_time_order_and_duplicate_timestamps(make_features, tmp_path):
     frame = feature_frame("shuffled", seconds=40.0, nan_fraction=0.0)
     ordered = write_feature_file(tmp_path / "ordered.parquet", frame)
