@@ -18,6 +18,8 @@ what they take counts for the worker, not for the job.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import importlib
 import logging
@@ -41,6 +43,23 @@ HARD_FACTOR = 1.25  # past this × the allowance the job is ended without waitin
 HARD_GRACE_SECONDS = 10.0  # over the allowance this long without a report: ended too
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 IN_POOL = threading.Event()  # set in Celery pool processes (jobs.worker): only there may a job end its process
+
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter: how many malloc arenas threads may spread over
+
+
+def limit_malloc_arenas(arenas: int) -> bool:
+    """Cap glibc's malloc arenas in this process (``TASKML_MALLOC_ARENAS``; 0 leaves glibc's 8 per
+    core). Every thread that allocates gets an arena of its own up to that cap, and memory freed in
+    one is not reused by the others: a live session's detector threads, new each session, left a
+    worker's memory 20–50 MB higher after some sessions than after others. True when applied."""
+    if arenas <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):  # not glibc
+        return False
 
 
 def resident_bytes() -> int:

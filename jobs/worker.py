@@ -95,7 +95,9 @@ def stop_reaper(**_kwargs) -> None:
 
 @worker_process_init.connect
 def mark_pool_process(**_kwargs) -> None:
-    """Jobs run in this process: a job the memory watch cannot stop may end it (jobs.memory)."""
-    from jobs.memory import IN_POOL
+    """Jobs run in this process: a job the memory watch cannot stop may end it (jobs.memory); its
+    malloc arenas are capped (TASKML_MALLOC_ARENAS)."""
+    from jobs.memory import IN_POOL, limit_malloc_arenas
 
     IN_POOL.set()
+    limit_malloc_arenas(settings.TASKML_MALLOC_ARENAS)

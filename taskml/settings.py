@@ -265,6 +265,8 @@ TASKML_JOB_MAX_ATTEMPTS = env.int("TASKML_JOB_MAX_ATTEMPTS", default=3)  # worke
 # A job may allocate this much memory in its worker process; past it the job fails as too_large
 # (jobs.memory). A pool process whose memory is past it after a task is replaced (taskml.celery).
 TASKML_WORKER_MAX_MEMORY_MB = env.int("TASKML_WORKER_MAX_MEMORY_MB", default=3072)
+# glibc malloc arenas per worker pool process (jobs.memory.limit_malloc_arenas); 0: glibc's default.
+TASKML_MALLOC_ARENAS = env.int("TASKML_MALLOC_ARENAS", default=2)
 TASKML_MAX_DATASET_MB = env.int("TASKML_MAX_DATASET_MB", default=1024)  # X arrays of one dataset build
 TASKML_MAX_EXTRACTION_FRAMES = env.int("TASKML_MAX_EXTRACTION_FRAMES", default=1_000_000)  # frames one extraction reads
 TASKML_MAX_ACTIVE_JOBS_PER_USER = env.int("TASKML_MAX_ACTIVE_JOBS_PER_USER", default=10)  # pending + running; 0: none

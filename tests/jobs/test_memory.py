@@ -86,3 +86,10 @@ def test_a_job_growing_far_past_its_allowance_in_one_call_is_ended_with_its_fail
 )
 def test_allocation_failures_are_told_from_other_errors(exc, expected):
     assert is_allocation_failure(exc) is expected
+
+
+def test_malloc_arenas_are_capped_in_a_fresh_process_and_zero_leaves_glibc_alone():
+    """The cap a worker pool process sets (TASKML_MALLOC_ARENAS): applied through glibc's mallopt."""
+    code = "from jobs.memory import limit_malloc_arenas as cap; print(cap(2), cap(0))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.stdout.split() == ["True", "False"], out.stdout + out.stderr
