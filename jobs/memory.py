@@ -25,6 +25,7 @@ import importlib
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -79,7 +80,9 @@ def is_allocation_failure(exc: BaseException) -> bool:
         return True
     if isinstance(exc, OSError) and exc.errno == errno.ENOMEM:
         return True
-    if isinstance(exc, RuntimeError | OSError) or type(exc).__name__ == "LightGBMError":
+    lightgbm = sys.modules.get("lightgbm.basic")  # not loaded: the error cannot be LightGBM's
+    native = (RuntimeError, OSError, *([lightgbm.LightGBMError] if lightgbm is not None else []))
+    if isinstance(exc, native):
         text = str(exc).lower()
         return any(marker in text for marker in ALLOCATION_FAILED)
     return False

@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from lightgbm.basic import LightGBMError
 
 from jobs.memory import is_allocation_failure
 
@@ -82,6 +83,8 @@ def test_a_job_growing_far_past_its_allowance_in_one_call_is_ended_with_its_fail
         (OSError(12, "Cannot allocate memory"), True),
         (RuntimeError("shapes do not match"), False),
         (ValueError("out of memory"), False),
+        (LightGBMError("std::bad_alloc"), True),
+        (LightGBMError("Check failed: (num_data) > (0)"), False),
     ],
 )
 def test_allocation_failures_are_told_from_other_errors(exc, expected):
