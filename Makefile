@@ -63,6 +63,7 @@ bench: venv samples models
 	$(PY) bench/api.py
 	$(PY) bench/stream.py
 	$(PY) bench/portable.py
+	$(PY) bench/features.py
 
 clean-demo:
 	rm -rf data/demo
