@@ -19,7 +19,8 @@ latency per kind (upload, delete, read, session create, live delivery = publishe
 viewer), uploads stored and shed (503 with Retry-After: the server refusing CPU-heavy work so that
 live viewers stay current; the client waits Retry-After and tries again), **staleness** (each
 viewer samples, every 100 ms, the age of the newest prediction it holds: now − its ``sent_at``;
-p50/p95/max over all viewers' samples), the updates skipped (superseded samples a viewer never got
+p50/p95/max over all viewers' samples, and per viewer: each viewer's own p95, their median and
+the worst, and how many are within 1 s), the updates skipped (superseded samples a viewer never got
 because a newer one replaced them), and the RSS of the web server and of each worker process (main
 and pool children), before the first round and after each round (after a short settle), so growth
 shows. Linux only.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import multiprocessing
 import statistics
@@ -68,6 +70,20 @@ class Stats:
         self.lock = threading.Lock()
         self.latency: dict[str, list[float]] = defaultdict(list)
         self.errors: dict[str, list[str]] = defaultdict(list)
+        self.viewers: dict[int, list[float]] = defaultdict(list)  # staleness samples of each viewer
+
+    def viewer(self, key: int, seconds: float) -> None:
+        with self.lock:
+            self.viewers[key].append(seconds)
+
+    def per_viewer(self) -> dict:
+        """Each viewer's own staleness p95, summarised over the round's viewers (seconds)."""
+        with self.lock:
+            p95s = sorted(pct(v, 0.95) for v in self.viewers.values() if v)
+        if not p95s:
+            return {"viewers": 0, "median_p95": float("nan"), "worst_p95": float("nan"), "within_1s": 0}
+        return {"viewers": len(p95s), "median_p95": pct(p95s, 0.5), "worst_p95": p95s[-1],
+                "within_1s": sum(p <= 1.0 for p in p95s)}  # fmt: skip
 
     def ok(self, kind: str, seconds: float) -> None:
         with self.lock:
@@ -193,12 +209,15 @@ def reader(client: Client, stats: Stats, until: float, interval: float, offset: 
         time.sleep(max(0.0, interval - (time.perf_counter() - began)))
 
 
+_VIEWER_KEYS = itertools.count()  # one key per viewer, never reused within a run
+
+
 async def _viewer(client: Client, session_id: int, stats: Stats, held: dict) -> None:
     """One websocket viewer; ``held[key]`` is the ``sent_at`` of the newest prediction it holds (the
     staleness sampler reads it), removed when the viewer ends."""
     import websockets
 
-    key = object()
+    key = next(_VIEWER_KEYS)
     newest = 0.0
     skipped = 0
     counted = False  # the server counts skipped updates per sample
@@ -234,8 +253,9 @@ async def _staleness(stats: Stats, held: dict, until: float) -> None:
     """Every 100 ms, the age of the newest prediction each viewer holds."""
     while time.monotonic() < until:
         now = time.time()
-        for sent_at in list(held.values()):
+        for key, sent_at in list(held.items()):
             stats.ok("staleness", now - sent_at)
+            stats.viewer(key, now - sent_at)
         await asyncio.sleep(0.1)
 
 
@@ -295,7 +315,7 @@ def live_process(port: int, token: str, video_id: int, model_id: int, args, out)
         )
 
     asyncio.run(main())
-    out.put((dict(stats.latency), dict(stats.errors)))
+    out.put((dict(stats.latency), dict(stats.errors), dict(stats.viewers)))
 
 
 def run_round(client: Client, args, video: Path, video_id: int, model_id: int) -> Stats:
@@ -313,12 +333,13 @@ def run_round(client: Client, args, video: Path, video_id: int, model_id: int) -
         thread.start()
     for thread in threads:
         thread.join()
-    latency, errors = out.get(timeout=args.seconds + 600)
+    latency, errors, viewers = out.get(timeout=args.seconds + 600)
     live.join(timeout=30)
     for kind, values in latency.items():
         stats.latency[kind] += values
     for kind, values in errors.items():
         stats.errors[kind] += values
+    stats.viewers.update(viewers)
     return stats
 
 
@@ -365,6 +386,7 @@ def figures(stats: Stats, load: str) -> dict:
         values = stats.latency.get(kind, [])
         out[kind] = {"n": len(values), "p50": pct(values, 0.5), "p95": pct(values, 0.95),
                      "max": max(values) if values else float("nan")}  # fmt: skip
+    out["staleness_per_viewer"] = stats.per_viewer()
     out["skipped"] = sum(stats.latency.get("skipped", []))
     out["uploads_stored"] = len(stats.latency.get("upload", []))
     out["uploads_shed"] = len(stats.latency.get("shed", []))
@@ -385,6 +407,11 @@ def report(name: str, stats: Stats, args) -> int:
         if values:
             print(f"  {kind:9s} n={len(values):6d}  p50 {pct(values, 0.5) * 1000:8.1f} ms  "
                   f"p95 {pct(values, 0.95) * 1000:8.1f} ms  max {max(values) * 1000:8.1f} ms")  # fmt: skip
+    viewers = stats.per_viewer()
+    if viewers["viewers"]:
+        print(f"  staleness per viewer: {viewers['viewers']} viewers, their own p95 median "
+              f"{viewers['median_p95'] * 1000:.0f} ms, worst {viewers['worst_p95'] * 1000:.0f} ms; "
+              f"p95 ≤ 1 s for {viewers['within_1s']} of {viewers['viewers']}")  # fmt: skip
     frames = stats.latency.get("frames", [])
     if frames:
         print(f"  live sessions finished: {len(frames)}, frames each: median {statistics.median(frames):.0f}")
