@@ -68,7 +68,6 @@ class BackendBuildRequestSerializer(serializers.Serializer):
     val_ratio = param_field(DATASET_PARAMS["val_ratio"])
     test_ratio = param_field(DATASET_PARAMS["test_ratio"])
     seed = param_field(SEED)
-    cv = param_field(CV_FOLDS)
 
 
 class BackendTrainRequestSerializer(serializers.Serializer):
@@ -93,6 +92,7 @@ class BackendTrainRequestSerializer(serializers.Serializer):
     patience = param_field(MODEL_PARAMS["patience"], default=None)
     rocket_features = param_field(MODEL_PARAMS["rocket_features"], default=None)
     seed = param_field(SEED)
+    cv = param_field(CV_FOLDS)
 
 
 # ---------------------------------------------------------------- answers

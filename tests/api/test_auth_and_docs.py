@@ -152,6 +152,10 @@ def test_openapi_schema_describes_every_resource(alice, client_for):
     step = build["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"].split("/")[-1]
     assert schema["components"]["schemas"][step]["properties"]["step_sec"]["minimum"] == 0.001
     assert "413" in build["responses"] and "429" in build["responses"]
+    train = schema["paths"]["/backend/train_task_model/"]["post"]
+    fields = train["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]["$ref"].split("/")[-1]
+    assert schema["components"]["schemas"][fields]["properties"]["cv"]["maximum"] == 20  # the folds train takes
+    assert "cv" not in schema["components"]["schemas"][step]["properties"]  # not a build parameter
     upload = schema["paths"]["/api/v1/videos/"]["post"]["requestBody"]["content"]
     assert "multipart/form-data" in upload
     list_params = {p["name"] for p in schema["paths"]["/api/v1/feature-files/"]["get"]["parameters"]}
