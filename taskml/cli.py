@@ -80,14 +80,13 @@ def add_param_argument(parser, param) -> None:
 def train_spec_from(opts: dict):
     """The TrainSpec the flags of ``add_training_arguments`` describe (pipeline errors for bad values)."""
     from taskml.pipeline.estimators import MODEL_PARAMS, ModelParams
-    from taskml.pipeline.params import SEED
     from taskml.pipeline.training import TrainSpec
 
     params = ModelParams(**{name: opts[name] for name in MODEL_PARAMS})
-    return TrainSpec(
+    return TrainSpec(  # checks the seed and the folds
         model_type=opts["model"],
         aggregation=opts["agg"],
         params=params,
-        seed=SEED.check(opts["seed"]),
+        seed=opts["seed"],
         cv_folds=opts.get("cv") or 0,
     )
