@@ -609,15 +609,13 @@ def _assign_splits(sources: list[_Source], video_ids: list[str], spec: DatasetSp
         lacking = _classes_lacking(sources, wanted)
         if len(video_ids) > FEW_VIDEOS or lacking == (0, 0):
             return _Splits("video", wanted, {}, 0)
-        by_video = [s.split_of_window for s in sources]
         try:  # a few videos that whole cannot give every split every class: time blocks may
             blocks = _split_time_blocks(sources, spec, wanted)
             if _classes_lacking(sources, wanted) < lacking:
                 return blocks
         except PlanRefused:
             pass
-        for s, split in zip(sources, by_video, strict=True):
-            s.split_of_window = split
+        _split_whole_videos(sources, assignment)  # the blocks did no better: whole videos again
         return _Splits("video", wanted, {}, 0)
     return _split_time_blocks(sources, spec, wanted)
 
